@@ -1,0 +1,141 @@
+//! The validated configuration of one doctor run.
+//!
+//! The CLI's clap structs describe what a user may type; this is what the probes may rely on:
+//! a parsed target, positive timeouts, and facts about the environment (Kubernetes, the root
+//! below which well-known files are read) gathered once, so that no probe reads the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::target::Target;
+
+/// Default time for each network step (one DNS query, one TCP connect, ...).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time for the whole run, all stages together.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct DoctorConfig {
+    pub target: Target,
+    /// Time allowed for each network step.
+    pub timeout: Duration,
+    /// Time allowed for the whole run; each step gets at most what is left of it.
+    pub deadline: Duration,
+    /// Query this server instead of the nameservers in resolv.conf.
+    pub dns_server: Option<SocketAddr>,
+    /// Directory below which well-known files (`etc/resolv.conf`, ...) are read: `/` normally,
+    /// a copied pod filesystem in tests or post-mortems.
+    pub root: PathBuf,
+    /// `KUBERNETES_SERVICE_HOST` is set: the doctor runs inside a pod.
+    pub in_kubernetes: bool,
+    /// Warnings count as failures.
+    pub strict: bool,
+}
+
+impl DoctorConfig {
+    /// A configuration with defaults for everything but the target.
+    pub fn new(target: Target) -> Self {
+        DoctorConfig {
+            target,
+            timeout: DEFAULT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+            dns_server: None,
+            root: PathBuf::from("/"),
+            in_kubernetes: false,
+            strict: false,
+        }
+    }
+
+    /// A well-known absolute path, read below [`DoctorConfig::root`].
+    pub fn host_path(&self, absolute: &str) -> PathBuf {
+        self.root.join(absolute.trim_start_matches('/'))
+    }
+
+    /// Whether the files read are this machine's own, so that asking the operating system's
+    /// resolver (which reads the real `/etc`) answers the same question.
+    pub fn reads_host_files(&self) -> bool {
+        self.root == Path::new("/")
+    }
+}
+
+/// Parses a duration written like `500ms`, `2s`, `1m` or `1m30s`; zero is rejected because every
+/// step would time out at once.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("\"{text}\" is not a duration ({e}); write e.g. 500ms, 2s or 1m"))?;
+    if duration.is_zero() {
+        return Err(format!(
+            "\"{text}\" is zero; give a positive duration such as 2s"
+        ));
+    }
+    Ok(duration)
+}
+
+/// Parses `ADDR` or `ADDR:PORT` (IPv6 as `[ADDR]:PORT`) for `--dns-server`; the port defaults to 53.
+pub fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!("\"{text}\" is not an IP address with an optional port, e.g. 10.96.0.10 or 127.0.0.1:5353")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        assert!(parse_duration("5").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("fast")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+    }
+
+    #[test]
+    fn dns_servers() {
+        assert_eq!(
+            parse_dns_server("127.0.0.1"),
+            Ok("127.0.0.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_dns_server("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(
+            parse_dns_server("[::1]:5353"),
+            Ok("[::1]:5353".parse().unwrap())
+        );
+        assert_eq!(parse_dns_server("::1"), Ok("[::1]:53".parse().unwrap()));
+        assert!(parse_dns_server("dns.google").is_err());
+    }
+
+    #[test]
+    fn host_paths_stay_below_the_root() {
+        let mut config = DoctorConfig::new(crate::target::parse("h").unwrap());
+        assert_eq!(
+            config.host_path("/etc/resolv.conf"),
+            Path::new("/etc/resolv.conf")
+        );
+        assert!(config.reads_host_files());
+        config.root = PathBuf::from("/tmp/pod");
+        assert_eq!(
+            config.host_path("/etc/resolv.conf"),
+            Path::new("/tmp/pod/etc/resolv.conf")
+        );
+        assert!(!config.reads_host_files());
+    }
+}

@@ -1,0 +1,78 @@
+//! The registry of every finding id the doctor can emit.
+//!
+//! Each entry ties an id to its stage, default status, title and long-form page under
+//! `docs/findings/<id>.md`. The page is compiled in with `include_str!`, so an id without a page
+//! does not build, and `mqtt-doctor explain` works from a lone static binary. Ids are a public
+//! contract (CI jobs match on them): never rename or reuse one; add a new id instead.
+//! `tests/registry.rs` keeps the registry, the pages and the tests that emit each id in step.
+
+use super::Status;
+use crate::pipeline::Stage;
+
+/// A registered finding id.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FindingDef {
+    pub id: &'static str,
+    pub stage: Stage,
+    /// The status a finding gets unless the stage says otherwise.
+    pub status: Status,
+    pub title: &'static str,
+    /// The long-form page, Markdown.
+    pub page: &'static str,
+}
+
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $konst:ident = $id:literal, $stage:ident, $status:ident, $title:literal; )*) => {
+        $(
+            $(#[$doc])*
+            pub static $konst: FindingDef = FindingDef {
+                id: $id,
+                stage: Stage::$stage,
+                status: Status::$status,
+                title: $title,
+                page: include_str!(concat!("../../docs/findings/", $id, ".md")),
+            };
+        )*
+
+        /// Every registered finding, in pipeline order.
+        pub static ALL: &[&FindingDef] = &[$(&$konst),*];
+    };
+}
+
+registry! {
+    /// The name resolved to at least one address.
+    DNS_RESOLVED = "dns.resolved", Dns, Pass, "Name resolved";
+    /// The name only resolves with a search domain appended.
+    DNS_SEARCH_LIST_ONLY = "dns.search_list_only", Dns, Info, "Name resolves only through the search list";
+    /// The configured FQDN fails, but a shorter form resolves through the search list.
+    DNS_FQDN_FAILS_SHORT_WORKS = "dns.fqdn_fails_short_works", Dns, Fail, "Full name fails, short name resolves";
+    /// NXDOMAIN for every candidate name.
+    DNS_NXDOMAIN = "dns.nxdomain", Dns, Fail, "Name does not exist (NXDOMAIN)";
+    /// The name exists but has no A or AAAA record.
+    DNS_NO_RECORDS = "dns.no_records", Dns, Fail, "Name has no address records";
+    /// The name server answered with an error code.
+    DNS_SERVFAIL = "dns.servfail", Dns, Fail, "Name server failed (SERVFAIL)";
+    /// The name server did not answer in time.
+    DNS_TIMEOUT = "dns.timeout", Dns, Fail, "No answer from the name server";
+    /// No name server is configured.
+    DNS_NO_RESOLVER = "dns.no_resolver", Dns, Fail, "No name server configured";
+    /// DNS and the system resolver (getaddrinfo) give different answers.
+    DNS_SYSTEM_RESOLVER_DIFFERS = "dns.system_resolver_differs", Dns, Warn, "System resolver and DNS disagree";
+    /// A TCP connection was established.
+    TCP_CONNECTED = "tcp.connected", Tcp, Pass, "TCP connection established";
+    /// The port actively refused the connection.
+    TCP_REFUSED = "tcp.refused", Tcp, Fail, "Connection refused";
+    /// No answer to the connection attempt in time.
+    TCP_TIMEOUT = "tcp.timeout", Tcp, Fail, "Connection attempt timed out";
+    /// No route to the address.
+    TCP_UNREACHABLE = "tcp.unreachable", Tcp, Fail, "Network or host unreachable";
+    /// The connection was accepted and then reset or closed at once.
+    TCP_RESET = "tcp.reset", Tcp, Fail, "Connection reset right after connecting";
+    /// Some addresses connect and others do not.
+    TCP_PARTIAL = "tcp.partial", Tcp, Warn, "Some addresses do not connect";
+}
+
+/// Looks an id up.
+pub fn find(id: &str) -> Option<&'static FindingDef> {
+    ALL.iter().copied().find(|def| def.id == id)
+}

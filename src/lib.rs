@@ -1,0 +1,14 @@
+//! mqtt-doctor: tells in one run why a client cannot connect to an MQTT broker, and what to do.
+//!
+//! The layout follows the architecture: [`cli`] parses and dispatches; [`pipeline`] runs the
+//! stages in [`stages`] (one module each) against a validated [`config::DoctorConfig`]; every
+//! observation is a [`findings::Finding`] under an id from the one [`findings::registry`]; the
+//! [`report`] module turns the outcome into text or JSON. Probes never print; renderers never probe.
+
+pub mod cli;
+pub mod config;
+pub mod findings;
+pub mod pipeline;
+pub mod report;
+mod stages;
+pub mod target;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    mqtt_doctor::cli::main()
+}

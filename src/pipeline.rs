@@ -1,0 +1,266 @@
+//! The staged probe pipeline.
+//!
+//! Stages run in a fixed order, each on what the earlier ones established (addresses, then a
+//! connection). A stage that fails makes the stages that depend on it `skip` with the reason, so
+//! the report always names the lowest broken layer instead of a cascade of symptoms. Every network
+//! step gets the per-step timeout or whatever is left of the run's deadline, whichever is less:
+//! the pipeline cannot hang, and it never retries in a loop. A stage that starts with no time
+//! left still runs, and its steps time out at once with a finding that says the deadline cut them
+//! short, so a run can never pass by running out of time.
+//!
+//! Probes only collect findings; nothing here prints. Renderers turn the [`Outcome`] into text,
+//! JSON or other formats.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+
+use crate::config::DoctorConfig;
+use crate::findings::{Finding, Status};
+use crate::stages;
+
+/// A stage of the pipeline, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Dns,
+    Tcp,
+}
+
+impl Stage {
+    /// Every stage, in run order.
+    pub const ALL: [Stage; 2] = [Stage::Dns, Stage::Tcp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Dns => "dns",
+            Stage::Tcp => "tcp",
+        }
+    }
+
+    /// The stages whose failure makes this one pointless.
+    fn depends_on(self) -> &'static [Stage] {
+        match self {
+            Stage::Dns => &[],
+            Stage::Tcp => &[Stage::Dns],
+        }
+    }
+}
+
+/// A stage as it ran.
+#[derive(Clone, Debug)]
+pub struct StageRun {
+    pub stage: Stage,
+    pub status: Status,
+    pub duration: Duration,
+    /// One line: what the stage established, or why it was skipped.
+    pub summary: String,
+}
+
+/// The overall result.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub status: Status,
+    /// The finding that best explains the failure; `None` when nothing failed.
+    pub root_cause: Option<&'static str>,
+    pub summary: String,
+}
+
+/// Everything a run produced, for the renderers.
+#[derive(Debug)]
+pub struct Outcome {
+    pub config: DoctorConfig,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub stages: Vec<StageRun>,
+    pub findings: Vec<Finding>,
+    pub verdict: Verdict,
+}
+
+/// What a stage hands back to the pipeline.
+#[derive(Debug)]
+pub(crate) struct StageOutput {
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// The stage had nothing to do here (e.g. DNS for an IP literal); its dependents still run.
+    pub not_applicable: bool,
+}
+
+impl StageOutput {
+    pub fn done(summary: impl Into<String>, findings: Vec<Finding>) -> Self {
+        StageOutput {
+            summary: summary.into(),
+            findings,
+            not_applicable: false,
+        }
+    }
+
+    pub fn not_applicable(summary: impl Into<String>) -> Self {
+        StageOutput {
+            summary: summary.into(),
+            findings: Vec::new(),
+            not_applicable: true,
+        }
+    }
+}
+
+/// An established TCP connection, handed from the TCP stage to the stages above it.
+#[derive(Debug)]
+pub struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+}
+
+/// What the stages share: the configuration, the clock, and what earlier stages established.
+#[derive(Debug)]
+pub(crate) struct Context<'a> {
+    pub config: &'a DoctorConfig,
+    deadline: Instant,
+    /// Addresses to connect to, in the order a client would try them.
+    pub addresses: Vec<SocketAddr>,
+    pub connection: Option<Connection>,
+}
+
+/// The time a network step may take right now.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    pub timeout: Duration,
+    /// The step got less than `--timeout` because the run's deadline is near.
+    pub cut_by_deadline: bool,
+}
+
+impl Context<'_> {
+    pub fn budget(&self) -> Budget {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        Budget {
+            timeout: self.config.timeout.min(left),
+            cut_by_deadline: left < self.config.timeout,
+        }
+    }
+}
+
+/// Runs every stage against the configured target.
+pub async fn run(config: DoctorConfig) -> Outcome {
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let mut ctx = Context {
+        config: &config,
+        deadline: start + config.deadline,
+        addresses: Vec::new(),
+        connection: None,
+    };
+
+    let mut stages: Vec<StageRun> = Vec::new();
+    let mut findings = Vec::new();
+    // Stages that failed or could not run, so their dependents are skipped too.
+    let mut blocked: Vec<(Stage, String)> = Vec::new();
+
+    for stage in Stage::ALL {
+        let blocker = stage
+            .depends_on()
+            .iter()
+            .find_map(|dep| blocked.iter().find(|(s, _)| s == dep));
+        if let Some((_, reason)) = blocker {
+            let reason = reason.clone();
+            stages.push(skipped(stage, reason.clone()));
+            blocked.push((stage, reason));
+            continue;
+        }
+        let stage_start = Instant::now();
+        let output = match stage {
+            Stage::Dns => stages::dns::run(&mut ctx).await,
+            Stage::Tcp => stages::tcp::run(&mut ctx).await,
+        };
+        let status = if output.not_applicable {
+            Status::Skip
+        } else {
+            let worst = output
+                .findings
+                .iter()
+                .fold(Status::Pass, |acc, f| acc.max(f.status));
+            if worst == Status::Info {
+                Status::Pass
+            } else {
+                worst
+            }
+        };
+        if status == Status::Fail {
+            blocked.push((stage, format!("skipped: {} failed", stage.name())));
+        }
+        stages.push(StageRun {
+            stage,
+            status,
+            duration: stage_start.elapsed(),
+            summary: output.summary,
+        });
+        findings.extend(output.findings);
+    }
+    drop(ctx);
+
+    let verdict = verdict(&config, &stages, &findings);
+    Outcome {
+        config,
+        started_at,
+        duration: start.elapsed(),
+        stages,
+        findings,
+        verdict,
+    }
+}
+
+fn skipped(stage: Stage, summary: String) -> StageRun {
+    StageRun {
+        stage,
+        status: Status::Skip,
+        duration: Duration::ZERO,
+        summary,
+    }
+}
+
+/// Picks the root cause: the first failing finding in pipeline order (with `--strict`, the
+/// first warning counts too). Earlier stages come first, so the lowest broken layer wins.
+fn verdict(config: &DoctorConfig, stages: &[StageRun], findings: &[Finding]) -> Verdict {
+    let failing =
+        |status: Status| status == Status::Fail || (config.strict && status == Status::Warn);
+    if let Some(root) = findings.iter().find(|f| failing(f.status)) {
+        return Verdict {
+            status: Status::Fail,
+            root_cause: Some(root.id()),
+            summary: format!("{}: {}", root.def.title, root.headline()),
+        };
+    }
+    let ran: Vec<&str> = stages
+        .iter()
+        .filter(|s| s.status != Status::Skip)
+        .map(|s| s.stage.name())
+        .collect();
+    let warnings: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Warn)
+        .collect();
+    if let Some(first) = warnings.first() {
+        let more = match warnings.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Verdict {
+            status: Status::Warn,
+            root_cause: None,
+            summary: format!(
+                "{} is reachable with a warning: {}{more}",
+                config.target, first.def.title
+            ),
+        };
+    }
+    Verdict {
+        status: Status::Pass,
+        root_cause: None,
+        summary: format!(
+            "{} passed every check that ran ({})",
+            config.target,
+            ran.join(", ")
+        ),
+    }
+}

@@ -1,0 +1,146 @@
+//! The report model and one renderer per output format.
+//!
+//! [`Report`] is the documented wire format (`docs/json-schema.md`): the JSON renderer writes it
+//! as is, and the text renderer reads the same model, so the two formats can never disagree. It
+//! derives `Deserialize` with `deny_unknown_fields` so that the contract test (and any Rust
+//! consumer) reads it strictly. Renderers never probe; they only format.
+
+pub mod json;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::findings::{Status, millis};
+use crate::pipeline::{Outcome, Stage};
+use crate::target::{Host, Scheme};
+
+/// Bumped on any change a strict consumer would notice.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub target: TargetReport,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub verdict: VerdictReport,
+    pub stages: Vec<StageReport>,
+    pub findings: Vec<FindingReport>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetReport {
+    /// As the user typed it.
+    pub input: String,
+    /// Canonical form, e.g. `mqtt://127.0.0.1:1883`.
+    pub url: String,
+    pub scheme: Scheme,
+    /// A host name or an IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    /// WebSocket path; absent for MQTT over TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictReport {
+    /// `pass`, `warn` or `fail`.
+    pub status: Status,
+    /// The id of the finding that best explains a failure; `null` when nothing failed.
+    pub root_cause: Option<String>,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageReport {
+    pub name: Stage,
+    pub status: Status,
+    pub duration_ms: f64,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingReport {
+    pub id: String,
+    pub stage: Stage,
+    pub status: Status,
+    pub title: String,
+    pub detail: String,
+    pub evidence: Map<String, Value>,
+    pub fix: Option<String>,
+    /// How to read the long-form page for this id.
+    pub docs: String,
+}
+
+impl Report {
+    pub fn from_outcome(outcome: &Outcome) -> Report {
+        let target = &outcome.config.target;
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: env!("CARGO_PKG_NAME").to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            target: TargetReport {
+                input: target.input.clone(),
+                url: target.url(),
+                scheme: target.scheme,
+                host: match &target.host {
+                    Host::Name(name) => name.clone(),
+                    Host::Ip(ip) => ip.to_string(),
+                },
+                port: target.port,
+                tls: target.scheme.uses_tls(),
+                path: target.path.clone(),
+            },
+            started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
+            duration_ms: millis(outcome.duration),
+            verdict: VerdictReport {
+                status: outcome.verdict.status,
+                root_cause: outcome.verdict.root_cause.map(str::to_string),
+                summary: outcome.verdict.summary.clone(),
+            },
+            stages: outcome
+                .stages
+                .iter()
+                .map(|run| StageReport {
+                    name: run.stage,
+                    status: run.status,
+                    duration_ms: millis(run.duration),
+                    summary: run.summary.clone(),
+                })
+                .collect(),
+            findings: outcome
+                .findings
+                .iter()
+                .map(|f| FindingReport {
+                    id: f.id().to_string(),
+                    stage: f.stage(),
+                    status: f.status,
+                    title: f.def.title.to_string(),
+                    detail: f.detail.clone(),
+                    evidence: f.evidence.clone(),
+                    fix: f.fix.clone(),
+                    docs: format!("mqtt-doctor explain {}", f.id()),
+                })
+                .collect(),
+        }
+    }
+}

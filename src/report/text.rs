@@ -1,0 +1,179 @@
+//! Text renderer: a doctor-style report a person reads in seconds.
+//!
+//! First one line per stage with ✓ ! ✗, then every finding that needs attention with its
+//! evidence and its fix, then the verdict. Passing findings stay on their stage line unless
+//! `--verbose` asks for them. Colour is decided once by the CLI (`colored`'s global override);
+//! this module only asks for it.
+
+use std::fmt::Write as _;
+
+use colored::{ColoredString, Colorize};
+use comfy_table::{ContentArrangement, Table, presets};
+use serde_json::Value;
+
+use super::{FindingReport, Report};
+use crate::findings::Status;
+
+/// How the text report is laid out.
+#[derive(Clone, Copy, Debug)]
+pub struct TextOptions {
+    /// Show passing findings in full too.
+    pub verbose: bool,
+    /// Columns to wrap at.
+    pub width: usize,
+}
+
+fn symbol(status: Status) -> ColoredString {
+    match status {
+        Status::Pass => "✓".green().bold(),
+        Status::Info => "i".blue().bold(),
+        Status::Skip => "-".dimmed(),
+        Status::Warn => "!".yellow().bold(),
+        Status::Fail => "✗".red().bold(),
+    }
+}
+
+fn word(status: Status) -> ColoredString {
+    match status {
+        Status::Pass => "PASS".green().bold(),
+        Status::Info => "INFO".blue().bold(),
+        Status::Skip => "SKIP".dimmed(),
+        Status::Warn => "WARN".yellow().bold(),
+        Status::Fail => "FAIL".red().bold(),
+    }
+}
+
+pub fn render(report: &Report, options: TextOptions) -> String {
+    let mut out = String::new();
+    let width = options.width.max(40);
+    let _ = writeln!(
+        out,
+        "{} {} · {}\n",
+        report.tool.name.bold(),
+        report.tool.version,
+        report.target.url.bold()
+    );
+
+    let name_width = report
+        .stages
+        .iter()
+        .map(|s| s.name.name().len())
+        .max()
+        .unwrap_or(3);
+    for stage in &report.stages {
+        let timing = if stage.status == Status::Skip {
+            String::new()
+        } else {
+            format!("  {}", format!("{} ms", stage.duration_ms).dimmed())
+        };
+        let _ = writeln!(
+            out,
+            " {} {:<name_width$}  {}{timing}",
+            symbol(stage.status),
+            stage.name.name(),
+            stage.summary
+        );
+    }
+
+    let shown: Vec<&FindingReport> = report
+        .findings
+        .iter()
+        .filter(|f| options.verbose || f.status != Status::Pass)
+        .collect();
+    for finding in shown {
+        out.push('\n');
+        render_finding(&mut out, finding, width);
+    }
+
+    let verdict = &report.verdict;
+    let _ = write!(out, "\n{} ", word(verdict.status));
+    match &verdict.root_cause {
+        Some(id) => {
+            let _ = writeln!(out, "root cause {}", id.bold());
+            push_wrapped(&mut out, &verdict.summary, width, "     ");
+        }
+        None => {
+            let _ = writeln!(out, "{}", verdict.summary);
+        }
+    }
+    out
+}
+
+fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
+    let _ = writeln!(
+        out,
+        "{} {}  {}",
+        symbol(finding.status),
+        finding.id.bold(),
+        finding.title
+    );
+    push_wrapped(out, &finding.detail, width, "  ");
+
+    let mut tables = Vec::new();
+    for (key, value) in &finding.evidence {
+        match value {
+            Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
+                tables.push((key, items))
+            }
+            _ => {
+                let line = format!("{}: {}", key.dimmed(), scalar_text(value));
+                push_wrapped(out, &line, width, "    ");
+            }
+        }
+    }
+    for (key, rows) in tables {
+        let _ = writeln!(out, "    {}:", key.dimmed());
+        for line in table(rows, width.saturating_sub(4)).lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+
+    if let Some(fix) = &finding.fix {
+        let _ = writeln!(out, "  {}", "Fix:".bold());
+        for line in fix.lines() {
+            // Command lines (indented in the fix text) are kept whole so they can be copied.
+            if line.starts_with("  ") {
+                let _ = writeln!(out, "    {}", line.cyan());
+            } else {
+                push_wrapped(out, line, width, "    ");
+            }
+        }
+    }
+    let _ = writeln!(out, "  {} {}", "More:".dimmed(), finding.docs.dimmed());
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(scalar_text).collect::<Vec<_>>().join(", "),
+        Value::Null => "none".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Evidence rows (an array of objects with the same keys) as a table.
+fn table(rows: &[Value], width: usize) -> String {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    if let Some(Value::Object(first)) = rows.first() {
+        table.set_header(first.keys().cloned().collect::<Vec<_>>());
+    }
+    for row in rows {
+        if let Value::Object(cells) = row {
+            table.add_row(cells.values().map(scalar_text).collect::<Vec<_>>());
+        }
+    }
+    table.to_string()
+}
+
+fn push_wrapped(out: &mut String, text: &str, width: usize, indent: &str) {
+    let options = textwrap::Options::new(width)
+        .initial_indent(indent)
+        .subsequent_indent(indent);
+    for line in textwrap::wrap(text, options) {
+        let _ = writeln!(out, "{line}");
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per probe stage. Each exposes `run(&mut Context) -> StageOutput`, reads what
+//! earlier stages left in the context, and reports findings; none of them prints.
+
+pub(crate) mod dns;
+pub(crate) mod tcp;

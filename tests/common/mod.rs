@@ -1,0 +1,346 @@
+//! Shared test harness: run the real binary, start real Mosquitto brokers, a DNS server and
+//! misbehaving TCP peers, all on loopback. Nothing here talks to any other address.
+#![allow(dead_code)]
+
+pub mod dns;
+
+use std::fs;
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mqtt_doctor::report::{FindingReport, Report};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt-doctor");
+
+/// The binary with a clean environment: no colour, no Kubernetes, no MQTT_DOCTOR_* settings
+/// leaking in from the developer's shell.
+pub fn doctor_command() -> Command {
+    let mut command = Command::new(BIN);
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// The outcome of one run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Run {
+        Run {
+            code: output
+                .status
+                .code()
+                .expect("the doctor was killed by a signal"),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    /// The JSON report, read strictly: unknown fields fail the test.
+    pub fn report(&self) -> Report {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a valid report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_with(doctor_command(), args)
+}
+
+pub fn run_with(mut command: Command, args: &[&str]) -> Run {
+    Run::from_output(command.args(args).output().expect("the doctor binary runs"))
+}
+
+/// Runs `doctor <args> --format json` and returns the report and the exit code.
+pub fn doctor_json(args: &[&str]) -> (Report, i32) {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let run = run(&all);
+    (run.report(), run.code)
+}
+
+pub trait ReportExt {
+    fn finding(&self, id: &str) -> &FindingReport;
+    fn ids(&self) -> Vec<&str>;
+    fn stage_status(&self, stage: &str) -> &str;
+}
+
+impl ReportExt for Report {
+    fn finding(&self, id: &str) -> &FindingReport {
+        self.findings
+            .iter()
+            .find(|f| f.id == id)
+            .unwrap_or_else(|| panic!("no {id} among {:?}", self.ids()))
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        self.findings.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    fn stage_status(&self, stage: &str) -> &str {
+        let stage = self
+            .stages
+            .iter()
+            .find(|s| s.name.name() == stage)
+            .unwrap_or_else(|| panic!("no stage {stage}"));
+        stage.status.as_str()
+    }
+}
+
+/// An evidence value as text, for assertions.
+pub fn evidence(finding: &FindingReport, key: &str) -> String {
+    match finding.evidence.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => panic!(
+            "{} has no evidence {key}: {:?}",
+            finding.id, finding.evidence
+        ),
+    }
+}
+
+/// A port that was free a moment ago on `ip`.
+pub fn free_port(ip: Ipv4Addr) -> u16 {
+    TcpListener::bind((ip, 0))
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+pub fn closed_port() -> u16 {
+    free_port(Ipv4Addr::LOCALHOST)
+}
+
+/// Finds a program on PATH or in the sbin directories where Debian puts daemons.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A real Mosquitto broker with its own config, port and directory, killed when dropped.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto listening on 127.0.0.1 with `extra` appended to its configuration.
+    /// Fails the test loudly when Mosquitto is not installed: these tests never skip.
+    pub fn start(extra: &str) -> Mosquitto {
+        let binary = find_program("mosquitto").unwrap_or_else(|| {
+            panic!(
+                "mosquitto is not installed; run `bash scripts/install-test-deps.sh` \
+                 (apt-get install mosquitto) and try again"
+            )
+        });
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = closed_port();
+            let log = dir.path().join("mosquitto.log");
+            let config = format!(
+                "# As root, Mosquitto would switch to user mosquitto and lose access to this dir.\n\
+                 user root\n\
+                 listener {port} 127.0.0.1\n\
+                 allow_anonymous true\n\
+                 persistence false\n\
+                 log_dest file {}\n\
+                 log_type all\n{extra}\n",
+                log.display()
+            );
+            let config_path = dir.path().join("mosquitto.conf");
+            fs::write(&config_path, config).expect("write mosquitto.conf");
+            let child = Command::new(&binary)
+                .arg("-c")
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn mosquitto");
+            let mut broker = Mosquitto { child, port, dir };
+            if broker.wait_ready(&log) {
+                return broker;
+            }
+            last_log = fs::read_to_string(&log).unwrap_or_default();
+        }
+        panic!("mosquitto did not start listening; its last log:\n{last_log}");
+    }
+
+    /// Waits for the broker to report its listener open, without connecting to it.
+    fn wait_ready(&mut self, log: &Path) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let text = fs::read_to_string(log).unwrap_or_default();
+            if text.contains("Opening ipv4 listen socket") && text.contains("running") {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A listener whose accept queue is full, so that further connection attempts get no answer:
+/// the loopback stand-in for a host that silently drops packets.
+pub struct Unanswered {
+    _listener: socket2::Socket,
+    _fillers: Vec<TcpStream>,
+    pub addr: SocketAddr,
+}
+
+impl Unanswered {
+    pub fn bind(addr: SocketAddr) -> io::Result<Unanswered> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.bind(&addr.into())?;
+        socket.listen(0)?;
+        let addr = socket.local_addr()?.as_socket().expect("an IP socket");
+        let mut fillers = Vec::new();
+        // Fill the queue until an attempt goes unanswered.
+        for _ in 0..16 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(stream) => fillers.push(stream),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Ok(Unanswered {
+                        _listener: socket,
+                        _fillers: fillers,
+                        addr,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("the listen queue never filled up"))
+    }
+}
+
+/// A listener that accepts every connection and resets it at once (SO_LINGER 0), like a load
+/// balancer with no healthy backend.
+pub struct Resetter {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Resetter {
+    pub fn bind(addr: SocketAddr) -> io::Result<Resetter> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                        drop(stream);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(Resetter { addr, stop })
+    }
+}
+
+impl Drop for Resetter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A plain listener that accepts and holds connections, reading and discarding whatever comes.
+pub struct Sink {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Sink {
+    pub fn bind(addr: SocketAddr) -> io::Result<Sink> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok((stream, _)) = listener.accept() {
+                    held.push(stream);
+                }
+                for stream in &mut held {
+                    let _ = stream.set_nonblocking(true);
+                    let _ = stream.read(&mut [0u8; 256]);
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Ok(Sink { addr, stop })
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A directory laid out like a filesystem root, for `--root` / `MQTT_DOCTOR_ROOT`.
+pub fn fake_root(resolv_conf: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("temp dir");
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    fs::write(root.path().join("etc/resolv.conf"), resolv_conf).unwrap();
+    root
+}
+
+/// Whether this process runs as root (needed for mount namespaces and port 53).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}

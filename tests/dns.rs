@@ -1,0 +1,332 @@
+//! The DNS stage against a real DNS server on loopback: every outcome the stage names.
+
+mod common;
+
+use common::dns::{Answer, DnsServer, SilentDns, v4, v6};
+use common::{Mosquitto, ReportExt, closed_port, doctor_json, evidence, fake_root};
+
+fn root_arg(root: &tempfile::TempDir) -> String {
+    root.path().display().to_string()
+}
+
+#[test]
+fn name_resolves_and_the_broker_connects() {
+    let broker = Mosquitto::start("");
+    let dns = DnsServer::start(&[("broker.test", Answer::Addresses(vec![v4("127.0.0.1")]))]);
+    let root = fake_root("");
+    let target = format!("broker.test:{}", broker.port);
+    let (report, code) = doctor_json(&[
+        &target,
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(report.verdict.status.as_str(), "pass");
+    let resolved = report.finding("dns.resolved");
+    assert_eq!(resolved.status.as_str(), "pass");
+    assert_eq!(evidence(resolved, "answered_as"), "broker.test.");
+    assert_eq!(evidence(resolved, "a"), r#"["127.0.0.1"]"#);
+    assert!(evidence(resolved, "aaaa").contains("NODATA"));
+    assert!(
+        dns.queries().contains(&"broker.test. A".to_string()),
+        "{:?}",
+        dns.queries()
+    );
+    assert!(dns.queries().contains(&"broker.test. AAAA".to_string()));
+    assert_eq!(
+        report.finding("tcp.connected").evidence["address"],
+        format!("127.0.0.1:{}", broker.port)
+    );
+}
+
+#[test]
+fn nxdomain() {
+    let dns = DnsServer::start(&[]);
+    let root = fake_root("search corp.test\noptions ndots:1\n");
+    let (report, code) = doctor_json(&[
+        "missing.test:1883",
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 1);
+    assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.nxdomain"));
+    let finding = report.finding("dns.nxdomain");
+    assert!(
+        finding.detail.contains("does not exist"),
+        "{}",
+        finding.detail
+    );
+    // Both candidates (as-is first, since it has ndots dots) were asked, A and AAAA.
+    let queries = evidence(finding, "queries");
+    assert!(
+        queries.contains("missing.test.") && queries.contains("missing.test.corp.test."),
+        "{queries}"
+    );
+    assert_eq!(evidence(finding, "search"), r#"["corp.test"]"#);
+    assert_eq!(report.stage_status("tcp"), "skip");
+    assert!(report.stages[1].summary.contains("dns failed"));
+}
+
+#[test]
+fn name_without_address_records() {
+    let dns = DnsServer::start(&[("nodata.test", Answer::NoData)]);
+    let root = fake_root("");
+    let (report, code) = doctor_json(&[
+        "nodata.test",
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 1);
+    assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.no_records"));
+    assert!(
+        report
+            .finding("dns.no_records")
+            .detail
+            .contains("no A or AAAA record")
+    );
+}
+
+#[test]
+fn servfail() {
+    let dns = DnsServer::start(&[("broken.test", Answer::ServFail)]);
+    let root = fake_root("");
+    let (report, code) = doctor_json(&[
+        "broken.test",
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 1);
+    assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.servfail"));
+    let finding = report.finding("dns.servfail");
+    assert_eq!(evidence(finding, "rcode"), "SERVFAIL");
+    assert!(finding.detail.contains("may well exist"));
+}
+
+#[test]
+fn server_that_never_answers() {
+    let silent = SilentDns::start();
+    let root = fake_root("");
+    let (report, code) = doctor_json(&[
+        "quiet.test",
+        "--dns-server",
+        &silent.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+        "--timeout",
+        "300ms",
+    ]);
+
+    assert_eq!(code, 1);
+    assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.timeout"));
+    let finding = report.finding("dns.timeout");
+    assert!(
+        evidence(finding, "reason").contains("nothing within 300ms"),
+        "{:?}",
+        finding.evidence
+    );
+    assert_eq!(report.stage_status("tcp"), "skip");
+}
+
+#[test]
+fn no_nameserver_configured() {
+    let root = fake_root("# nothing here\nsearch example.test\n");
+    let (report, code) = doctor_json(&["broker.example.test", "--root", &root_arg(&root)]);
+
+    assert_eq!(code, 1);
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("dns.no_resolver")
+    );
+    let finding = report.finding("dns.no_resolver");
+    assert!(evidence(finding, "reason").contains("lists no nameserver"));
+    assert!(evidence(finding, "resolv_conf").ends_with("etc/resolv.conf"));
+}
+
+#[test]
+fn missing_resolv_conf_is_no_resolver() {
+    let root = tempfile::tempdir().unwrap();
+    let (report, code) = doctor_json(&[
+        "broker.example.test",
+        "--root",
+        &root.path().display().to_string(),
+    ]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("dns.no_resolver");
+    assert!(
+        evidence(finding, "reason").contains("cannot read"),
+        "{:?}",
+        finding.evidence
+    );
+}
+
+/// The pod case: a short service name resolves only with the namespace's search domain.
+#[test]
+fn short_name_resolves_only_through_the_search_list() {
+    let broker = Mosquitto::start("");
+    let dns = DnsServer::start(&[(
+        "aio-broker.azure-iot-operations.svc.cluster.local",
+        Answer::Addresses(vec![v4("127.0.0.1")]),
+    )]);
+    let root = fake_root(
+        "nameserver 10.96.0.10\n\
+         search azure-iot-operations.svc.cluster.local svc.cluster.local cluster.local\n\
+         options ndots:5\n",
+    );
+    let target = format!("aio-broker:{}", broker.port);
+    let (report, code) = doctor_json(&[
+        &target,
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    let resolved = report.finding("dns.resolved");
+    assert_eq!(
+        evidence(resolved, "answered_as"),
+        "aio-broker.azure-iot-operations.svc.cluster.local."
+    );
+    let hint = report.finding("dns.search_list_only");
+    assert_eq!(hint.status.as_str(), "info");
+    assert_eq!(
+        evidence(hint, "search_domain"),
+        "azure-iot-operations.svc.cluster.local"
+    );
+    assert!(
+        hint.fix
+            .as_deref()
+            .unwrap()
+            .contains("aio-broker.azure-iot-operations.svc.cluster.local")
+    );
+    // --dns-server replaced the nameserver from resolv.conf; the doctor never asked 10.96.0.10.
+    assert!(evidence(resolved, "nameservers").contains("--dns-server"));
+    assert_eq!(report.verdict.status.as_str(), "pass");
+}
+
+/// Seed guide 000: the FQDN fails while the short name works. Here the cluster's DNS domain is
+/// not cluster.local, which the finding spells out.
+#[test]
+fn fqdn_fails_where_the_short_name_works() {
+    let dns = DnsServer::start(&[(
+        "aio-broker.azure-iot-operations.svc.corp.internal",
+        Answer::Addresses(vec![v4("127.0.0.1")]),
+    )]);
+    let root = fake_root(
+        "nameserver 10.96.0.10\n\
+         search default.svc.corp.internal svc.corp.internal corp.internal\n\
+         options ndots:5\n",
+    );
+    let port = closed_port().to_string();
+    let target = format!("aio-broker.azure-iot-operations.svc.cluster.local:{port}");
+    let (report, code) = doctor_json(&[
+        &target,
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 1);
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("dns.fqdn_fails_short_works")
+    );
+    let finding = report.finding("dns.fqdn_fails_short_works");
+    assert_eq!(
+        evidence(finding, "short_name"),
+        "aio-broker.azure-iot-operations"
+    );
+    assert_eq!(
+        evidence(finding, "answered_as"),
+        "aio-broker.azure-iot-operations.svc.corp.internal."
+    );
+    assert!(
+        finding
+            .detail
+            .contains("looks like corp.internal, not cluster.local"),
+        "{}",
+        finding.detail
+    );
+    assert!(
+        finding
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("kubectl rollout restart")
+    );
+    assert!(
+        !report.ids().contains(&"dns.nxdomain"),
+        "the specific finding replaces the generic one"
+    );
+}
+
+/// Dual stack where the broker only listens on IPv4: the IPv6 address refuses.
+#[test]
+fn one_address_of_several_fails() {
+    let broker = Mosquitto::start("");
+    let dns = DnsServer::start(&[(
+        "dual.test",
+        Answer::Addresses(vec![v4("127.0.0.1"), v6("::1")]),
+    )]);
+    let root = fake_root("");
+    let target = format!("dual.test:{}", broker.port);
+    let (report, code) = doctor_json(&[
+        &target,
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+    ]);
+
+    assert_eq!(code, 0, "a warning alone does not fail the run");
+    assert_eq!(report.verdict.status.as_str(), "warn");
+    assert_eq!(
+        evidence(report.finding("dns.resolved"), "aaaa"),
+        r#"["::1"]"#
+    );
+    let partial = report.finding("tcp.partial");
+    assert_eq!(partial.status.as_str(), "warn");
+    assert!(
+        partial
+            .detail
+            .contains(&format!("[::1]:{} (refused)", broker.port)),
+        "{}",
+        partial.detail
+    );
+    assert!(
+        partial
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("Only IPv6 addresses fail")
+    );
+    assert_eq!(
+        report.finding("tcp.connected").evidence["address"],
+        format!("127.0.0.1:{}", broker.port)
+    );
+
+    let (strict, code) = doctor_json(&[
+        &target,
+        "--dns-server",
+        &dns.addr.to_string(),
+        "--root",
+        &root_arg(&root),
+        "--strict",
+    ]);
+    assert_eq!(code, 1, "--strict turns the warning into a failure");
+    assert_eq!(strict.verdict.root_cause.as_deref(), Some("tcp.partial"));
+}
