@@ -84,7 +84,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// The broker: a URL (mqtt://, mqtts://, tcp://, ssl://, ws://, wss://) or host[:port]
-    #[arg(default_value = "mqtt://localhost:1883", value_parser = parse_target)]
+    #[arg(default_value = "mqtt://localhost:1883", value_parser = TargetParser)]
     pub target: Target,
 
     /// Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s
@@ -148,8 +148,33 @@ pub enum ColorChoice {
     Never,
 }
 
-fn parse_target(text: &str) -> Result<Target, String> {
-    text.parse::<Target>().map_err(|e| e.to_string())
+/// Parses the target for clap without letting clap echo the raw value: a target may carry a
+/// password (which is then rejected), and secrets never reach any output.
+#[derive(Clone, Debug)]
+struct TargetParser;
+
+impl clap::builder::TypedValueParser for TargetParser {
+    type Value = Target;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Target, clap::Error> {
+        let invalid = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid("invalid target: it is not valid UTF-8".into()))?;
+        text.parse::<Target>()
+            .map_err(|e| invalid(format!("invalid target: {e}")))
+    }
 }
 
 impl DoctorArgs {
@@ -245,10 +270,10 @@ fn doctor(args: DoctorArgs) -> u8 {
 }
 
 fn text_width() -> usize {
-    if io::stdout().is_terminal() {
-        if let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size() {
-            return usize::from(w).min(120);
-        }
+    if io::stdout().is_terminal()
+        && let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size()
+    {
+        return usize::from(w).min(120);
     }
     100
 }

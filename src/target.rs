@@ -138,7 +138,7 @@ pub enum TargetError {
     Empty,
     #[error("unknown scheme \"{0}://\"; use mqtt, mqtts, tcp, ssl, ws or wss")]
     UnknownScheme(String),
-    #[error("\"{input}\" is not a valid target: {source}")]
+    #[error("\"{input}\": {source}")]
     Url {
         input: String,
         #[source]
@@ -184,7 +184,7 @@ pub fn parse(input: &str) -> Result<Target, TargetError> {
     };
 
     let url = url::Url::parse(&url_text).map_err(|source| TargetError::Url {
-        input: trimmed.to_string(),
+        input: redact(trimmed),
         source,
     })?;
 
@@ -249,6 +249,27 @@ pub fn parse(input: &str) -> Result<Target, TargetError> {
         port,
         path,
     })
+}
+
+/// The input with any password in it masked, fit to appear in an error message.
+pub fn redact(input: &str) -> String {
+    let (scheme, rest) = match input.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), input),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            let masked = if rest[..at].contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}{masked}{}", &rest[at..])
+        }
+        None => input.to_string(),
+    }
 }
 
 /// Checks a host name against RFC 1123 (plus `_`, which real service names carry) and lowercases
@@ -420,6 +441,15 @@ mod tests {
     }
 
     #[test]
+    fn redaction_masks_passwords_only() {
+        assert_eq!(redact("mqtt://u:pw@h:99999"), "mqtt://u:***@h:99999");
+        assert_eq!(redact("u:p:w@h"), "u:***@h");
+        assert_eq!(redact("mqtt://u@h"), "mqtt://u@h");
+        assert_eq!(redact("ws://h/p@th"), "ws://h/p@th");
+        assert_eq!(redact("mqtt://h:1883"), "mqtt://h:1883");
+    }
+
+    #[test]
     fn rejects_malformed_targets_with_the_reason() {
         let cases: &[(&str, &str)] = &[
             ("", "empty"),
@@ -428,14 +458,15 @@ mod tests {
             ("mqtt://broker:99999", "invalid port number"),
             ("mqtt://broker:abc", "invalid port number"),
             ("mqtt://broker:0", "port 0"),
-            ("mqtt://", "empty host"),
+            ("mqtt://", "has no host"),
             ("mqtt://[::1", "invalid IPv6 address"),
             ("::1", "brackets"),
             ("fe80::1:1883", "brackets"),
             ("mqtt://user:secret@broker", "user:***"),
+            ("mqtt://user:secret@broker:99999", "user:***@broker:99999"),
             ("mqtt://broker/topic", "take no path"),
             ("mqtt://broker?x=1", "no query"),
-            ("mqtt://bro ker", "not a valid"),
+            ("mqtt://bro ker", "invalid domain character"),
             ("mqtt://a..b", "empty label"),
             ("mqtt://-a.b", "starts or ends with '-'"),
             ("mqtt://bröker", "ASCII"),

@@ -241,7 +241,7 @@ enum Answer {
     /// The server answered with an error code (SERVFAIL, REFUSED, ...).
     ServerError(ResponseCode),
     /// No usable answer: timeout, unreachable server, unparsable reply.
-    NoAnswer(String),
+    Unanswered(String),
 }
 
 impl Answer {
@@ -251,7 +251,7 @@ impl Answer {
             Answer::NxDomain => "NXDOMAIN".into(),
             Answer::NoData => "no records (NODATA)".into(),
             Answer::ServerError(code) => rcode_text(*code),
-            Answer::NoAnswer(why) => format!("no answer ({why})"),
+            Answer::Unanswered(why) => format!("no answer ({why})"),
         }
     }
 }
@@ -307,7 +307,7 @@ impl CandidateResult {
         let answers = [&self.a.answer, &self.aaaa.answer];
         if answers.iter().any(|a| matches!(a, Answer::Addresses(_))) {
             Class::Resolved
-        } else if answers.iter().any(|a| matches!(a, Answer::NoAnswer(_))) {
+        } else if answers.iter().any(|a| matches!(a, Answer::Unanswered(_))) {
             Class::NoAnswer
         } else if answers.iter().any(|a| matches!(a, Answer::ServerError(_))) {
             Class::ServerError
@@ -362,10 +362,10 @@ fn build_resolver(nameservers: &[SocketAddr], budget: Budget) -> Result<TokioRes
 async fn query(resolver: TokioResolver, fqdn: String, rtype: RecordType, budget: Budget) -> Query {
     let start = Instant::now();
     let answer = match Name::from_ascii(&fqdn) {
-        Err(e) => Answer::NoAnswer(format!("the name cannot be encoded: {e}")),
+        Err(e) => Answer::Unanswered(format!("the name cannot be encoded: {e}")),
         Ok(name) => {
             match tokio::time::timeout(budget.timeout, resolver.lookup(name, rtype)).await {
-                Err(_) => Answer::NoAnswer(timeout_text(budget)),
+                Err(_) => Answer::Unanswered(timeout_text(budget)),
                 Ok(Ok(lookup)) => {
                     let ips: Vec<IpAddr> = lookup
                         .answers()
@@ -401,16 +401,16 @@ fn classify(error: &NetError, budget: Budget) -> Answer {
         }
         NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => Answer::NxDomain,
         NetError::Dns(DnsError::ResponseCode(code)) => Answer::ServerError(*code),
-        NetError::Timeout => Answer::NoAnswer(timeout_text(budget)),
-        NetError::NoConnections => Answer::NoAnswer("no connection to any name server".into()),
-        NetError::Io(io) => Answer::NoAnswer(match io.kind() {
+        NetError::Timeout => Answer::Unanswered(timeout_text(budget)),
+        NetError::NoConnections => Answer::Unanswered("no connection to any name server".into()),
+        NetError::Io(io) => Answer::Unanswered(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {
                 "the name server port refused the query".into()
             }
             kind => format!("network error: {kind}"),
         }),
-        NetError::Proto(proto) => Answer::NoAnswer(format!("unreadable reply: {proto}")),
-        other => Answer::NoAnswer(other.to_string()),
+        NetError::Proto(proto) => Answer::Unanswered(format!("unreadable reply: {proto}")),
+        other => Answer::Unanswered(other.to_string()),
     }
 }
 
@@ -457,7 +457,7 @@ async fn query_all(
     for (handle, candidate) in handles.into_iter().zip(candidates) {
         results.push(handle.await.unwrap_or_else(|join_error| {
             let failed = Query {
-                answer: Answer::NoAnswer(format!("query task failed: {join_error}")),
+                answer: Answer::Unanswered(format!("query task failed: {join_error}")),
                 elapsed: Duration::ZERO,
             };
             CandidateResult {
@@ -553,7 +553,14 @@ async fn resolve(ctx: &Context<'_>, name: &str) -> (StageOutput, Vec<IpAddr>) {
 
     if let Some(answer) = answered {
         addresses = answer.addresses();
-        findings.push(resolved_finding(config, &settings, name, answer, results));
+        findings.push(resolved_finding(
+            config,
+            &settings,
+            name,
+            answer,
+            results,
+            system.as_ref(),
+        ));
         if let Some(finding) = search_list_finding(config, &settings, name, answer, results) {
             findings.push(finding);
         }
@@ -600,14 +607,6 @@ async fn resolve(ctx: &Context<'_>, name: &str) -> (StageOutput, Vec<IpAddr>) {
             findings.push(finding);
         }
         _ => {}
-    }
-    if let Some(SystemAnswer::Addresses(sys, elapsed)) = &system {
-        if let Some(first) = findings.first_mut().filter(|f| f.def == &DNS_RESOLVED) {
-            first.evidence.insert(
-                "system_resolver".into(),
-                json!({ "addresses": ips_json(sys), "elapsed_ms": millis(*elapsed) }),
-            );
-        }
     }
     (StageOutput::done(summary, findings), addresses)
 }
@@ -657,6 +656,7 @@ fn resolved_finding(
     name: &str,
     answer: &CandidateResult,
     results: &[CandidateResult],
+    system: Option<&SystemAnswer>,
 ) -> Finding {
     let addresses = answer.addresses();
     let shown = answer.candidate.display();
@@ -685,6 +685,12 @@ fn resolved_finding(
     }
     if results.len() > 1 {
         finding = finding.with_evidence("queries", queries_json(results));
+    }
+    if let Some(SystemAnswer::Addresses(ips, elapsed)) = system {
+        finding = finding.with_evidence(
+            "system_resolver",
+            json!({ "addresses": ips_json(ips), "elapsed_ms": millis(*elapsed) }),
+        );
     }
     finding
 }
@@ -786,13 +792,14 @@ async fn shorter_name(
             .position(|l| *l == "svc")
             .map(|i| labels[i + 1..].join("."));
         let actual_domain = answered.split_once(".svc.").map(|(_, d)| d.to_string());
-        if let (Some(assumed), Some(actual)) = (&assumed_domain, &actual_domain) {
-            if !assumed.is_empty() && assumed != actual {
-                let _ = write!(
-                    detail,
-                    " The cluster's DNS domain looks like {actual}, not {assumed}."
-                );
-            }
+        if let (Some(assumed), Some(actual)) = (&assumed_domain, &actual_domain)
+            && !assumed.is_empty()
+            && assumed != actual
+        {
+            let _ = write!(
+                detail,
+                " The cluster's DNS domain looks like {actual}, not {assumed}."
+            );
         }
         detail.push_str(
             " A client configured with the full name fails here while the service itself exists.",
@@ -894,7 +901,7 @@ fn failure_finding(
                 .iter()
                 .flat_map(|r| [&r.a.answer, &r.aaaa.answer])
                 .find_map(|a| match a {
-                    Answer::NoAnswer(why) => Some(why.clone()),
+                    Answer::Unanswered(why) => Some(why.clone()),
                     _ => None,
                 })
                 .unwrap_or_else(|| "no reply".into());
@@ -1075,12 +1082,12 @@ mod tests {
             Class::ServerError
         );
         assert_eq!(
-            result(Answer::NoAnswer("t".into()), Answer::NoData).class(),
+            result(Answer::Unanswered("t".into()), Answer::NoData).class(),
             Class::NoAnswer
         );
         assert_eq!(
             result(
-                Answer::NoAnswer("t".into()),
+                Answer::Unanswered("t".into()),
                 Answer::Addresses(vec![Ipv6Addr::LOCALHOST.into()])
             )
             .class(),

@@ -1,0 +1,70 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mqtt_doctor_global_optspecs
+    string join \n color= h/help V/version
+end
+
+function __fish_mqtt_doctor_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mqtt_doctor_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mqtt_doctor_using_subcommand
+    set -l cmd (__fish_mqtt_doctor_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "explain" -d 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s t -l timeout -d 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l deadline -d 'Time allowed for the whole run; no step outlives it' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l dns-server -d 'Ask this DNS server (ADDR or ADDR:PORT) instead of the ones in /etc/resolv.conf' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
+json\t'The documented JSON report (docs/json-schema.md)'"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod\'s filesystem; the system resolver is then not consulted' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l strict -d 'Treat warnings as failures (exit code 1)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s v -l verbose -d 'Show passing findings with their evidence too'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l list -d 'List every finding id with its title'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand completions" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "explain" -d 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

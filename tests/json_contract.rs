@@ -1,0 +1,64 @@
+//! The JSON report is a contract: real reports deserialize strictly into the documented model,
+//! and every field they carry is listed in docs/json-schema.md.
+
+mod common;
+
+use common::{closed_port, run};
+use serde_json::Value;
+
+fn keys(value: &Value) -> Vec<String> {
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn report_fields_are_documented_and_strict() {
+    let out = run(&[
+        "doctor",
+        &format!("127.0.0.1:{}", closed_port()),
+        "--format",
+        "json",
+    ]);
+    let report = out.report();
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.tool.name, "mqtt-doctor");
+    assert!(report.started_at.ends_with('Z'), "{}", report.started_at);
+
+    let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut fields = keys(&json);
+    for object in [
+        &json["tool"],
+        &json["target"],
+        &json["verdict"],
+        &json["stages"][0],
+        &json["findings"][0],
+    ] {
+        fields.extend(keys(object));
+    }
+    for field in fields {
+        assert!(
+            doc.contains(&format!("`{field}`")),
+            "docs/json-schema.md does not document `{field}`"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let out = run(&[
+        "doctor",
+        &format!("127.0.0.1:{}", closed_port()),
+        "--format",
+        "json",
+    ]);
+    let mut json: Value = serde_json::from_str(&out.stdout).unwrap();
+    json["surprise"] = Value::Bool(true);
+    let strict = serde_json::from_value::<mqtt_doctor::report::Report>(json);
+    assert!(
+        strict.is_err(),
+        "the model must reject fields it does not know"
+    );
+}
