@@ -172,7 +172,8 @@ fn missing_resolv_conf_is_no_resolver() {
     );
 }
 
-/// The pod case: a short service name resolves only with the namespace's search domain.
+/// The pod case: a short service name resolves only with the namespace's search domain
+/// (the resolv.conf of a real pod, from fixtures/pod-root).
 #[test]
 fn short_name_resolves_only_through_the_search_list() {
     let broker = Mosquitto::start("");
@@ -180,18 +181,13 @@ fn short_name_resolves_only_through_the_search_list() {
         "aio-broker.azure-iot-operations.svc.cluster.local",
         Answer::Addresses(vec![v4("127.0.0.1")]),
     )]);
-    let root = fake_root(
-        "nameserver 10.96.0.10\n\
-         search azure-iot-operations.svc.cluster.local svc.cluster.local cluster.local\n\
-         options ndots:5\n",
-    );
     let target = format!("aio-broker:{}", broker.port);
     let (report, code) = doctor_json(&[
         &target,
         "--dns-server",
         &dns.addr.to_string(),
         "--root",
-        &root_arg(&root),
+        "fixtures/pod-root",
     ]);
 
     assert_eq!(code, 0, "{report:#?}");

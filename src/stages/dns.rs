@@ -564,11 +564,7 @@ async fn resolve(ctx: &Context<'_>, name: &str) -> (StageOutput, Vec<IpAddr>) {
         if let Some(finding) = search_list_finding(config, &settings, name, answer, results) {
             findings.push(finding);
         }
-        summary = format!(
-            "{name} → {} ({} ms)",
-            join_ips(&addresses),
-            millis(answer.a.elapsed.max(answer.aaaa.elapsed))
-        );
+        summary = format!("{name} → {}", join_ips(&addresses));
     } else {
         summary = format!("{name}: {}", failure_text(no_resolver, class));
     }

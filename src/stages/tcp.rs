@@ -199,18 +199,16 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         return StageOutput::done(summary, findings);
     };
 
-    let mut findings = vec![
-        Finding::new(
-            &TCP_CONNECTED,
-            format!(
-                "{peer} accepted the TCP connection in {} ms.",
-                millis(elapsed)
-            ),
-        )
-        .with_evidence("address", peer.to_string())
-        .with_evidence("connect_ms", millis(elapsed))
-        .with_evidence("attempts", table.clone()),
-    ];
+    let connected = Finding::new(
+        &TCP_CONNECTED,
+        format!(
+            "{peer} accepted the TCP connection in {} ms.",
+            millis(elapsed)
+        ),
+    )
+    .with_evidence("address", peer.to_string())
+    .with_evidence("connect_ms", millis(elapsed));
+    let mut findings = vec![with_attempts(connected, table.clone())];
     if !failed.is_empty() {
         let bad: Vec<String> = failed
             .iter()
@@ -232,10 +230,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         );
     }
     ctx.connection = Some(Connection { stream, peer });
-    StageOutput::done(
-        format!("connected to {peer} in {} ms", millis(elapsed)),
-        findings,
-    )
+    StageOutput::done(format!("connected to {peer}"), findings)
 }
 
 fn attempts_json(outcomes: &[Outcome], budget: Budget) -> Value {
@@ -336,7 +331,7 @@ fn failure_finding(
                 .to_string(),
         )
     };
-    Finding::new(def, detail)
+    let finding = Finding::new(def, detail)
         .with_evidence(
             "addresses",
             json!(
@@ -346,9 +341,17 @@ fn failure_finding(
                     .collect::<Vec<_>>()
             ),
         )
-        .with_evidence("timeout_ms", millis(budget.timeout))
-        .with_evidence("attempts", table)
-        .with_fix(fix)
+        .with_evidence("timeout_ms", budget.timeout.as_millis() as u64)
+        .with_fix(fix);
+    with_attempts(finding, table)
+}
+
+/// The per-address table, when there was more than one address to try.
+fn with_attempts(finding: Finding, table: Value) -> Finding {
+    match &table {
+        Value::Array(rows) if rows.len() > 1 => finding.with_evidence("attempts", table),
+        _ => finding,
+    }
 }
 
 fn partial_fix(ctx: &Context<'_>, failed: &[&Outcome]) -> String {
