@@ -131,6 +131,19 @@ pub(crate) struct Budget {
     pub cut_by_deadline: bool,
 }
 
+impl Budget {
+    /// The limit as a report states it, e.g. `300ms`, and whether the deadline cut it short.
+    pub fn describe(&self) -> String {
+        let limit =
+            humantime::format_duration(Duration::from_millis(self.timeout.as_millis() as u64));
+        if self.cut_by_deadline {
+            format!("{limit} (all that was left of the run deadline)")
+        } else {
+            limit.to_string()
+        }
+    }
+}
+
 impl Context<'_> {
     pub fn budget(&self) -> Budget {
         let left = self.deadline.saturating_duration_since(Instant::now());

@@ -326,3 +326,55 @@ fn one_address_of_several_fails() {
     assert_eq!(code, 1, "--strict turns the warning into a failure");
     assert_eq!(strict.verdict.root_cause.as_deref(), Some("tcp.partial"));
 }
+
+/// RFC 6761: localhost never goes to DNS; the hosts file answers.
+#[test]
+fn localhost_is_not_sent_to_dns() {
+    let broker = Mosquitto::start("");
+    let dns = DnsServer::start(&[]);
+    let target = format!("localhost:{}", broker.port);
+    let (report, code) = doctor_json(&[&target, "--dns-server", &dns.addr.to_string()]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    let resolved = report.finding("dns.resolved");
+    assert_eq!(evidence(resolved, "source"), "system resolver (hosts file)");
+    assert!(evidence(resolved, "addresses").contains("127.0.0.1"));
+    assert!(dns.queries().is_empty(), "asked DNS: {:?}", dns.queries());
+}
+
+/// Inside a pod the resolver configuration is always part of the evidence, because ndots:5 and
+/// the namespace's search list decide which names a client really asks for.
+#[test]
+fn inside_kubernetes_the_resolver_configuration_is_shown() {
+    let dns = DnsServer::start(&[(
+        "broker.example.test",
+        Answer::Addresses(vec![v4("127.0.0.1")]),
+    )]);
+    let mut command = common::doctor_command();
+    command.env("KUBERNETES_SERVICE_HOST", "10.96.0.1");
+    let run = common::run_with(
+        command,
+        &[
+            "doctor",
+            &format!("broker.example.test.:{}", closed_port()),
+            "--dns-server",
+            &dns.addr.to_string(),
+            "--root",
+            "fixtures/pod-root",
+            "--format",
+            "json",
+        ],
+    );
+    let report = run.report();
+    let resolved = report.finding("dns.resolved");
+    assert_eq!(evidence(resolved, "ndots"), "5");
+    assert!(evidence(resolved, "search").contains("azure-iot-operations.svc.cluster.local"));
+    // A trailing dot makes the name final: no search candidates were asked.
+    assert!(
+        dns.queries()
+            .iter()
+            .all(|q| q.starts_with("broker.example.test. ")),
+        "{:?}",
+        dns.queries()
+    );
+}

@@ -415,16 +415,7 @@ fn classify(error: &NetError, budget: Budget) -> Answer {
 }
 
 fn timeout_text(budget: Budget) -> String {
-    let limit = humantime::format_duration(round_ms(budget.timeout));
-    if budget.cut_by_deadline {
-        format!("nothing within {limit}, all that was left of the run deadline")
-    } else {
-        format!("nothing within {limit}")
-    }
-}
-
-fn round_ms(duration: Duration) -> Duration {
-    Duration::from_millis(duration.as_millis() as u64)
+    format!("nothing within {}", budget.describe())
 }
 
 /// Queries every candidate, A and AAAA, all at once; results come back in candidate order.

@@ -49,7 +49,7 @@ impl Outcome {
         match &self.attempt {
             Attempt::Connected => "connected".into(),
             Attempt::Refused => "refused".into(),
-            Attempt::TimedOut => format!("no answer within {}", limit_text(budget)),
+            Attempt::TimedOut => format!("no answer within {}", budget.describe()),
             Attempt::Unreachable(ErrorKind::NetworkUnreachable) => "network unreachable".into(),
             Attempt::Unreachable(_) => "host unreachable".into(),
             Attempt::Dropped { reset: true } => "accepted, then reset".into(),
@@ -67,16 +67,6 @@ impl Outcome {
             Attempt::Unreachable(_) | Attempt::Other(_) => Some(&TCP_UNREACHABLE),
             Attempt::Dropped { .. } => Some(&TCP_RESET),
         }
-    }
-}
-
-fn limit_text(budget: Budget) -> String {
-    let limit =
-        humantime::format_duration(Duration::from_millis(budget.timeout.as_millis() as u64));
-    if budget.cut_by_deadline {
-        format!("{limit} (all that was left of the run deadline)")
-    } else {
-        limit.to_string()
     }
 }
 
@@ -287,7 +277,7 @@ fn failure_finding(
                 "{addrs} did not answer the connection attempt within {}: packets are dropped \
                  on the way (firewall, security group, NetworkPolicy), the address is wrong, or \
                  the broker's listen queue is full.",
-                limit_text(budget)
+                budget.describe()
             ),
             format!(
                 "Check the path to the broker from this machine:\n  nc -vz -w 5 {host} {port}\n\

@@ -5,7 +5,7 @@
 pub mod dns;
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -284,42 +284,6 @@ impl Resetter {
 }
 
 impl Drop for Resetter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// A plain listener that accepts and holds connections, reading and discarding whatever comes.
-pub struct Sink {
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl Sink {
-    pub fn bind(addr: SocketAddr) -> io::Result<Sink> {
-        let listener = TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        thread::spawn(move || {
-            let mut held = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                if let Ok((stream, _)) = listener.accept() {
-                    held.push(stream);
-                }
-                for stream in &mut held {
-                    let _ = stream.set_nonblocking(true);
-                    let _ = stream.read(&mut [0u8; 256]);
-                }
-                thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Ok(Sink { addr, stop })
-    }
-}
-
-impl Drop for Sink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
