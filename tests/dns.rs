@@ -2,12 +2,10 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::dns::{Answer, DnsServer, SilentDns, v4, v6};
 use common::{Mosquitto, ReportExt, closed_port, doctor_json, evidence, fake_root};
-
-fn root_arg(root: &tempfile::TempDir) -> String {
-    root.path().display().to_string()
-}
 
 #[test]
 fn name_resolves_and_the_broker_connects() {
@@ -15,13 +13,7 @@ fn name_resolves_and_the_broker_connects() {
     let dns = DnsServer::start(&[("broker.test", Answer::Addresses(vec![v4("127.0.0.1")]))]);
     let root = fake_root("");
     let target = format!("broker.test:{}", broker.port);
-    let (report, code) = doctor_json(&[
-        &target,
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-    ]);
+    let (report, code) = dns.doctor(&target, root.path(), &[]);
 
     assert_eq!(code, 0, "{report:#?}");
     assert_eq!(report.verdict.status.as_str(), "pass");
@@ -46,13 +38,7 @@ fn name_resolves_and_the_broker_connects() {
 fn nxdomain() {
     let dns = DnsServer::start(&[]);
     let root = fake_root("search corp.test\noptions ndots:1\n");
-    let (report, code) = doctor_json(&[
-        "missing.test:1883",
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-    ]);
+    let (report, code) = dns.doctor("missing.test:1883", root.path(), &[]);
 
     assert_eq!(code, 1);
     assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.nxdomain"));
@@ -77,13 +63,7 @@ fn nxdomain() {
 fn name_without_address_records() {
     let dns = DnsServer::start(&[("nodata.test", Answer::NoData)]);
     let root = fake_root("");
-    let (report, code) = doctor_json(&[
-        "nodata.test",
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-    ]);
+    let (report, code) = dns.doctor("nodata.test", root.path(), &[]);
 
     assert_eq!(code, 1);
     assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.no_records"));
@@ -99,13 +79,7 @@ fn name_without_address_records() {
 fn servfail() {
     let dns = DnsServer::start(&[("broken.test", Answer::ServFail)]);
     let root = fake_root("");
-    let (report, code) = doctor_json(&[
-        "broken.test",
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-    ]);
+    let (report, code) = dns.doctor("broken.test", root.path(), &[]);
 
     assert_eq!(code, 1);
     assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.servfail"));
@@ -123,7 +97,7 @@ fn server_that_never_answers() {
         "--dns-server",
         &silent.addr.to_string(),
         "--root",
-        &root_arg(&root),
+        &root.path().display().to_string(),
         "--timeout",
         "300ms",
     ]);
@@ -142,7 +116,11 @@ fn server_that_never_answers() {
 #[test]
 fn no_nameserver_configured() {
     let root = fake_root("# nothing here\nsearch example.test\n");
-    let (report, code) = doctor_json(&["broker.example.test", "--root", &root_arg(&root)]);
+    let (report, code) = doctor_json(&[
+        "broker.example.test",
+        "--root",
+        &root.path().display().to_string(),
+    ]);
 
     assert_eq!(code, 1);
     assert_eq!(
@@ -182,13 +160,7 @@ fn short_name_resolves_only_through_the_search_list() {
         Answer::Addresses(vec![v4("127.0.0.1")]),
     )]);
     let target = format!("aio-broker:{}", broker.port);
-    let (report, code) = doctor_json(&[
-        &target,
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        "fixtures/pod-root",
-    ]);
+    let (report, code) = dns.doctor(&target, Path::new("fixtures/pod-root"), &[]);
 
     assert_eq!(code, 0, "{report:#?}");
     let resolved = report.finding("dns.resolved");
@@ -228,13 +200,7 @@ fn fqdn_fails_where_the_short_name_works() {
     );
     let port = closed_port().to_string();
     let target = format!("aio-broker.azure-iot-operations.svc.cluster.local:{port}");
-    let (report, code) = doctor_json(&[
-        &target,
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-    ]);
+    let (report, code) = dns.doctor(&target, root.path(), &[]);
 
     assert_eq!(code, 1);
     assert_eq!(
@@ -280,13 +246,7 @@ fn one_address_of_several_fails() {
     )]);
     let root = fake_root("");
     let target = format!("dual.test:{}", broker.port);
-    let (report, code) = doctor_json(&[
-        &target,
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-    ]);
+    let (report, code) = dns.doctor(&target, root.path(), &[]);
 
     assert_eq!(code, 0, "a warning alone does not fail the run");
     assert_eq!(report.verdict.status.as_str(), "warn");
@@ -315,14 +275,7 @@ fn one_address_of_several_fails() {
         format!("127.0.0.1:{}", broker.port)
     );
 
-    let (strict, code) = doctor_json(&[
-        &target,
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root_arg(&root),
-        "--strict",
-    ]);
+    let (strict, code) = dns.doctor(&target, root.path(), &["--strict"]);
     assert_eq!(code, 1, "--strict turns the warning into a failure");
     assert_eq!(strict.verdict.root_cause.as_deref(), Some("tcp.partial"));
 }

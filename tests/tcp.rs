@@ -146,15 +146,7 @@ fn accepted_then_reset() {
     )]);
     let root = fake_root("");
     let target = format!("lb.test:{port}");
-    let (report, code) = doctor_json(&[
-        &target,
-        "--dns-server",
-        &dns.addr.to_string(),
-        "--root",
-        &root.path().display().to_string(),
-        "--timeout",
-        "500ms",
-    ]);
+    let (report, code) = dns.doctor(&target, root.path(), &["--timeout", "500ms"]);
 
     assert_eq!(code, 1);
     assert_eq!(report.verdict.root_cause.as_deref(), Some("tcp.reset"));

@@ -23,24 +23,30 @@ pub struct TextOptions {
     pub width: usize,
 }
 
-fn symbol(status: Status) -> ColoredString {
+/// Colours text the way every status is coloured throughout the report.
+fn paint(status: Status, text: &str) -> ColoredString {
     match status {
-        Status::Pass => "✓".green().bold(),
-        Status::Info => "i".blue().bold(),
-        Status::Skip => "-".dimmed(),
-        Status::Warn => "!".yellow().bold(),
-        Status::Fail => "✗".red().bold(),
+        Status::Pass => text.green().bold(),
+        Status::Info => text.blue().bold(),
+        Status::Skip => text.dimmed(),
+        Status::Warn => text.yellow().bold(),
+        Status::Fail => text.red().bold(),
     }
 }
 
+fn symbol(status: Status) -> ColoredString {
+    let glyph = match status {
+        Status::Pass => "✓",
+        Status::Info => "i",
+        Status::Skip => "-",
+        Status::Warn => "!",
+        Status::Fail => "✗",
+    };
+    paint(status, glyph)
+}
+
 fn word(status: Status) -> ColoredString {
-    match status {
-        Status::Pass => "PASS".green().bold(),
-        Status::Info => "INFO".blue().bold(),
-        Status::Skip => "SKIP".dimmed(),
-        Status::Warn => "WARN".yellow().bold(),
-        Status::Fail => "FAIL".red().bold(),
-    }
+    paint(status, &status.as_str().to_uppercase())
 }
 
 pub fn render(report: &Report, options: TextOptions) -> String {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{RData, Record, RecordType};
+use mqtt_doctor::report::Report;
 
 /// How the server answers for one name.
 #[derive(Clone, Debug)]
@@ -72,6 +74,16 @@ impl DnsServer {
             queries,
             stop,
         })
+    }
+
+    /// Runs `doctor <target> --format json` against this server, with well-known files read
+    /// below `root` (so the machine's own resolver is never consulted), plus `extra` options.
+    pub fn doctor(&self, target: &str, root: &Path, extra: &[&str]) -> (Report, i32) {
+        let server = self.addr.to_string();
+        let root = root.display().to_string();
+        let mut args = vec![target, "--dns-server", &server, "--root", &root];
+        args.extend_from_slice(extra);
+        super::doctor_json(&args)
     }
 
     /// The names asked for so far, with their record type, e.g. `broker.test. A`.
