@@ -89,7 +89,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__doctor)
-            opts="-t -f -v -h -V --timeout --deadline --dns-server --format --strict --verbose --root --color --help --version"
+            opts="-t -f -v -h -V --timeout --deadline --dns-server --format --strict --verbose --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -120,6 +120,34 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capath)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --servername)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expiry-warning)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

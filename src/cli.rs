@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
-use crate::config::{DoctorConfig, parse_dns_server, parse_duration};
+use crate::config::{DoctorConfig, TlsOptions, parse_dns_server, parse_duration};
 use crate::findings::{Status, registry};
 use crate::pipeline;
 use crate::report::{self, Report, text::TextOptions};
@@ -43,6 +43,8 @@ Examples:
   mqtt-doctor doctor                                  # mqtt://localhost:1883
   mqtt-doctor doctor broker.example.com               # plain MQTT, port 1883
   mqtt-doctor doctor mqtts://broker.example.com       # MQTT over TLS, port 8883
+  mqtt-doctor doctor mqtts://10.0.0.5 --cafile ca.crt --servername broker.internal
+  mqtt-doctor doctor mqtts://broker:8883 --cert client.crt --key client.key --cafile ca.crt
   mqtt-doctor doctor '[::1]:1884' --timeout 2s
   mqtt-doctor doctor mqtt://broker:1883 --format json > report.json
   mqtt-doctor doctor aio-broker:18883 --dns-server 10.96.0.10
@@ -65,9 +67,11 @@ pub struct Cli {
     pub color: ColorChoice,
 }
 
+// Parsed once per run and dropped soon after: the size of the doctor's arguments costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Diagnose the connection to a broker, stage by stage (DNS, TCP)
+    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
     /// Print the page that explains a finding id, e.g. `explain tcp.refused`
@@ -120,6 +124,61 @@ pub struct DoctorArgs {
         env = "MQTT_DOCTOR_ROOT"
     )]
     pub root: PathBuf,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// Use TLS even though the target's scheme is plain (mqtt://, tcp://)
+    #[arg(long, env = "MQTT_DOCTOR_TLS")]
+    pub tls: bool,
+
+    /// CA certificates (PEM bundle) to trust instead of the system roots
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_CAFILE")]
+    pub cafile: Option<PathBuf>,
+
+    /// Directory of CA certificates (PEM files) to trust instead of the system roots
+    #[arg(long, value_name = "DIR", env = "MQTT_DOCTOR_CAPATH")]
+    pub capath: Option<PathBuf>,
+
+    /// Do not verify the broker's certificate (reported as a warning, never silently)
+    #[arg(long, env = "MQTT_DOCTOR_INSECURE")]
+    pub insecure: bool,
+
+    /// Name to send as SNI and to check the certificate against (default: the target host)
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name, env = "MQTT_DOCTOR_SERVERNAME")]
+    pub servername: Option<String>,
+
+    /// ALPN protocols to offer, comma-separated or repeated (e.g. mqtt)
+    #[arg(
+        long,
+        value_name = "PROTOCOL",
+        value_delimiter = ',',
+        env = "MQTT_DOCTOR_ALPN"
+    )]
+    pub alpn: Vec<String>,
+
+    /// Client certificate (PEM, leaf first) for mutual TLS; needs --key
+    #[arg(long, value_name = "FILE", requires = "key", env = "MQTT_DOCTOR_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key (PEM) of the client certificate; needs --cert
+    #[arg(long, value_name = "FILE", requires = "cert", env = "MQTT_DOCTOR_KEY")]
+    pub key: Option<PathBuf>,
+
+    /// Warn when the broker's certificate expires within this time
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration, env = "MQTT_DOCTOR_EXPIRY_WARNING")]
+    pub expiry_warning: Duration,
+}
+
+fn parse_server_name(text: &str) -> Result<String, String> {
+    let name = text.trim().trim_end_matches('.').to_string();
+    rustls::pki_types::ServerName::try_from(name.clone())
+        .map(|_| name)
+        .map_err(|_| format!("\"{text}\" is not a valid DNS name or IP address"))
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +248,17 @@ impl DoctorArgs {
             root: self.root,
             in_kubernetes,
             strict: self.strict,
+            tls: TlsOptions {
+                force: self.tls.tls,
+                cafile: self.tls.cafile,
+                capath: self.tls.capath,
+                insecure: self.tls.insecure,
+                servername: self.tls.servername,
+                alpn: self.tls.alpn,
+                cert: self.tls.cert,
+                key: self.tls.key,
+                expiry_warning: self.tls.expiry_warning,
+            },
         }
     }
 }

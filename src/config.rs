@@ -31,7 +31,29 @@ pub struct DoctorConfig {
     pub in_kubernetes: bool,
     /// Warnings count as failures.
     pub strict: bool,
+    pub tls: TlsOptions,
 }
+
+/// How the TLS stage connects and what it trusts.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// Use TLS even though the target's scheme is plain.
+    pub force: bool,
+    pub cafile: Option<PathBuf>,
+    pub capath: Option<PathBuf>,
+    /// Do not verify the server certificate (reported as a warning).
+    pub insecure: bool,
+    /// Name to send as SNI and to check the certificate against, instead of the target host.
+    pub servername: Option<String>,
+    pub alpn: Vec<String>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Warn when the server certificate expires within this time.
+    pub expiry_warning: Duration,
+}
+
+/// Default warning threshold for certificate expiry.
+pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 
 impl DoctorConfig {
     /// A configuration with defaults for everything but the target.
@@ -44,12 +66,21 @@ impl DoctorConfig {
             root: PathBuf::from("/"),
             in_kubernetes: false,
             strict: false,
+            tls: TlsOptions {
+                expiry_warning: DEFAULT_EXPIRY_WARNING,
+                ..TlsOptions::default()
+            },
         }
     }
 
     /// A well-known absolute path, read below [`DoctorConfig::root`].
     pub fn host_path(&self, absolute: &str) -> PathBuf {
         self.root.join(absolute.trim_start_matches('/'))
+    }
+
+    /// Whether the connection is wrapped in TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.target.scheme.uses_tls() || self.tls.force
     }
 
     /// Whether the files read are this machine's own, so that asking the operating system's

@@ -5,6 +5,7 @@
 //! observation is a [`findings::Finding`] under an id from the one [`findings::registry`]; the
 //! [`report`] module turns the outcome into text or JSON. Probes never print; renderers never probe.
 
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod findings;

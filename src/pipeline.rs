@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::DoctorConfig;
 use crate::findings::{Finding, Status};
@@ -27,16 +27,18 @@ use crate::stages;
 pub enum Stage {
     Dns,
     Tcp,
+    Tls,
 }
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 2] = [Stage::Dns, Stage::Tcp];
+    pub const ALL: [Stage; 3] = [Stage::Dns, Stage::Tcp, Stage::Tls];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Dns => "dns",
             Stage::Tcp => "tcp",
+            Stage::Tls => "tls",
         }
     }
 
@@ -45,6 +47,7 @@ impl Stage {
         match self {
             Stage::Dns => &[],
             Stage::Tcp => &[Stage::Dns],
+            Stage::Tls => &[Stage::Tcp],
         }
     }
 }
@@ -106,11 +109,23 @@ impl StageOutput {
     }
 }
 
-/// An established TCP connection, handed from the TCP stage to the stages above it.
-#[derive(Debug)]
+/// A byte stream the upper stages talk over: TCP, or TLS over TCP.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Transport for T {}
+
+/// An established connection, handed up from stage to stage.
 pub struct Connection {
-    pub stream: TcpStream,
+    pub stream: Box<dyn Transport>,
     pub peer: SocketAddr,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the stages share: the configuration, the clock, and what earlier stages established.
@@ -185,6 +200,7 @@ pub async fn run(config: DoctorConfig) -> Outcome {
         let output = match stage {
             Stage::Dns => stages::dns::run(&mut ctx).await,
             Stage::Tcp => stages::tcp::run(&mut ctx).await,
+            Stage::Tls => stages::tls::run(&mut ctx).await,
         };
         let status = if output.not_applicable {
             Status::Skip

@@ -70,6 +70,42 @@ registry! {
     TCP_RESET = "tcp.reset", Tcp, Fail, "Connection reset right after connecting";
     /// Some addresses connect and others do not.
     TCP_PARTIAL = "tcp.partial", Tcp, Warn, "Some addresses do not connect";
+    /// The TLS handshake succeeded and the certificate checks out.
+    TLS_OK = "tls.ok", Tls, Pass, "TLS handshake succeeded";
+    /// The system has no CA certificates; the built-in roots stand in.
+    TLS_BUILTIN_ROOTS = "tls.builtin_roots", Tls, Info, "Using the built-in root certificates";
+    /// `--insecure`: the server certificate was not verified.
+    TLS_INSECURE = "tls.insecure", Tls, Warn, "Certificate verification turned off";
+    /// The server certificate has expired.
+    TLS_EXPIRED = "tls.expired", Tls, Fail, "Server certificate expired";
+    /// The server certificate is not valid yet.
+    TLS_NOT_YET_VALID = "tls.not_yet_valid", Tls, Fail, "Server certificate not yet valid";
+    /// The server certificate expires within the warning threshold.
+    TLS_EXPIRING_SOON = "tls.expiring_soon", Tls, Warn, "Server certificate expires soon";
+    /// The server certificate's issuer is not trusted.
+    TLS_UNKNOWN_ISSUER = "tls.unknown_issuer", Tls, Fail, "Server certificate issuer not trusted";
+    /// The server certificate does not name the host or IP used.
+    TLS_NAME_MISMATCH = "tls.name_mismatch", Tls, Fail, "Server certificate does not match the name";
+    /// The server certificate is not for TLS servers.
+    TLS_BAD_PURPOSE = "tls.bad_purpose", Tls, Fail, "Server certificate not issued for servers";
+    /// TLS was attempted on a plain MQTT port.
+    TLS_NOT_TLS = "tls.not_tls", Tls, Fail, "Port speaks plain MQTT, not TLS";
+    /// The handshake failed for another reason (versions, ciphers, garbage).
+    TLS_HANDSHAKE_FAILED = "tls.handshake_failed", Tls, Fail, "TLS handshake failed";
+    /// The CA file or directory cannot be used.
+    TLS_CA_FILE_INVALID = "tls.ca_file_invalid", Tls, Fail, "CA file unusable";
+    /// The client certificate or key file cannot be used.
+    TLS_CLIENT_CERT_INVALID = "tls.client_cert_invalid", Tls, Fail, "Client certificate or key unusable";
+    /// The client key does not match the client certificate.
+    TLS_CLIENT_KEY_MISMATCH = "tls.client_key_mismatch", Tls, Fail, "Client key does not match the certificate";
+    /// The client certificate is expired or not yet valid.
+    TLS_CLIENT_CERT_EXPIRED = "tls.client_cert_expired", Tls, Fail, "Client certificate outside its validity";
+    /// The client certificate lacks the clientAuth extended key usage.
+    TLS_CLIENT_CERT_BAD_PURPOSE = "tls.client_cert_bad_purpose", Tls, Fail, "Client certificate not issued for clients";
+    /// The broker demands a client certificate and none was given.
+    TLS_CLIENT_CERT_REQUIRED = "tls.client_cert_required", Tls, Fail, "Client certificate required";
+    /// The broker rejected the client certificate.
+    TLS_CLIENT_CERT_REJECTED = "tls.client_cert_rejected", Tls, Fail, "Client certificate rejected";
 }
 
 /// Looks an id up.

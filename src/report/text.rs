@@ -157,19 +157,38 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-/// Evidence rows (an array of objects with the same keys) as a table.
+/// Evidence rows (an array of objects with the same keys) as a table. Rows with many fields (a
+/// certificate chain) are laid out transposed, one column per row, so that each value keeps
+/// enough width to be read.
 fn table(rows: &[Value], width: usize) -> String {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(u16::try_from(width).unwrap_or(u16::MAX));
-    if let Some(Value::Object(first)) = rows.first() {
-        table.set_header(first.keys().cloned().collect::<Vec<_>>());
-    }
-    for row in rows {
-        if let Value::Object(cells) = row {
-            table.add_row(cells.values().map(scalar_text).collect::<Vec<_>>());
+    let objects: Vec<&serde_json::Map<String, Value>> =
+        rows.iter().filter_map(Value::as_object).collect();
+    let keys: Vec<&String> = objects
+        .first()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    if keys.len() > 5 {
+        let mut header = vec![String::new()];
+        header.extend((1..=objects.len()).map(|n| format!("#{n}")));
+        table.set_header(header);
+        for key in keys {
+            let mut row = vec![key.clone()];
+            row.extend(
+                objects
+                    .iter()
+                    .map(|o| o.get(key).map(scalar_text).unwrap_or_default()),
+            );
+            table.add_row(row);
+        }
+    } else {
+        table.set_header(keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+        for object in objects {
+            table.add_row(object.values().map(scalar_text).collect::<Vec<_>>());
         }
     }
     table.to_string()

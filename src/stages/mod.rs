@@ -2,4 +2,6 @@
 //! earlier stages left in the context, and reports findings; none of them prints.
 
 pub(crate) mod dns;
+pub(crate) mod probe;
 pub(crate) mod tcp;
+pub(crate) mod tls;

@@ -219,7 +219,10 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             .with_fix(partial_fix(ctx, &failed)),
         );
     }
-    ctx.connection = Some(Connection { stream, peer });
+    ctx.connection = Some(Connection {
+        stream: Box::new(stream),
+        peer,
+    });
     StageOutput::done(format!("connected to {peer}"), findings)
 }
 

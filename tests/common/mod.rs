@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod pki;
 
 use std::fs;
 use std::io;

@@ -1,0 +1,78 @@
+//! Small protocol probes on a fresh connection, used to tell which protocol a port speaks when
+//! the expected one fails: a plain MQTT 3.1.1 CONNECT (does a CONNACK come back?).
+//!
+//! The probe leaves nothing behind: a random client id (so no real device is kicked off), a
+//! clean session, and a DISCONNECT right after the CONNACK.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{Connect, Disconnect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::pipeline::Budget;
+
+/// What came back to a plain CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PlainReply {
+    /// A CONNACK, with its return code.
+    Connack(u8),
+    /// Something else, first bytes kept as evidence.
+    Other(Vec<u8>),
+    /// Closed, reset, or no answer in time.
+    Nothing(String),
+}
+
+/// A client id no real device uses: `mqtt-doctor-` and a per-process unique suffix.
+pub(crate) fn random_client_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "mqtt-doctor-{:08x}{:04x}",
+        nanos ^ std::process::id().rotate_left(16),
+        n & 0xffff
+    )
+}
+
+/// Opens a new connection to `addr` and sends a plain MQTT 3.1.1 CONNECT.
+pub(crate) async fn plain_connect(addr: SocketAddr, budget: Budget) -> PlainReply {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let mut packet = BytesMut::new();
+        Connect::new(random_client_id())
+            .write(&mut packet)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        stream.write_all(&packet).await?;
+        let mut reply = [0u8; 4];
+        let mut read = 0;
+        while read < reply.len() {
+            match stream.read(&mut reply[read..]).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        if read >= 4 && reply[0] == 0x20 && reply[1] == 0x02 {
+            let mut packet = BytesMut::new();
+            if Disconnect.write(&mut packet).is_ok() {
+                let _ = stream.write_all(&packet).await;
+            }
+            return Ok(PlainReply::Connack(reply[3]));
+        }
+        if read == 0 {
+            return Ok(PlainReply::Nothing("closed without a reply".into()));
+        }
+        Ok::<_, std::io::Error>(PlainReply::Other(reply[..read].to_vec()))
+    };
+    match tokio::time::timeout(budget.timeout, exchange).await {
+        Err(_) => PlainReply::Nothing(format!("no reply within {}", budget.describe())),
+        Ok(Err(e)) => PlainReply::Nothing(format!("{}", e.kind())),
+        Ok(Ok(reply)) => reply,
+    }
+}

@@ -1,0 +1,153 @@
+//! Certificates for the TLS tests, generated per test with rcgen: CAs, server and client
+//! certificates in every broken shape the TLS stage names, written as PEM files.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
+
+/// A certificate authority that can issue leaves.
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    key_pem: String,
+    pub pem: String,
+    pub name: String,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(3650);
+        let pem = params.self_signed(&key).unwrap().pem();
+        let key_pem = key.serialize_pem();
+        Ca {
+            issuer: Issuer::new(params, key),
+            key_pem,
+            pem,
+            name: name.to_string(),
+        }
+    }
+
+    /// The CA's own certificate and key, as a broker misconfigured to serve them would use.
+    pub fn as_pair(&self) -> Pair {
+        Pair {
+            cert: self.pem.clone(),
+            key: self.key_pem.clone(),
+        }
+    }
+
+    pub fn issue(&self, leaf: &Leaf) -> Pair {
+        let key = KeyPair::generate().unwrap();
+        let cert = leaf.params().signed_by(&key, &self.issuer).unwrap();
+        Pair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// A certificate and its private key, PEM.
+pub struct Pair {
+    pub cert: String,
+    pub key: String,
+}
+
+/// What a leaf certificate looks like.
+pub struct Leaf {
+    pub common_name: String,
+    pub sans: Vec<SanType>,
+    pub valid_from_days: i64,
+    pub valid_until_days: i64,
+    pub eku: Vec<ExtendedKeyUsagePurpose>,
+}
+
+impl Leaf {
+    /// A broker certificate for 127.0.0.1 and localhost, valid for a year.
+    pub fn server() -> Leaf {
+        Leaf {
+            common_name: "mqtt-doctor test broker".into(),
+            sans: vec![
+                SanType::DnsName("localhost".try_into().unwrap()),
+                SanType::IpAddress([127, 0, 0, 1].into()),
+            ],
+            valid_from_days: -1,
+            valid_until_days: 365,
+            eku: vec![ExtendedKeyUsagePurpose::ServerAuth],
+        }
+    }
+
+    pub fn client(name: &str) -> Leaf {
+        Leaf {
+            common_name: name.into(),
+            sans: Vec::new(),
+            valid_from_days: -1,
+            valid_until_days: 365,
+            eku: vec![ExtendedKeyUsagePurpose::ClientAuth],
+        }
+    }
+
+    pub fn valid(mut self, from_days: i64, until_days: i64) -> Leaf {
+        self.valid_from_days = from_days;
+        self.valid_until_days = until_days;
+        self
+    }
+
+    pub fn sans(mut self, sans: Vec<SanType>) -> Leaf {
+        self.sans = sans;
+        self
+    }
+
+    pub fn eku(mut self, eku: Vec<ExtendedKeyUsagePurpose>) -> Leaf {
+        self.eku = eku;
+        self
+    }
+
+    fn params(&self) -> CertificateParams {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, self.common_name.as_str());
+        params.subject_alt_names = self.sans.clone();
+        params.extended_key_usages = self.eku.clone();
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.not_before = OffsetDateTime::now_utc() + Duration::days(self.valid_from_days);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(self.valid_until_days);
+        params
+    }
+
+    /// A self-signed certificate with these properties.
+    pub fn self_signed(&self) -> Pair {
+        let key = KeyPair::generate().unwrap();
+        let cert = self.params().self_signed(&key).unwrap();
+        Pair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+pub fn dns(name: &str) -> SanType {
+    SanType::DnsName(name.try_into().unwrap())
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}

@@ -1,0 +1,520 @@
+//! The TLS stage against real Mosquitto TLS listeners, with certificates generated per test.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::pki::{Ca, Leaf, Pair, dns, write};
+use common::{Mosquitto, ReportExt, doctor_command, doctor_json, evidence, run_with};
+use mqtt_doctor::report::Report;
+use rcgen::ExtendedKeyUsagePurpose;
+
+/// A Mosquitto TLS listener and the files it was started with.
+struct TlsBroker {
+    broker: Mosquitto,
+    files: tempfile::TempDir,
+    ca: PathBuf,
+}
+
+impl TlsBroker {
+    /// Mosquitto serving `server`, trusting `client_ca` for client certificates, plus `extra`.
+    fn start(client_ca: &Ca, server: &Pair, extra: &str) -> TlsBroker {
+        let files = tempfile::tempdir().unwrap();
+        let ca = write(files.path(), "client-ca.pem", &client_ca.pem);
+        let cert = write(files.path(), "server.pem", &server.cert);
+        let key = write(files.path(), "server.key", &server.key);
+        let config = format!(
+            "cafile {}\ncertfile {}\nkeyfile {}\n{extra}",
+            ca.display(),
+            cert.display(),
+            key.display()
+        );
+        let broker = Mosquitto::start(&config);
+        TlsBroker { broker, files, ca }
+    }
+
+    fn url(&self) -> String {
+        format!("mqtts://127.0.0.1:{}", self.broker.port)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        write(self.files.path(), name, contents)
+            .display()
+            .to_string()
+    }
+
+    /// Runs the doctor against this listener with `--cafile` set to `ca_pem` (when given).
+    fn doctor(&self, ca_pem: Option<&str>, extra: &[&str]) -> (Report, i32) {
+        let url = self.url();
+        let mut args = vec![url.as_str()];
+        let ca;
+        if let Some(pem) = ca_pem {
+            ca = self.file("trusted-ca.pem", pem);
+            args.extend(["--cafile", ca.as_str()]);
+        }
+        args.extend_from_slice(extra);
+        doctor_json(&args)
+    }
+}
+
+#[test]
+fn valid_chain_passes_and_is_shown() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(report.verdict.status.as_str(), "pass");
+    let ok = report.finding("tls.ok");
+    assert!(
+        evidence(ok, "version").starts_with("TLSv1."),
+        "{:?}",
+        ok.evidence
+    );
+    assert_eq!(
+        evidence(ok, "sni"),
+        "none (no SNI is sent for an IP address)"
+    );
+    let chain = &ok.evidence["chain"][0];
+    assert_eq!(chain["subject"], "CN=mqtt-doctor test broker");
+    assert_eq!(chain["issuer"], "CN=mqtt-doctor test CA");
+    assert_eq!(chain["sans"], "DNS:localhost, IP:127.0.0.1");
+    assert!(chain["days_left"].as_i64().unwrap() >= 364);
+    assert_eq!(chain["eku"], "serverAuth");
+    assert!(report.target.tls);
+    assert_eq!(report.stage_status("tls"), "pass");
+
+    // The text report shows the chain as a table.
+    let mut command = doctor_command();
+    command.env("MQTT_DOCTOR_CAFILE", broker.file("ca-env.pem", &ca.pem));
+    let text = run_with(command, &["doctor", &broker.url(), "--verbose"]);
+    assert!(
+        text.stdout.contains("chain:") && text.stdout.contains("CN=mqtt-doctor test broker"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn host_name_and_sni() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), "");
+    let url = format!("mqtts://localhost:{}", broker.broker.port);
+    let ca_file = broker.file("ca.pem", &ca.pem);
+    let (report, code) = doctor_json(&[&url, "--cafile", &ca_file]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(evidence(report.finding("tls.ok"), "sni"), "localhost");
+}
+
+#[test]
+fn expired_server_certificate() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server().valid(-400, -35)), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 1);
+    assert_eq!(report.verdict.root_cause.as_deref(), Some("tls.expired"));
+    let finding = report.finding("tls.expired");
+    assert!(
+        finding.detail.contains("35 days ago") || finding.detail.contains("36 days ago"),
+        "{}",
+        finding.detail
+    );
+    assert!(finding.evidence["chain"][0]["days_left"].as_i64().unwrap() < 0);
+}
+
+#[test]
+fn server_certificate_not_yet_valid() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server().valid(10, 400)), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.not_yet_valid");
+    assert!(finding.detail.contains("clock"), "{}", finding.detail);
+}
+
+#[test]
+fn server_certificate_expiring_soon_warns() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server().valid(-300, 10)), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 0, "a warning alone does not fail the run");
+    let finding = report.finding("tls.expiring_soon");
+    assert_eq!(finding.status.as_str(), "warn");
+    assert!((8..=10).contains(&finding.evidence["days_left"].as_i64().unwrap()));
+
+    let (quiet, _) = broker.doctor(Some(&ca.pem), &["--expiry-warning", "5d"]);
+    assert!(
+        !quiet.ids().contains(&"tls.expiring_soon"),
+        "threshold is configurable"
+    );
+}
+
+#[test]
+fn certificate_for_another_name() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let leaf = Leaf::server().sans(vec![dns("broker.example.test")]);
+    let broker = TlsBroker::start(&ca, &ca.issue(&leaf), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.name_mismatch");
+    assert_eq!(
+        evidence(finding, "presented_sans"),
+        "DNS:broker.example.test"
+    );
+    assert!(
+        finding.detail.contains("IP address"),
+        "an IP target with DNS-only SANs is called out: {}",
+        finding.detail
+    );
+    assert!(
+        finding
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("mqtts://broker.example.test:")
+    );
+
+    // --servername checks (and sends) the name the certificate has.
+    let (fixed, code) = broker.doctor(Some(&ca.pem), &["--servername", "broker.example.test"]);
+    assert_eq!(code, 0, "{fixed:#?}");
+    assert_eq!(
+        evidence(fixed.finding("tls.ok"), "sni"),
+        "broker.example.test"
+    );
+}
+
+#[test]
+fn certificate_with_only_a_common_name() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let leaf = Leaf {
+        common_name: "localhost".into(),
+        ..Leaf::server().sans(vec![])
+    };
+    let broker = TlsBroker::start(&ca, &ca.issue(&leaf), "");
+    let url = format!("mqtts://localhost:{}", broker.broker.port);
+    let ca_file = broker.file("ca.pem", &ca.pem);
+    let (report, code) = doctor_json(&[&url, "--cafile", &ca_file]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.name_mismatch");
+    assert!(
+        finding.detail.contains("only a common name (localhost)"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(evidence(finding, "common_name"), "localhost");
+}
+
+#[test]
+fn self_signed_certificate_is_an_unknown_issuer() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &Leaf::server().self_signed(), "");
+    let (report, code) = broker.doctor(None, &[]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.unknown_issuer");
+    assert_eq!(finding.evidence["self_signed"], true);
+    assert!(finding.detail.contains("self-signed"));
+    assert!(
+        evidence(finding, "trust").starts_with("system roots")
+            || evidence(finding, "trust").starts_with("built-in")
+    );
+    assert!(
+        finding
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("azure-iot-operations-aio-ca-trust-bundle")
+    );
+}
+
+#[test]
+fn private_ca_not_given() {
+    let ca = Ca::new("Factory Private CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), "");
+    let other = Ca::new("Some Other CA");
+    let (report, code) = broker.doctor(Some(&other.pem), &[]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.unknown_issuer");
+    assert_eq!(finding.evidence["self_signed"], false);
+    assert_eq!(evidence(finding, "issuer"), "CN=Factory Private CA");
+}
+
+#[test]
+fn server_certificate_without_server_purpose() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let leaf = Leaf::server().eku(vec![ExtendedKeyUsagePurpose::ClientAuth]);
+    let broker = TlsBroker::start(&ca, &ca.issue(&leaf), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.bad_purpose");
+    assert!(finding.detail.contains("clientAuth"), "{}", finding.detail);
+}
+
+/// `openssl req -x509` marks its self-signed certificate as a CA; strict clients refuse it.
+#[test]
+fn ca_certificate_used_as_the_server_certificate() {
+    let ca = Ca::new("broker.factory.test");
+    let files = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(&ca, &ca.as_pair(), "");
+    let ca_file = write(files.path(), "ca.pem", &ca.pem).display().to_string();
+    let (report, code) = doctor_json(&[&broker.url(), "--cafile", &ca_file]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    let finding = report.finding("tls.bad_purpose");
+    assert!(
+        finding.detail.contains("CA certificate"),
+        "{}",
+        finding.detail
+    );
+    assert!(finding.fix.as_deref().unwrap().contains("CA:FALSE"));
+}
+
+#[test]
+fn tls_to_a_plain_port() {
+    let plain = Mosquitto::start("");
+    let url = format!("mqtts://127.0.0.1:{}", plain.port);
+    let (report, code) = doctor_json(&[&url]);
+
+    assert_eq!(code, 1);
+    assert_eq!(report.verdict.root_cause.as_deref(), Some("tls.not_tls"));
+    let finding = report.finding("tls.not_tls");
+    assert_eq!(finding.evidence["plain_connack_code"], 0);
+    assert!(
+        finding
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains(&format!("mqtt://127.0.0.1:{}", plain.port))
+    );
+
+    // --tls on a plain URL asks for TLS too.
+    let plain_url = format!("mqtt://127.0.0.1:{}", plain.port);
+    let (forced, _) = doctor_json(&[&plain_url, "--tls"]);
+    assert!(forced.ids().contains(&"tls.not_tls"));
+}
+
+/// Mosquitto limited to a static-RSA TLS 1.2 suite and a CCM TLS 1.3 suite: nothing rustls offers.
+#[test]
+fn no_common_cipher_suite() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(
+        &ca,
+        &ca.issue(&Leaf::server()),
+        "ciphers AES128-GCM-SHA256\nciphers_tls1.3 TLS_AES_128_CCM_SHA256\n",
+    );
+    let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    let finding = report.finding("tls.handshake_failed");
+    assert!(
+        finding.detail.contains("HandshakeFailure"),
+        "{}",
+        finding.detail
+    );
+    assert!(evidence(finding, "offered_suites").contains("TLS13_AES_128_GCM_SHA256"));
+}
+
+#[test]
+fn unusable_ca_files() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), "");
+    let missing = broker.files.path().join("nope.pem").display().to_string();
+    let (report, code) = broker.doctor(None, &["--cafile", &missing]);
+    assert_eq!(code, 1);
+    let finding = report.finding("tls.ca_file_invalid");
+    assert_eq!(evidence(finding, "problem"), "the file does not exist");
+
+    let garbage = broker.file("garbage.pem", "this is not a certificate\n");
+    let (report, _) = broker.doctor(None, &["--cafile", &garbage]);
+    assert!(
+        evidence(report.finding("tls.ca_file_invalid"), "problem").contains("no PEM certificate")
+    );
+
+    let truncated = broker.file("truncated.pem", &ca.pem[..ca.pem.len() / 2]);
+    let (report, _) = broker.doctor(None, &["--cafile", &truncated]);
+    assert!(evidence(report.finding("tls.ca_file_invalid"), "problem").contains("END"));
+}
+
+#[test]
+fn mutual_tls_with_a_trusted_client_certificate() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(
+        &ca,
+        &ca.issue(&Leaf::server()),
+        "require_certificate true\n",
+    );
+    let client = ca.issue(&Leaf::client("device-17"));
+    let cert = broker.file("client.pem", &client.cert);
+    let key = broker.file("client.key", &client.key);
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &key]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    let ok = report.finding("tls.ok");
+    assert_eq!(ok.evidence["client_certificate_requested"], true);
+    assert!(evidence(ok, "client_certificate").starts_with("CN=device-17"));
+}
+
+#[test]
+fn client_certificate_required_but_not_given() {
+    for version in ["tlsv1.3", "tlsv1.2"] {
+        let ca = Ca::new("mqtt-doctor test CA");
+        let extra = format!("require_certificate true\ntls_version {version}\n");
+        let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), &extra);
+        let (report, code) = broker.doctor(Some(&ca.pem), &[]);
+
+        assert_eq!(code, 1, "{version}: {report:#?}");
+        assert_eq!(
+            report.verdict.root_cause.as_deref(),
+            Some("tls.client_cert_required"),
+            "{version}"
+        );
+        assert!(
+            report
+                .finding("tls.client_cert_required")
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("--cert")
+        );
+    }
+}
+
+#[test]
+fn client_certificate_from_an_untrusted_ca() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(
+        &ca,
+        &ca.issue(&Leaf::server()),
+        "require_certificate true\n",
+    );
+    let rogue = Ca::new("Rogue CA");
+    let client = rogue.issue(&Leaf::client("device-17"));
+    let cert = broker.file("client.pem", &client.cert);
+    let key = broker.file("client.key", &client.key);
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &key]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    let finding = report.finding("tls.client_cert_rejected");
+    assert!(finding.detail.contains("unknown_ca"), "{}", finding.detail);
+    assert_eq!(evidence(finding, "client_issuer"), "CN=Rogue CA");
+    let _ = &broker.ca;
+}
+
+#[test]
+fn client_certificate_checked_before_connecting() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(
+        &ca,
+        &ca.issue(&Leaf::server()),
+        "require_certificate true\n",
+    );
+    let good = ca.issue(&Leaf::client("device-17"));
+    let other = ca.issue(&Leaf::client("device-18"));
+
+    // A key that belongs to another certificate.
+    let cert = broker.file("client.pem", &good.cert);
+    let wrong_key = broker.file("other.key", &other.key);
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &wrong_key]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tls.client_key_mismatch")
+    );
+
+    // An expired client certificate.
+    let expired = ca.issue(&Leaf::client("device-17").valid(-100, -1));
+    let cert = broker.file("expired.pem", &expired.cert);
+    let key = broker.file("expired.key", &expired.key);
+    let (report, _) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &key]);
+    assert!(
+        report
+            .finding("tls.client_cert_expired")
+            .detail
+            .contains("expired on")
+    );
+
+    // A certificate issued for servers only.
+    let server_only =
+        ca.issue(&Leaf::client("device-17").eku(vec![ExtendedKeyUsagePurpose::ServerAuth]));
+    let cert = broker.file("server-only.pem", &server_only.cert);
+    let key = broker.file("server-only.key", &server_only.key);
+    let (report, _) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &key]);
+    assert!(
+        report
+            .finding("tls.client_cert_bad_purpose")
+            .detail
+            .contains("serverAuth")
+    );
+
+    // Files that are not what they claim; the key's content never shows.
+    let not_a_key = broker.file(
+        "bad.key",
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n",
+    );
+    let cert = broker.file("client.pem", &good.cert);
+    let (report, _) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &not_a_key]);
+    let finding = report.finding("tls.client_cert_invalid");
+    assert!(
+        evidence(finding, "problem").contains("END line"),
+        "{:?}",
+        finding.evidence
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("c2VjcmV0"), "key material leaked");
+
+    let missing = broker
+        .files
+        .path()
+        .join("missing.pem")
+        .display()
+        .to_string();
+    let (report, _) = broker.doctor(Some(&ca.pem), &["--cert", &missing, "--key", &not_a_key]);
+    assert_eq!(
+        evidence(report.finding("tls.client_cert_invalid"), "problem"),
+        "the file does not exist"
+    );
+}
+
+#[test]
+fn insecure_is_loud() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &Leaf::server().self_signed(), "");
+    let (report, code) = broker.doctor(None, &["--insecure"]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(report.verdict.status.as_str(), "warn");
+    let finding = report.finding("tls.insecure");
+    assert!(
+        finding.detail.contains("NOT verified") && finding.detail.contains("would have failed"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(report.finding("tls.ok").status.as_str(), "info");
+}
+
+/// A system without CA certificates (a distroless image): the built-in roots stand in.
+#[test]
+fn builtin_roots_when_the_system_has_none() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &Leaf::server().self_signed(), "");
+    let mut command = doctor_command();
+    let empty = broker.files.path().join("no-such-bundle.pem");
+    command
+        .env("SSL_CERT_FILE", &empty)
+        .env("SSL_CERT_DIR", &empty);
+    let out = run_with(command, &["doctor", &broker.url(), "--format", "json"]);
+    let report = out.report();
+
+    assert_eq!(report.finding("tls.builtin_roots").status.as_str(), "info");
+    assert!(
+        evidence(report.finding("tls.unknown_issuer"), "trust")
+            .starts_with("built-in Mozilla roots")
+    );
+}
