@@ -296,9 +296,12 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             StageOutput::done("no answer to the TLS handshake", findings)
         }
         Ok(Err(error)) => {
+            // No TLS alert, just a close or bytes that are not TLS: find out what the port speaks.
             let finding = match rustls_error(&error) {
+                None | Some(TlsError::InvalidMessage(_)) => {
+                    closed_during_handshake(&facts, &error, ctx.budget()).await
+                }
                 Some(tls_error) => classify(&facts, tls_error),
-                None => closed_during_handshake(&facts, &error, ctx.budget()).await,
             };
             let summary = format!("{}: {}", finding.def.title, short_reason(&error));
             findings.push(finding);
@@ -820,13 +823,13 @@ fn classify(facts: &Facts<'_>, error: &TlsError) -> Finding {
             }
             other => handshake_failed(facts, format!("the server sent alert {other:?}"), true),
         },
-        TlsError::InvalidMessage(_)
-        | TlsError::InappropriateMessage { .. }
-        | TlsError::InappropriateHandshakeMessage { .. } => handshake_failed(
-            facts,
-            format!("the server's reply is not valid TLS ({error})"),
-            false,
-        ),
+        TlsError::InappropriateMessage { .. } | TlsError::InappropriateHandshakeMessage { .. } => {
+            handshake_failed(
+                facts,
+                format!("the server's reply is not valid TLS ({error})"),
+                false,
+            )
+        }
         other => handshake_failed(facts, other.to_string(), true),
     }
 }
