@@ -245,7 +245,7 @@ pub fn timestamp_text(secs: i64) -> String {
     }
 }
 
-/// Summaries of a chain, leaf first; certificates that do not parse are skipped.
+/// A chain of summaries, leaf first, as the rows of the chain table.
 pub fn chain_json(chain: &[CertSummary], now: SystemTime) -> Value {
     Value::Array(chain.iter().map(|c| c.to_json(now)).collect())
 }

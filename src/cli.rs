@@ -31,15 +31,21 @@ pub mod exit {
     pub const INTERNAL: u8 = 3;
 }
 
-const EXIT_CODES: &str = "\
-Exit codes:
+/// The exit-code table, shown under the top-level and the `doctor` help.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
   0  healthy (warnings allowed unless --strict)
   1  a failure was found; the report names the root cause
   2  invalid invocation or input
-  3  the doctor itself could not run";
+  3  the doctor itself could not run"
+    };
+}
 
-const DOCTOR_EXAMPLES: &str = "\
-Examples:
+const EXIT_CODES: &str = exit_codes!();
+
+const DOCTOR_EXAMPLES: &str = concat!(
+    "Examples:
   mqtt-doctor doctor                                  # mqtt://localhost:1883
   mqtt-doctor doctor broker.example.com               # plain MQTT, port 1883
   mqtt-doctor doctor mqtts://broker.example.com       # MQTT over TLS, port 8883
@@ -49,11 +55,9 @@ Examples:
   mqtt-doctor doctor mqtt://broker:1883 --format json > report.json
   mqtt-doctor doctor aio-broker:18883 --dns-server 10.96.0.10
 
-Exit codes:
-  0  healthy (warnings allowed unless --strict)
-  1  a failure was found; the report names the root cause
-  2  invalid invocation or input
-  3  the doctor itself could not run";
+",
+    exit_codes!()
+);
 
 /// Tells in one run why a client cannot connect to an MQTT broker, and what to do about it.
 #[derive(Debug, Parser)]

@@ -269,12 +269,14 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     )
     .await;
 
+    // The verifier has run (or never will): parse the captured chain once for every finding.
     let facts = Facts {
         name: &name_text,
         sni: &sni,
         peer,
         trust_source: &trust.source,
         seen: &seen,
+        chain: seen.chain(),
         client: client.as_ref(),
         now,
     };
@@ -303,7 +305,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 }
                 Some(tls_error) => classify(&facts, tls_error),
             };
-            let summary = format!("{}: {}", finding.def.title, short_reason(&error));
+            let summary = finding.def.title.to_string();
             findings.push(finding);
             StageOutput::done(summary, findings)
         }
@@ -351,21 +353,22 @@ struct Facts<'a> {
     peer: SocketAddr,
     trust_source: &'a str,
     seen: &'a Seen,
+    /// The broker's chain as presented, leaf first.
+    chain: Vec<CertSummary>,
     client: Option<&'a ClientIdentity>,
     now: SystemTime,
 }
 
 impl Facts<'_> {
     fn evidence(&self, finding: Finding) -> Finding {
-        let chain = self.seen.chain();
         let mut finding = finding
             .with_evidence("address", self.peer.to_string())
             .with_evidence("server_name", self.name)
             .with_evidence("sni", self.sni)
             .with_evidence("trust", self.trust_source)
             .with_evidence("client_certificate", self.client_json());
-        if !chain.is_empty() {
-            finding = finding.with_evidence("chain", certs::chain_json(&chain, self.now));
+        if !self.chain.is_empty() {
+            finding = finding.with_evidence("chain", certs::chain_json(&self.chain, self.now));
         }
         finding
     }
@@ -382,8 +385,8 @@ impl Facts<'_> {
         }
     }
 
-    fn leaf(&self) -> Option<CertSummary> {
-        self.seen.chain().into_iter().next()
+    fn leaf(&self) -> Option<&CertSummary> {
+        self.chain.first()
     }
 }
 
@@ -391,15 +394,6 @@ fn rustls_error(error: &io::Error) -> Option<&TlsError> {
     error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<TlsError>())
-}
-
-fn short_reason(error: &io::Error) -> String {
-    match rustls_error(error) {
-        Some(TlsError::InvalidCertificate(cert)) => format!("{cert:?}"),
-        Some(TlsError::AlertReceived(alert)) => format!("alert {alert:?}"),
-        Some(other) => other.to_string(),
-        None => error.kind().to_string(),
-    }
 }
 
 fn load_trust(config: &DoctorConfig) -> Result<(Trust, Option<Finding>), Box<Finding>> {
@@ -916,9 +910,9 @@ fn certificate_finding(facts: &Facts<'_>, error: &CertificateError) -> Finding {
             )
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            name_mismatch(facts, leaf.as_ref())
+            name_mismatch(facts, leaf)
         }
-        CertificateError::UnknownIssuer => unknown_issuer(facts, leaf.as_ref()),
+        CertificateError::UnknownIssuer => unknown_issuer(facts, leaf),
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
             let eku = leaf.as_ref().and_then(|l| l.eku.as_ref()).map(|e| e.join(", ")).unwrap_or_default();
             facts.evidence(
