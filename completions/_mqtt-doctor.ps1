@@ -28,6 +28,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print the page that explains a finding id, e.g. `explain tcp.refused`')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -48,12 +49,26 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM, leaf first) for mutual TLS; needs --key')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate; needs --cert')
             [CompletionResult]::new('--expiry-warning', '--expiry-warning', [CompletionResultType]::ParameterName, 'Warn when the broker''s certificate expires within this time')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Username to send in CONNECT')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Username to send in CONNECT')
+            [CompletionResult]::new('-P', '-P ', [CompletionResultType]::ParameterName, 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'File holding the password (one line)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token (a JWT such as a Kubernetes ServiceAccount token), or - to read it from stdin')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token, e.g. /var/run/secrets/tokens/broker-sat')
+            [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'Audience the broker expects in the token''s aud claim (Azure IoT Operations: aio-internal)')
+            [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'Issuer the broker expects in the token''s iss claim')
+            [CompletionResult]::new('--jwt-secret', '--jwt-secret', [CompletionResultType]::ParameterName, 'HMAC secret to check an HS256/HS384/HS512 signature with')
+            [CompletionResult]::new('--jwt-key', '--jwt-key', [CompletionResultType]::ParameterName, 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file to check the signature with (the key is picked by kid)')
+            [CompletionResult]::new('--token-expiry-warning', '--token-expiry-warning', [CompletionResultType]::ParameterName, 'Warn when the token expires within this time')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Treat warnings as failures (exit code 1)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show passing findings with their evidence too')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show passing findings with their evidence too')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even though the target''s scheme is plain (mqtt://, tcp://)')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the broker''s certificate (reported as a warning, never silently)')
+            [CompletionResult]::new('--jwt-secret-base64', '--jwt-secret-base64', [CompletionResultType]::ParameterName, 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -67,6 +82,46 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqtt-doctor;token' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Decode a token and check its claims (and signature, given a key), without any network')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqtt-doctor;token;inspect' {
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The token itself, when no FILE is given')
+            [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'Audience the broker expects in the token''s aud claim (Azure IoT Operations: aio-internal)')
+            [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'Issuer the broker expects in the token''s iss claim')
+            [CompletionResult]::new('--jwt-secret', '--jwt-secret', [CompletionResultType]::ParameterName, 'HMAC secret to check an HS256/HS384/HS512 signature with')
+            [CompletionResult]::new('--jwt-key', '--jwt-key', [CompletionResultType]::ParameterName, 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file to check the signature with (the key is picked by kid)')
+            [CompletionResult]::new('--token-expiry-warning', '--token-expiry-warning', [CompletionResultType]::ParameterName, 'Warn when the token expires within this time')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
+            [CompletionResult]::new('--jwt-secret-base64', '--jwt-secret-base64', [CompletionResultType]::ParameterName, 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Treat warnings as failures (exit code 1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqtt-doctor;token;help' {
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Decode a token and check its claims (and signature, given a key), without any network')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqtt-doctor;token;help;inspect' {
+            break
+        }
+        'mqtt-doctor;token;help;help' {
             break
         }
         'mqtt-doctor;completions' {
@@ -88,6 +143,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
         'mqtt-doctor;help' {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print the page that explains a finding id, e.g. `explain tcp.refused`')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -97,6 +153,13 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             break
         }
         'mqtt-doctor;help;explain' {
+            break
+        }
+        'mqtt-doctor;help;token' {
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Decode a token and check its claims (and signature, given a key), without any network')
+            break
+        }
+        'mqtt-doctor;help;token;inspect' {
             break
         }
         'mqtt-doctor;help;completions' {

@@ -31,6 +31,9 @@ _mqtt__doctor() {
             mqtt__doctor,man)
                 cmd="mqtt__doctor__subcmd__man"
                 ;;
+            mqtt__doctor,token)
+                cmd="mqtt__doctor__subcmd__token"
+                ;;
             mqtt__doctor__subcmd__help,completions)
                 cmd="mqtt__doctor__subcmd__help__subcmd__completions"
                 ;;
@@ -46,6 +49,24 @@ _mqtt__doctor() {
             mqtt__doctor__subcmd__help,man)
                 cmd="mqtt__doctor__subcmd__help__subcmd__man"
                 ;;
+            mqtt__doctor__subcmd__help,token)
+                cmd="mqtt__doctor__subcmd__help__subcmd__token"
+                ;;
+            mqtt__doctor__subcmd__help__subcmd__token,inspect)
+                cmd="mqtt__doctor__subcmd__help__subcmd__token__subcmd__inspect"
+                ;;
+            mqtt__doctor__subcmd__token,help)
+                cmd="mqtt__doctor__subcmd__token__subcmd__help"
+                ;;
+            mqtt__doctor__subcmd__token,inspect)
+                cmd="mqtt__doctor__subcmd__token__subcmd__inspect"
+                ;;
+            mqtt__doctor__subcmd__token__subcmd__help,help)
+                cmd="mqtt__doctor__subcmd__token__subcmd__help__subcmd__help"
+                ;;
+            mqtt__doctor__subcmd__token__subcmd__help,inspect)
+                cmd="mqtt__doctor__subcmd__token__subcmd__help__subcmd__inspect"
+                ;;
             *)
                 ;;
         esac
@@ -53,7 +74,7 @@ _mqtt__doctor() {
 
     case "${cmd}" in
         mqtt__doctor)
-            opts="-h -V --color --help --version doctor explain completions man help"
+            opts="-h -V --color --help --version doctor explain token completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -89,7 +110,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__doctor)
-            opts="-t -f -v -h -V --timeout --deadline --dns-server --format --strict --verbose --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --color --help --version"
+            opts="-t -f -v -u -P -h -V --timeout --deadline --dns-server --format --strict --verbose --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,11 +133,11 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -151,6 +172,58 @@ _mqtt__doctor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -P)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audience)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwt-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwt-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwks)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-expiry-warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -181,7 +254,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__help)
-            opts="doctor explain completions man help"
+            opts="doctor explain token completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +337,34 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mqtt__subcmd__doctor__subcmd__help__subcmd__token)
+            opts="inspect"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__help__subcmd__token__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mqtt__subcmd__doctor__subcmd__man)
             opts="-h -V --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -271,6 +372,120 @@ _mqtt__doctor() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__token)
+            opts="-h -V --color --help --version inspect help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__token__subcmd__help)
+            opts="inspect help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__token__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__token__subcmd__help__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__token__subcmd__inspect)
+            opts="-f -h -V --token --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --format --strict --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audience)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwt-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwt-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwks)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-expiry-warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0

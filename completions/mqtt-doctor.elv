@@ -25,6 +25,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --version 'Print version'
             cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
             cand explain 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+            cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -44,12 +45,26 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --cert 'Client certificate (PEM, leaf first) for mutual TLS; needs --key'
             cand --key 'Private key (PEM) of the client certificate; needs --cert'
             cand --expiry-warning 'Warn when the broker''s certificate expires within this time'
+            cand -u 'Username to send in CONNECT'
+            cand --username 'Username to send in CONNECT'
+            cand -P 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`'
+            cand --password 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`'
+            cand --password-file 'File holding the password (one line)'
+            cand --token 'Token (a JWT such as a Kubernetes ServiceAccount token), or - to read it from stdin'
+            cand --token-file 'File holding the token, e.g. /var/run/secrets/tokens/broker-sat'
+            cand --audience 'Audience the broker expects in the token''s aud claim (Azure IoT Operations: aio-internal)'
+            cand --issuer 'Issuer the broker expects in the token''s iss claim'
+            cand --jwt-secret 'HMAC secret to check an HS256/HS384/HS512 signature with'
+            cand --jwt-key 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with'
+            cand --jwks 'JWKS file to check the signature with (the key is picked by kid)'
+            cand --token-expiry-warning 'Warn when the token expires within this time'
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
             cand --strict 'Treat warnings as failures (exit code 1)'
             cand -v 'Show passing findings with their evidence too'
             cand --verbose 'Show passing findings with their evidence too'
             cand --tls 'Use TLS even though the target''s scheme is plain (mqtt://, tcp://)'
             cand --insecure 'Do not verify the broker''s certificate (reported as a warning, never silently)'
+            cand --jwt-secret-base64 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -62,6 +77,41 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'mqtt-doctor;token'= {
+            cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand inspect 'Decode a token and check its claims (and signature, given a key), without any network'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mqtt-doctor;token;inspect'= {
+            cand --token 'The token itself, when no FILE is given'
+            cand --audience 'Audience the broker expects in the token''s aud claim (Azure IoT Operations: aio-internal)'
+            cand --issuer 'Issuer the broker expects in the token''s iss claim'
+            cand --jwt-secret 'HMAC secret to check an HS256/HS384/HS512 signature with'
+            cand --jwt-key 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with'
+            cand --jwks 'JWKS file to check the signature with (the key is picked by kid)'
+            cand --token-expiry-warning 'Warn when the token expires within this time'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
+            cand --jwt-secret-base64 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)'
+            cand --strict 'Treat warnings as failures (exit code 1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqtt-doctor;token;help'= {
+            cand inspect 'Decode a token and check its claims (and signature, given a key), without any network'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mqtt-doctor;token;help;inspect'= {
+        }
+        &'mqtt-doctor;token;help;help'= {
         }
         &'mqtt-doctor;completions'= {
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
@@ -80,6 +130,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
         &'mqtt-doctor;help'= {
             cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
             cand explain 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+            cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -87,6 +138,11 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
         &'mqtt-doctor;help;doctor'= {
         }
         &'mqtt-doctor;help;explain'= {
+        }
+        &'mqtt-doctor;help;token'= {
+            cand inspect 'Decode a token and check its claims (and signature, given a key), without any network'
+        }
+        &'mqtt-doctor;help;token;inspect'= {
         }
         &'mqtt-doctor;help;completions'= {
         }

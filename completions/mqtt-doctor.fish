@@ -31,6 +31,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s h -l help -d 'P
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s V -l version -d 'Print version'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "explain" -d 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -38,7 +39,8 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s t -l 
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l deadline -d 'Time allowed for the whole run; no step outlives it' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l dns-server -d 'Ask this DNS server (ADDR or ADDR:PORT) instead of the ones in /etc/resolv.conf' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
-json\t'The documented JSON report (docs/json-schema.md)'"
+json\t'The documented JSON report (docs/json-schema.md)'
+junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod\'s filesystem; the system resolver is then not consulted' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
@@ -47,6 +49,17 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l alpn 
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cert -d 'Client certificate (PEM, leaf first) for mutual TLS; needs --key' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l key -d 'Private key (PEM) of the client certificate; needs --cert' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l expiry-warning -d 'Warn when the broker\'s certificate expires within this time' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s u -l username -d 'Username to send in CONNECT' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s P -l password -d 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l password-file -d 'File holding the password (one line)' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l token -d 'Token (a JWT such as a Kubernetes ServiceAccount token), or - to read it from stdin' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l token-file -d 'File holding the token, e.g. /var/run/secrets/tokens/broker-sat' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l audience -d 'Audience the broker expects in the token\'s aud claim (Azure IoT Operations: aio-internal)' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l issuer -d 'Issuer the broker expects in the token\'s iss claim' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-secret -d 'HMAC secret to check an HS256/HS384/HS512 signature with' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-key -d 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwks -d 'JWKS file to check the signature with (the key is picked by kid)' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l token-expiry-warning -d 'Warn when the token expires within this time' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -54,6 +67,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l stric
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s v -l verbose -d 'Show passing findings with their evidence too'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l tls -d 'Use TLS even though the target\'s scheme is plain (mqtt://, tcp://)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l insecure -d 'Do not verify the broker\'s certificate (reported as a warning, never silently)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-secret-base64 -d 'The --jwt-secret is base64-encoded (EMQX\'s secret_base64_encoded)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
@@ -62,6 +76,32 @@ never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l list -d 'List every finding id with its title'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and not __fish_seen_subcommand_from inspect help" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and not __fish_seen_subcommand_from inspect help" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and not __fish_seen_subcommand_from inspect help" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and not __fish_seen_subcommand_from inspect help" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and not __fish_seen_subcommand_from inspect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l token -d 'The token itself, when no FILE is given' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l audience -d 'Audience the broker expects in the token\'s aud claim (Azure IoT Operations: aio-internal)' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l issuer -d 'Issuer the broker expects in the token\'s iss claim' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwt-secret -d 'HMAC secret to check an HS256/HS384/HS512 signature with' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwt-key -d 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwks -d 'JWKS file to check the signature with (the key is picked by kid)' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l token-expiry-warning -d 'Warn when the token expires within this time' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
+json\t'The documented JSON report (docs/json-schema.md)'
+junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwt-secret-base64 -d 'The --jwt-secret is base64-encoded (EMQX\'s secret_base64_encoded)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l strict -d 'Treat warnings as failures (exit code 1)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand completions" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -72,8 +112,10 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "explain" -d 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "explain" -d 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh machine lacks: Mosquitto (Debian package) for the
-# broker tests, util-linux's unshare and mount for the namespace tests. Idempotent and quiet when
+# broker tests, util-linux's unshare, mount and setpriv for the namespace and permission tests,
+# openssl to generate the RSA keys the JWT tests sign with (ring cannot generate RSA keys). Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have unshare || missing+=(util-linux)
 have mount || missing+=(mount)
+have setpriv || missing+=(util-linux)
+have openssl || missing+=(openssl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

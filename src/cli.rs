@@ -13,10 +13,15 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
-use crate::config::{DoctorConfig, TlsOptions, parse_dns_server, parse_duration};
+use crate::config::{
+    AuthOptions, CredentialSource, DoctorConfig, KeySource, TlsOptions, TokenChecks,
+    parse_dns_server, parse_duration,
+};
 use crate::findings::{Status, registry};
 use crate::pipeline;
-use crate::report::{self, Report, text::TextOptions};
+use crate::report::{self, Report, TokenReport, text::TextOptions};
+use crate::secret::Secret;
+use crate::stages::auth;
 use crate::target::Target;
 
 /// Exit codes, as documented in `--help` and the README.
@@ -54,6 +59,9 @@ const DOCTOR_EXAMPLES: &str = concat!(
   mqtt-doctor doctor '[::1]:1884' --timeout 2s
   mqtt-doctor doctor mqtt://broker:1883 --format json > report.json
   mqtt-doctor doctor aio-broker:18883 --dns-server 10.96.0.10
+  mqtt-doctor doctor mqtt://broker -u alice --password-file ./password
+  mqtt-doctor doctor mqtts://aio-broker:18883 --token-file /var/run/secrets/tokens/broker-sat --audience aio-internal
+  MQTT_DOCTOR_PASSWORD=$JWT mqtt-doctor doctor mqtt://emqx:1883 -u device1 --issuer esp32-sensor
 
 ",
     exit_codes!()
@@ -80,6 +88,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the page that explains a finding id, e.g. `explain tcp.refused`
     Explain(ExplainArgs),
+    /// Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -131,6 +142,9 @@ pub struct DoctorArgs {
 
     #[command(flatten)]
     pub tls: TlsArgs,
+
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +192,188 @@ pub struct TlsArgs {
     pub expiry_warning: Duration,
 }
 
+/// What the client authenticates with. Secrets are better passed through the environment or a
+/// file than as arguments, which other users can read in `ps`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Credentials")]
+pub struct CredentialArgs {
+    /// Username to send in CONNECT
+    #[arg(long, short = 'u', value_name = "NAME", env = "MQTT_DOCTOR_USERNAME")]
+    pub username: Option<String>,
+
+    /// Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer
+    /// MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`
+    #[arg(
+        long,
+        short = 'P',
+        value_name = "PASSWORD",
+        value_parser = parse_secret,
+        conflicts_with = "password_file",
+        env = "MQTT_DOCTOR_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<Secret>,
+
+    /// File holding the password (one line)
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Token (a JWT such as a Kubernetes ServiceAccount token), or - to read it from stdin
+    #[arg(
+        long,
+        value_name = "TOKEN|-",
+        value_parser = parse_secret,
+        conflicts_with = "token_file",
+        env = "MQTT_DOCTOR_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<Secret>,
+
+    /// File holding the token, e.g. /var/run/secrets/tokens/broker-sat
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub checks: TokenCheckArgs,
+}
+
+/// What a token is checked against: shared by `doctor` and `token inspect`.
+#[derive(Debug, Args)]
+pub struct TokenCheckArgs {
+    /// Audience the broker expects in the token's aud claim (Azure IoT Operations: aio-internal)
+    #[arg(long, value_name = "AUD", env = "MQTT_DOCTOR_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// Issuer the broker expects in the token's iss claim
+    #[arg(long, value_name = "ISS", env = "MQTT_DOCTOR_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// HMAC secret to check an HS256/HS384/HS512 signature with
+    #[arg(
+        long,
+        value_name = "SECRET",
+        value_parser = parse_secret,
+        conflicts_with_all = ["jwt_key", "jwks"],
+        env = "MQTT_DOCTOR_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<Secret>,
+
+    /// The --jwt-secret is base64-encoded (EMQX's secret_base64_encoded)
+    #[arg(long, requires = "jwt_secret", env = "MQTT_DOCTOR_JWT_SECRET_BASE64")]
+    pub jwt_secret_base64: bool,
+
+    /// PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "jwks",
+        env = "MQTT_DOCTOR_JWT_KEY"
+    )]
+    pub jwt_key: Option<PathBuf>,
+
+    /// JWKS file to check the signature with (the key is picked by kid)
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_JWKS")]
+    pub jwks: Option<PathBuf>,
+
+    /// Warn when the token expires within this time
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, env = "MQTT_DOCTOR_TOKEN_EXPIRY_WARNING")]
+    pub token_expiry_warning: Duration,
+}
+
+impl TokenCheckArgs {
+    fn into_checks(self) -> TokenChecks {
+        let key = match (self.jwt_secret, self.jwt_key, self.jwks) {
+            (Some(secret), _, _) => Some(KeySource::Secret {
+                secret,
+                base64: self.jwt_secret_base64,
+            }),
+            (None, Some(path), _) => Some(KeySource::Pem(path)),
+            (None, None, Some(path)) => Some(KeySource::Jwks(path)),
+            (None, None, None) => None,
+        };
+        TokenChecks {
+            audience: self.audience,
+            issuer: self.issuer,
+            key,
+            expiry_warning: self.token_expiry_warning,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Decode a token and check its claims (and signature, given a key), without any network
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Inspect(TokenInspectArgs),
+}
+
+const TOKEN_EXAMPLES: &str = "Examples:
+  mqtt-doctor token inspect /var/run/secrets/tokens/broker-sat --audience aio-internal
+  kubectl create token mqtt-client --audience aio-internal | mqtt-doctor token inspect -
+  mqtt-doctor token inspect --token \"$JWT\" --issuer esp32-sensor --jwt-secret \"$SECRET\"
+  mqtt-doctor token inspect token.jwt --jwks jwks.json --format json
+
+Exit codes:
+  0  the token passes every check (warnings allowed unless --strict)
+  1  a check failed; the report names it
+  2  invalid invocation";
+
+#[derive(Debug, Args)]
+pub struct TokenInspectArgs {
+    /// Token file, or - to read the token from standard input
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+
+    /// The token itself, when no FILE is given
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        value_parser = parse_secret,
+        env = "MQTT_DOCTOR_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<Secret>,
+
+    #[command(flatten)]
+    pub checks: TokenCheckArgs,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text, env = "MQTT_DOCTOR_FORMAT")]
+    pub format: Format,
+
+    /// Treat warnings as failures (exit code 1)
+    #[arg(long, env = "MQTT_DOCTOR_STRICT")]
+    pub strict: bool,
+}
+
+/// Secrets are taken as given; clap never shows a parsed value in its errors or help.
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text))
+}
+
+/// The most the doctor reads from standard input: far more than any token.
+const MAX_STDIN: u64 = 64 * 1024;
+
+/// A credential given as `-` is read from standard input.
+fn secret_source(value: Secret) -> Result<CredentialSource, String> {
+    if value.expose() != b"-" {
+        return Ok(CredentialSource::Value(value));
+    }
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(
+        &mut io::Read::take(io::stdin().lock(), MAX_STDIN + 1),
+        &mut bytes,
+    )
+    .map_err(|e| format!("cannot read the token from standard input: {e}"))?;
+    if bytes.len() as u64 > MAX_STDIN {
+        return Err(format!(
+            "standard input holds more than {MAX_STDIN} bytes, far more than a token"
+        ));
+    }
+    Ok(CredentialSource::Stdin(Secret::new(bytes)))
+}
+
 fn parse_server_name(text: &str) -> Result<String, String> {
     let name = text.trim().trim_end_matches('.').to_string();
     rustls::pki_types::ServerName::try_from(name.clone())
@@ -202,6 +398,8 @@ pub enum Format {
     Text,
     /// The documented JSON report (docs/json-schema.md)
     Json,
+    /// JUnit XML, one testcase per stage, for CI test-report views
+    Junit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -241,10 +439,21 @@ impl clap::builder::TypedValueParser for TargetParser {
 }
 
 impl DoctorArgs {
-    /// The validated configuration; `in_kubernetes` comes from the caller so that this stays a
-    /// pure function of its inputs.
-    pub fn into_config(self, in_kubernetes: bool) -> DoctorConfig {
-        DoctorConfig {
+    /// The validated configuration; `in_kubernetes` comes from the caller. A token given as `-`
+    /// is read from standard input here, so the probes never touch it.
+    pub fn into_config(self, in_kubernetes: bool) -> Result<DoctorConfig, String> {
+        let credentials = self.credentials;
+        let token = match (credentials.token, credentials.token_file) {
+            (Some(value), _) => Some(secret_source(value)?),
+            (None, Some(path)) => Some(CredentialSource::File(path)),
+            (None, None) => None,
+        };
+        let password = match (credentials.password, credentials.password_file) {
+            (Some(value), _) => Some(CredentialSource::Value(value)),
+            (None, Some(path)) => Some(CredentialSource::File(path)),
+            (None, None) => None,
+        };
+        Ok(DoctorConfig {
             target: self.target,
             timeout: self.timeout,
             deadline: self.deadline,
@@ -263,7 +472,13 @@ impl DoctorArgs {
                 key: self.tls.key,
                 expiry_warning: self.tls.expiry_warning,
             },
-        }
+            auth: AuthOptions {
+                username: credentials.username,
+                password,
+                token,
+                checks: credentials.checks.into_checks(),
+            },
+        })
     }
 }
 
@@ -284,6 +499,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Doctor(args) => doctor(args),
         Command::Explain(args) => explain(&args),
+        Command::Token(TokenCommand::Inspect(args)) => token_inspect(args),
         Command::Completions { shell } => emit(&completion_script(shell)),
         Command::Man => emit(&man_page()),
     };
@@ -303,7 +519,14 @@ fn use_color(choice: ColorChoice) -> bool {
 fn doctor(args: DoctorArgs) -> u8 {
     let format = args.format;
     let verbose = args.verbose;
-    let config = args.into_config(std::env::var_os("KUBERNETES_SERVICE_HOST").is_some());
+    let strict = args.strict;
+    let config = match args.into_config(std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("mqtt-doctor: error: {message}");
+            return exit::USAGE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -322,6 +545,7 @@ fn doctor(args: DoctorArgs) -> u8 {
     let report = Report::from_outcome(&outcome);
     let rendered = match format {
         Format::Json => report::json::render(&report),
+        Format::Junit => report::junit::render(&report, strict),
         Format::Text => report::text::render(
             &report,
             TextOptions {
@@ -336,6 +560,65 @@ fn doctor(args: DoctorArgs) -> u8 {
             eprintln!("mqtt-doctor: error: cannot write the report: {e}");
             return exit::INTERNAL;
         }
+    }
+    match report.verdict.status {
+        Status::Fail => exit::FAILURE,
+        _ => exit::HEALTHY,
+    }
+}
+
+fn token_inspect(args: TokenInspectArgs) -> u8 {
+    let source = match (args.file, args.token) {
+        (Some(path), _) if path.as_os_str() == "-" => match secret_source(Secret::new("-")) {
+            Ok(source) => source,
+            Err(message) => {
+                eprintln!("mqtt-doctor: error: {message}");
+                return exit::USAGE;
+            }
+        },
+        (Some(path), _) => {
+            // A token pasted where a path belongs must not be echoed back as a "missing file".
+            let text = path.to_string_lossy();
+            if !path.exists() && crate::jwt::looks_like_jwt(&text) {
+                eprintln!(
+                    "mqtt-doctor: error: the argument is a token, not a file; pass it with --token \
+                     or MQTT_DOCTOR_TOKEN, or pipe it in with `-`"
+                );
+                return exit::USAGE;
+            }
+            CredentialSource::File(path)
+        }
+        (None, Some(token)) => CredentialSource::Value(token),
+        (None, None) => {
+            eprintln!(
+                "mqtt-doctor: error: give a token file, - for standard input, or --token \
+                 (MQTT_DOCTOR_TOKEN)"
+            );
+            return exit::USAGE;
+        }
+    };
+    let checks = args.checks.into_checks();
+    let (summary, findings) = auth::inspect(&source, &checks, std::time::SystemTime::now());
+    let report = TokenReport::new(&source, summary, &findings, args.strict);
+    let rendered = match args.format {
+        Format::Json => report::json::render(&report),
+        Format::Junit => {
+            eprintln!(
+                "mqtt-doctor: error: token inspect writes text or JSON; JUnit is for doctor runs"
+            );
+            return exit::USAGE;
+        }
+        Format::Text => report::text::render_token(
+            &report,
+            TextOptions {
+                verbose: true,
+                width: text_width(),
+            },
+        ),
+    };
+    if let Err(e) = write_stdout(rendered.as_bytes()) {
+        eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+        return exit::INTERNAL;
     }
     match report.verdict.status {
         Status::Fail => exit::FAILURE,
@@ -438,7 +721,7 @@ mod tests {
         let Command::Doctor(args) = parse(&["doctor"]).unwrap().command else {
             panic!()
         };
-        let config = args.into_config(false);
+        let config = args.into_config(false).unwrap();
         assert_eq!(config.target.url(), "mqtt://localhost:1883");
         assert_eq!(config.timeout, crate::config::DEFAULT_TIMEOUT);
         assert_eq!(config.deadline, crate::config::DEFAULT_DEADLINE);
@@ -461,7 +744,7 @@ mod tests {
         else {
             panic!()
         };
-        let config = args.into_config(true);
+        let config = args.into_config(true).unwrap();
         assert_eq!(config.target.url(), "mqtts://[::1]:8883");
         assert_eq!(config.timeout, Duration::from_millis(250));
         assert_eq!(config.deadline, Duration::from_secs(60));

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::secret::Secret;
 use crate::target::Target;
 
 /// Default time for each network step (one DNS query, one TCP connect, ...).
@@ -32,6 +33,7 @@ pub struct DoctorConfig {
     /// Warnings count as failures.
     pub strict: bool,
     pub tls: TlsOptions,
+    pub auth: AuthOptions,
 }
 
 /// How the TLS stage connects and what it trusts.
@@ -52,6 +54,70 @@ pub struct TlsOptions {
     pub expiry_warning: Duration,
 }
 
+/// What the client authenticates with, and what its token is checked against.
+#[derive(Clone, Debug, Default)]
+pub struct AuthOptions {
+    pub username: Option<String>,
+    pub password: Option<CredentialSource>,
+    pub token: Option<CredentialSource>,
+    pub checks: TokenChecks,
+}
+
+impl AuthOptions {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.password.is_none() && self.token.is_none()
+    }
+}
+
+/// Where a password or token comes from. Files are read by the auth stage, so that a missing or
+/// unreadable file is a finding with its fix rather than a usage error.
+#[derive(Clone, Debug)]
+pub enum CredentialSource {
+    /// Given as an argument or through the environment.
+    Value(Secret),
+    /// Read from standard input (`-`).
+    Stdin(Secret),
+    File(PathBuf),
+}
+
+/// What a token is checked against besides the clock.
+#[derive(Clone, Debug)]
+pub struct TokenChecks {
+    /// The audience the broker expects (`aud` must contain it).
+    pub audience: Option<String>,
+    /// The issuer the broker expects (`iss` must equal it).
+    pub issuer: Option<String>,
+    /// A key to check the signature with; without one the signature is not checked.
+    pub key: Option<KeySource>,
+    /// Warn when the token expires within this time.
+    pub expiry_warning: Duration,
+}
+
+impl Default for TokenChecks {
+    fn default() -> Self {
+        TokenChecks {
+            audience: None,
+            issuer: None,
+            key: None,
+            expiry_warning: DEFAULT_TOKEN_EXPIRY_WARNING,
+        }
+    }
+}
+
+/// Default warning threshold for token expiry.
+pub const DEFAULT_TOKEN_EXPIRY_WARNING: Duration = Duration::from_secs(10 * 60);
+
+/// A key to check a JWT signature with.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// An HMAC secret (HS256/384/512), raw or base64-encoded.
+    Secret { secret: Secret, base64: bool },
+    /// A PEM public key or certificate (RS*, PS*, ES*, EdDSA).
+    Pem(PathBuf),
+    /// A JWKS file.
+    Jwks(PathBuf),
+}
+
 /// Default warning threshold for certificate expiry.
 pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 
@@ -70,6 +136,7 @@ impl DoctorConfig {
                 expiry_warning: DEFAULT_EXPIRY_WARNING,
                 ..TlsOptions::default()
             },
+            auth: AuthOptions::default(),
         }
     }
 

@@ -28,17 +28,30 @@ pub enum Stage {
     Dns,
     Tcp,
     Tls,
+    Auth,
 }
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 3] = [Stage::Dns, Stage::Tcp, Stage::Tls];
+    pub const ALL: [Stage; 4] = [Stage::Dns, Stage::Tcp, Stage::Tls, Stage::Auth];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Dns => "dns",
             Stage::Tcp => "tcp",
             Stage::Tls => "tls",
+            Stage::Auth => "auth",
+        }
+    }
+
+    /// The prefixes of the finding ids filed under this stage: its name, and for the auth stage
+    /// `token` too, because a token is checked the same way by `token inspect`.
+    pub fn id_prefixes(self) -> &'static [&'static str] {
+        match self {
+            Stage::Dns => &["dns"],
+            Stage::Tcp => &["tcp"],
+            Stage::Tls => &["tls"],
+            Stage::Auth => &["auth", "token"],
         }
     }
 
@@ -48,6 +61,9 @@ impl Stage {
             Stage::Dns => &[],
             Stage::Tcp => &[Stage::Dns],
             Stage::Tls => &[Stage::Tcp],
+            // Credentials are checked offline, so their findings stand even when the broker
+            // cannot be reached.
+            Stage::Auth => &[],
         }
     }
 }
@@ -201,6 +217,7 @@ pub async fn run(config: DoctorConfig) -> Outcome {
             Stage::Dns => stages::dns::run(&mut ctx).await,
             Stage::Tcp => stages::tcp::run(&mut ctx).await,
             Stage::Tls => stages::tls::run(&mut ctx).await,
+            Stage::Auth => stages::auth::run(&ctx),
         };
         let status = if output.not_applicable {
             Status::Skip

@@ -104,8 +104,8 @@ fn text_report_reads_like_a_doctor() {
     for text in [
         "mqtt-doctor ",
         &format!("mqtt://127.0.0.1:{port}"),
-        " - dns  127.0.0.1 is an IP address: nothing to resolve",
-        " ✗ tcp  127.0.0.1:",
+        " - dns   127.0.0.1 is an IP address: nothing to resolve",
+        " ✗ tcp   127.0.0.1:",
         "✗ tcp.refused  Connection refused",
         "Fix:",
         "More: mqtt-doctor explain tcp.refused",
@@ -121,7 +121,7 @@ fn healthy_text_report_is_short() {
     let out = run(&["doctor", &format!("127.0.0.1:{}", broker.port)]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(
-        out.stdout.contains(" ✓ tcp  connected to 127.0.0.1:"),
+        out.stdout.contains(" ✓ tcp   connected to 127.0.0.1:"),
         "{}",
         out.stdout
     );

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use common::dns::{Answer, DnsServer, SilentDns, v4, v6};
-use common::{Mosquitto, ReportExt, closed_port, doctor_json, evidence, fake_root};
+use common::{Mosquitto, ReportExt, StageExt, closed_port, doctor_json, evidence, fake_root};
 
 #[test]
 fn name_resolves_and_the_broker_connects() {

@@ -47,6 +47,28 @@ fn report_fields_are_documented_and_strict() {
 }
 
 #[test]
+fn token_report_fields_are_documented_and_strict() {
+    let token = common::jwt::Token::new("HS256")
+        .claim("sub", "device")
+        .lifetime(0, 3600)
+        .hs256(b"k");
+    let out = run(&["token", "inspect", "--token", &token, "--format", "json"]);
+    let report = out.token_report();
+    assert_eq!(report.schema_version, 1);
+    let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut fields = keys(&json);
+    fields.extend(keys(&json["verdict"]));
+    fields.extend(keys(&json["findings"][0]));
+    for field in fields {
+        assert!(
+            doc.contains(&format!("`{field}`")),
+            "docs/json-schema.md does not document `{field}`"
+        );
+    }
+}
+
+#[test]
 fn unknown_fields_are_rejected() {
     let out = run(&[
         "doctor",

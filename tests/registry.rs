@@ -14,13 +14,13 @@ fn ids_are_unique_and_well_formed() {
     let mut seen = HashSet::new();
     for def in ALL {
         assert!(seen.insert(def.id), "{} is registered twice", def.id);
-        let (stage, name) = def.id.split_once('.').expect("id is stage.name");
-        assert_eq!(
-            stage,
-            def.stage.name(),
-            "{} is filed under stage {}",
+        let (prefix, name) = def.id.split_once('.').expect("id is prefix.name");
+        assert!(
+            def.stage.id_prefixes().contains(&prefix),
+            "{} is filed under stage {}, whose ids start with {:?}",
             def.id,
-            def.stage.name()
+            def.stage.name(),
+            def.stage.id_prefixes()
         );
         assert!(
             !name.is_empty()

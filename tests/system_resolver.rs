@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 
 use common::dns::{Answer, DnsServer, v4};
-use common::{BIN, Mosquitto, ReportExt, evidence, is_root, run_with};
+use common::{BIN, Mosquitto, ReportExt, StageExt, evidence, is_root, run_with};
 use mqtt_doctor::report::Report;
 
 struct Host {

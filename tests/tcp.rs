@@ -8,8 +8,8 @@ use std::process::Command;
 
 use common::dns::{Answer, DnsServer, v4};
 use common::{
-    BIN, Mosquitto, ReportExt, Resetter, Unanswered, closed_port, doctor_json, evidence, fake_root,
-    run_with,
+    BIN, Mosquitto, ReportExt, Resetter, StageExt, Unanswered, closed_port, doctor_json, evidence,
+    fake_root, run_with,
 };
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::pki::{Ca, Leaf, Pair, dns, write};
-use common::{Mosquitto, ReportExt, doctor_command, doctor_json, evidence, run_with};
+use common::{Mosquitto, ReportExt, StageExt, doctor_command, doctor_json, evidence, run_with};
 use mqtt_doctor::report::Report;
 use rcgen::ExtendedKeyUsagePurpose;
 

@@ -106,6 +106,48 @@ registry! {
     TLS_CLIENT_CERT_REQUIRED = "tls.client_cert_required", Tls, Fail, "Client certificate required";
     /// The broker rejected the client certificate.
     TLS_CLIENT_CERT_REJECTED = "tls.client_cert_rejected", Tls, Fail, "Client certificate rejected";
+    /// What the client will authenticate with (lengths and fingerprints, never the secrets).
+    AUTH_CREDENTIALS = "auth.credentials", Auth, Pass, "Credentials to send";
+    /// A password without a username, which MQTT 3.1.1 forbids.
+    AUTH_PASSWORD_WITHOUT_USERNAME = "auth.password_without_username", Auth, Warn, "Password without a username";
+    /// The password file is missing, unreadable or empty.
+    AUTH_PASSWORD_FILE_INVALID = "auth.password_file_invalid", Auth, Fail, "Password file unusable";
+    /// The token file does not exist.
+    TOKEN_MISSING = "token.missing", Auth, Fail, "Token file missing";
+    /// The token file exists but cannot be read.
+    TOKEN_UNREADABLE = "token.unreadable", Auth, Fail, "Token file unreadable";
+    /// The token file is empty.
+    TOKEN_EMPTY = "token.empty", Auth, Fail, "Token file empty";
+    /// Whitespace (usually a trailing newline) around the token.
+    TOKEN_WHITESPACE = "token.whitespace", Auth, Warn, "Whitespace around the token";
+    /// The token is not a decodable JWT, or a claim has the wrong type.
+    TOKEN_MALFORMED = "token.malformed", Auth, Fail, "Token is not a well-formed JWT";
+    /// The decoded token, shown instead of `token.ok` when a check on it failed or warned.
+    TOKEN_DECODED = "token.decoded", Auth, Info, "Token contents";
+    /// The token decodes and every check on it holds.
+    TOKEN_OK = "token.ok", Auth, Pass, "Token valid";
+    /// `exp` is in the past.
+    TOKEN_EXPIRED = "token.expired", Auth, Fail, "Token expired";
+    /// `nbf` is in the future.
+    TOKEN_NOT_YET_VALID = "token.not_yet_valid", Auth, Fail, "Token not yet valid";
+    /// `exp` is near, or a projected token is past the kubelet's refresh point.
+    TOKEN_EXPIRING_SOON = "token.expiring_soon", Auth, Warn, "Token expires soon";
+    /// `iat` is in the future, or before any clock was set.
+    TOKEN_CLOCK_SKEW = "token.clock_skew", Auth, Warn, "Token minted by a wrong clock";
+    /// `aud` does not contain the audience the broker expects.
+    TOKEN_AUDIENCE_MISMATCH = "token.audience_mismatch", Auth, Fail, "Token minted for another audience";
+    /// `iss` is not the issuer the broker expects.
+    TOKEN_ISSUER_MISMATCH = "token.issuer_mismatch", Auth, Fail, "Token from another issuer";
+    /// `alg: none`: the token is unsigned.
+    TOKEN_ALG_NONE = "token.alg_none", Auth, Fail, "Token is unsigned (alg none)";
+    /// The signature verifies with the given key.
+    TOKEN_SIGNATURE_OK = "token.signature_ok", Auth, Pass, "Signature verifies";
+    /// The signature does not verify, or no given key fits the token.
+    TOKEN_SIGNATURE_INVALID = "token.signature_invalid", Auth, Fail, "Signature does not verify";
+    /// The signature's algorithm cannot be checked here.
+    TOKEN_SIGNATURE_UNCHECKED = "token.signature_unchecked", Auth, Info, "Signature not checked";
+    /// The key, JWKS or secret given for the signature check cannot be used.
+    TOKEN_KEY_INVALID = "token.key_invalid", Auth, Fail, "Verification key unusable";
 }
 
 /// Looks an id up.

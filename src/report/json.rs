@@ -1,8 +1,9 @@
-//! JSON renderer: the [`Report`] model, pretty-printed, one document per run.
+//! JSON renderer: a report model ([`super::Report`] or [`super::TokenReport`]), pretty-printed,
+//! one document per run.
 
-use super::Report;
+use serde::Serialize;
 
-pub fn render(report: &Report) -> String {
+pub fn render(report: &impl Serialize) -> String {
     // Serializing plain structs, strings and JSON values cannot fail.
     let mut text = serde_json::to_string_pretty(report).unwrap_or_default();
     text.push('\n');

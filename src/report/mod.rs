@@ -1,4 +1,4 @@
-//! The report model and one renderer per output format.
+//! The report model and one renderer per output format (text, JSON, JUnit XML).
 //!
 //! [`Report`] is the documented wire format (`docs/json-schema.md`): the JSON renderer writes it
 //! as is, and the text renderer reads the same model, so the two formats can never disagree. It
@@ -6,12 +6,14 @@
 //! consumer) reads it strictly. Renderers never probe; they only format.
 
 pub mod json;
+pub mod junit;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::findings::{Status, millis};
+use crate::config::CredentialSource;
+use crate::findings::{Finding, Status, millis};
 use crate::pipeline::{Outcome, Stage};
 use crate::target::{Host, Scheme};
 
@@ -94,10 +96,7 @@ impl Report {
         let target = &outcome.config.target;
         Report {
             schema_version: SCHEMA_VERSION,
-            tool: Tool {
-                name: env!("CARGO_PKG_NAME").to_string(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            },
+            tool: tool(),
             target: TargetReport {
                 input: target.input.clone(),
                 url: target.url(),
@@ -127,20 +126,75 @@ impl Report {
                     summary: run.summary.clone(),
                 })
                 .collect(),
-            findings: outcome
-                .findings
-                .iter()
-                .map(|f| FindingReport {
-                    id: f.id().to_string(),
-                    stage: f.stage(),
-                    status: f.status,
-                    title: f.def.title.to_string(),
-                    detail: f.detail.clone(),
-                    evidence: f.evidence.clone(),
-                    fix: f.fix.clone(),
-                    docs: format!("mqtt-doctor explain {}", f.id()),
-                })
-                .collect(),
+            findings: outcome.findings.iter().map(FindingReport::from).collect(),
+        }
+    }
+}
+
+impl From<&Finding> for FindingReport {
+    fn from(f: &Finding) -> Self {
+        FindingReport {
+            id: f.id().to_string(),
+            stage: f.stage(),
+            status: f.status,
+            title: f.def.title.to_string(),
+            detail: f.detail.clone(),
+            evidence: f.evidence.clone(),
+            fix: f.fix.clone(),
+            docs: format!("mqtt-doctor explain {}", f.id()),
+        }
+    }
+}
+
+fn tool() -> Tool {
+    Tool {
+        name: env!("CARGO_PKG_NAME").to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// The report of `mqtt-doctor token inspect`: the auth stage's checks on one token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenReport {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// Where the token came from: `file PATH`, `standard input` or `argument or environment`.
+    pub source: String,
+    pub verdict: VerdictReport,
+    pub findings: Vec<FindingReport>,
+}
+
+impl TokenReport {
+    /// The verdict follows the doctor's rule: the first failing finding is the root cause
+    /// (with `strict`, the first warning too).
+    pub fn new(
+        source: &CredentialSource,
+        summary: String,
+        findings: &[Finding],
+        strict: bool,
+    ) -> TokenReport {
+        let failing = |s: Status| s == Status::Fail || (strict && s == Status::Warn);
+        let root = findings.iter().find(|f| failing(f.status));
+        let status = match root {
+            Some(_) => Status::Fail,
+            None if findings.iter().any(|f| f.status == Status::Warn) => Status::Warn,
+            None => Status::Pass,
+        };
+        TokenReport {
+            schema_version: SCHEMA_VERSION,
+            tool: tool(),
+            source: match source {
+                CredentialSource::File(path) => format!("file {}", path.display()),
+                CredentialSource::Stdin(_) => "standard input".into(),
+                CredentialSource::Value(_) => "argument or environment".into(),
+            },
+            verdict: VerdictReport {
+                status,
+                root_cause: root.map(|f| f.id().to_string()),
+                summary,
+            },
+            findings: findings.iter().map(FindingReport::from).collect(),
         }
     }
 }

@@ -11,7 +11,7 @@ use colored::{ColoredString, Colorize};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
 
-use super::{FindingReport, Report};
+use super::{FindingReport, Report, TokenReport, VerdictReport};
 use crate::findings::Status;
 
 /// How the text report is laid out.
@@ -91,18 +91,44 @@ pub fn render(report: &Report, options: TextOptions) -> String {
         render_finding(&mut out, finding, width);
     }
 
-    let verdict = &report.verdict;
+    render_verdict(&mut out, &report.verdict, width);
+    out
+}
+
+/// The `token inspect` report: the source, every finding, the verdict.
+pub fn render_token(report: &TokenReport, options: TextOptions) -> String {
+    let mut out = String::new();
+    let width = options.width.max(40);
+    let _ = writeln!(
+        out,
+        "{} {} · token from {}",
+        report.tool.name.bold(),
+        report.tool.version,
+        report.source.bold()
+    );
+    for finding in report
+        .findings
+        .iter()
+        .filter(|f| options.verbose || f.status != Status::Pass)
+    {
+        out.push('\n');
+        render_finding(&mut out, finding, width);
+    }
+    render_verdict(&mut out, &report.verdict, width);
+    out
+}
+
+fn render_verdict(out: &mut String, verdict: &VerdictReport, width: usize) {
     let _ = write!(out, "\n{} ", word(verdict.status));
     match &verdict.root_cause {
         Some(id) => {
             let _ = writeln!(out, "root cause {}", id.bold());
-            push_wrapped(&mut out, &verdict.summary, width, "     ");
+            push_wrapped(out, &verdict.summary, width, "     ");
         }
         None => {
             let _ = writeln!(out, "{}", verdict.summary);
         }
     }
-    out
 }
 
 fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
@@ -153,6 +179,11 @@ fn scalar_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(scalar_text).collect::<Vec<_>>().join(", "),
         Value::Null => "none".into(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", scalar_text(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }

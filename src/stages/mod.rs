@@ -1,6 +1,7 @@
 //! One module per probe stage. Each exposes `run(&mut Context) -> StageOutput`, reads what
 //! earlier stages left in the context, and reports findings; none of them prints.
 
+pub(crate) mod auth;
 pub(crate) mod dns;
 pub(crate) mod probe;
 pub(crate) mod tcp;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod jwt;
 pub mod pki;
 
 use std::fs;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_doctor::report::{FindingReport, Report};
+use mqtt_doctor::report::{FindingReport, Report, TokenReport};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt-doctor");
@@ -54,6 +55,15 @@ impl Run {
 
     /// The JSON report, read strictly: unknown fields fail the test.
     pub fn report(&self) -> Report {
+        self.parse()
+    }
+
+    /// The JSON report of `token inspect`, read strictly.
+    pub fn token_report(&self) -> TokenReport {
+        self.parse()
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not a valid report ({e}):\n{}\nstderr:\n{}",
@@ -81,23 +91,37 @@ pub fn doctor_json(args: &[&str]) -> (Report, i32) {
 }
 
 pub trait ReportExt {
-    fn finding(&self, id: &str) -> &FindingReport;
-    fn ids(&self) -> Vec<&str>;
-    fn stage_status(&self, stage: &str) -> &str;
-}
+    fn all_findings(&self) -> &[FindingReport];
 
-impl ReportExt for Report {
     fn finding(&self, id: &str) -> &FindingReport {
-        self.findings
+        self.all_findings()
             .iter()
             .find(|f| f.id == id)
             .unwrap_or_else(|| panic!("no {id} among {:?}", self.ids()))
     }
 
     fn ids(&self) -> Vec<&str> {
-        self.findings.iter().map(|f| f.id.as_str()).collect()
+        self.all_findings().iter().map(|f| f.id.as_str()).collect()
     }
+}
 
+impl ReportExt for TokenReport {
+    fn all_findings(&self) -> &[FindingReport] {
+        &self.findings
+    }
+}
+
+impl ReportExt for Report {
+    fn all_findings(&self) -> &[FindingReport] {
+        &self.findings
+    }
+}
+
+pub trait StageExt {
+    fn stage_status(&self, stage: &str) -> &str;
+}
+
+impl StageExt for Report {
     fn stage_status(&self, stage: &str) -> &str {
         let stage = self
             .stages

@@ -1,0 +1,168 @@
+//! JUnit XML renderer, for CI systems that show test reports (GitLab, Jenkins, GitHub via
+//! report actions).
+//!
+//! One `<testcase>` per stage: a failing stage carries its failing findings in `<failure>` (the
+//! detail, the evidence and the fix, so the CI page alone says what to do); a stage that did not
+//! run is `<skipped>`; warnings go to `<system-out>` and count as failures with `--strict`, as
+//! they do for the exit code. quick-xml does the escaping, so a hostile reason string from a
+//! broker cannot break the document.
+
+use std::io;
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+use super::{FindingReport, Report, StageReport};
+use crate::findings::Status;
+
+pub fn render(report: &Report, strict: bool) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Writing into a Vec cannot fail.
+    let _ = write(&mut writer, report, strict);
+    let mut text = String::from_utf8(writer.into_inner()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn failing(status: Status, strict: bool) -> bool {
+    status == Status::Fail || (strict && status == Status::Warn)
+}
+
+fn write(writer: &mut Writer<Vec<u8>>, report: &Report, strict: bool) -> io::Result<()> {
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let tests = report.stages.len().to_string();
+    let failures = report
+        .stages
+        .iter()
+        .filter(|s| failing(s.status, strict))
+        .count()
+        .to_string();
+    let skipped = report
+        .stages
+        .iter()
+        .filter(|s| s.status == Status::Skip)
+        .count()
+        .to_string();
+    let time = seconds(report.duration_ms);
+    let suite = format!("mqtt-doctor {}", report.target.url);
+    writer
+        .create_element("testsuites")
+        .with_attributes([
+            ("name", "mqtt-doctor"),
+            ("tests", tests.as_str()),
+            ("failures", failures.as_str()),
+            ("errors", "0"),
+            ("skipped", skipped.as_str()),
+            ("time", time.as_str()),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("testsuite")
+                .with_attributes([
+                    ("name", suite.as_str()),
+                    ("tests", tests.as_str()),
+                    ("failures", failures.as_str()),
+                    ("errors", "0"),
+                    ("skipped", skipped.as_str()),
+                    ("time", time.as_str()),
+                    ("timestamp", report.started_at.as_str()),
+                ])
+                .write_inner_content(|w| {
+                    w.create_element("properties").write_inner_content(|w| {
+                        let root = report.verdict.root_cause.as_deref().unwrap_or("");
+                        for (name, value) in [
+                            ("verdict", report.verdict.status.as_str()),
+                            ("root_cause", root),
+                            ("summary", report.verdict.summary.as_str()),
+                        ] {
+                            w.create_element("property")
+                                .with_attributes([("name", name), ("value", value)])
+                                .write_empty()?;
+                        }
+                        Ok(())
+                    })?;
+                    for stage in &report.stages {
+                        testcase(w, report, stage, strict)?;
+                    }
+                    Ok(())
+                })?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn testcase(
+    w: &mut Writer<Vec<u8>>,
+    report: &Report,
+    stage: &StageReport,
+    strict: bool,
+) -> io::Result<()> {
+    let classname = format!("mqtt-doctor.{}", report.target.url);
+    let time = seconds(stage.duration_ms);
+    let findings: Vec<&FindingReport> = report
+        .findings
+        .iter()
+        .filter(|f| f.stage == stage.name)
+        .collect();
+    w.create_element("testcase")
+        .with_attributes([
+            ("name", stage.name.name()),
+            ("classname", classname.as_str()),
+            ("time", time.as_str()),
+        ])
+        .write_inner_content(|w| {
+            if stage.status == Status::Skip {
+                w.create_element("skipped")
+                    .with_attribute(("message", stage.summary.as_str()))
+                    .write_empty()?;
+                return Ok(());
+            }
+            for finding in findings.iter().filter(|f| failing(f.status, strict)) {
+                let message = format!("{}: {}", finding.id, finding.title);
+                w.create_element("failure")
+                    .with_attributes([("message", message.as_str()), ("type", finding.id.as_str())])
+                    .write_text_content(BytesText::new(&body(finding)))?;
+            }
+            let notes: Vec<String> = findings
+                .iter()
+                .filter(|f| !failing(f.status, strict) && f.status != Status::Pass)
+                .map(|f| body(f))
+                .collect();
+            let out = if notes.is_empty() {
+                stage.summary.clone()
+            } else {
+                format!("{}\n\n{}", stage.summary, notes.join("\n\n"))
+            };
+            w.create_element("system-out")
+                .write_text_content(BytesText::new(&out))?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+/// A finding as plain text: what a CI page shows when the failure is opened.
+fn body(finding: &FindingReport) -> String {
+    let mut text = format!(
+        "[{}] {}: {}\n{}\n",
+        finding.status.as_str(),
+        finding.id,
+        finding.title,
+        finding.detail
+    );
+    for (key, value) in &finding.evidence {
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        text.push_str(&format!("  {key}: {value}\n"));
+    }
+    if let Some(fix) = &finding.fix {
+        text.push_str(&format!("Fix:\n{fix}\n"));
+    }
+    text.push_str(&format!("More: {}", finding.docs));
+    text
+}
+
+/// JUnit times are seconds.
+fn seconds(ms: f64) -> String {
+    format!("{:.3}", ms / 1000.0)
+}

@@ -1,0 +1,1439 @@
+//! Auth stage: what the client will authenticate with, checked before the broker sees it.
+//!
+//! Three of the seed guides end at a refused CONNECT whose cause was the credential: a projected
+//! ServiceAccountToken that was missing, expired or minted for the wrong audience; a JWT with the
+//! wrong issuer or minted by a device whose clock was never set. The broker only answers "bad
+//! credentials", so this stage reads the token (from a file, an argument, stdin, or a password
+//! that is a JWT, as EMQX takes them), decodes it without trusting it, and checks every claim at
+//! once instead of stopping at the first, so one run names every problem. It needs no network;
+//! `mqtt-doctor token inspect` runs the same checks on their own.
+//!
+//! Secrets never leave as text: findings carry lengths, fingerprints and decoded claims, never a
+//! token, its signature, a password or a key.
+
+use std::io::{self, Read as _};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::config::{AuthOptions, CredentialSource, KeySource, TokenChecks};
+use crate::findings::{Finding, Status, registry as r};
+use crate::jwt::{self, Jwt, KeyKind, Verification, VerifyingKey};
+use crate::pipeline::{Context, StageOutput};
+use crate::secret::{self, Secret};
+
+/// How far a timestamp may lie in the future before it counts as clock skew (`iat`) or as not yet
+/// valid (`nbf`). Brokers and the Kubernetes API allow about this much; jwt-cli's 1000 s hides real
+/// skew.
+pub const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Tokens are a few kilobytes at most; a larger file is the wrong file, and is not read whole.
+const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
+/// Timestamps before this (2001-09-09) come from a clock that was never set, as on a
+/// microcontroller that minted its JWT before SNTP answered.
+const UNSET_CLOCK_BEFORE: i64 = 1_000_000_000;
+
+/// How long after the kubelet's refresh point a projected token may still be on disk.
+const KUBELET_REFRESH_SLACK: Duration = Duration::from_secs(5 * 60);
+
+pub(crate) fn run(ctx: &Context<'_>) -> StageOutput {
+    check(&ctx.config.auth, SystemTime::now())
+}
+
+/// The stage's checks on explicit options and clock, for the pipeline and for tests.
+pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
+    if auth.is_empty() {
+        return StageOutput::not_applicable(
+            "no credentials given: the client connects anonymously",
+        );
+    }
+    let mut findings = Vec::new();
+    let mut parts = Vec::new();
+
+    if let Some(source) = &auth.token {
+        let (summary, token_findings) = inspect(source, &auth.checks, now);
+        parts.push(summary);
+        findings.extend(token_findings);
+    }
+
+    let mut password_len = None;
+    if let Some(source) = &auth.password {
+        match read_password(source) {
+            Err(finding) => {
+                parts.push("password unusable".into());
+                findings.push(*finding);
+            }
+            Ok(password) => {
+                let text = String::from_utf8_lossy(password.expose()).into_owned();
+                if jwt::looks_like_jwt(text.trim()) {
+                    let origin = Origin::Password;
+                    let (summary, token_findings) = analyse(&password, &origin, &auth.checks, now);
+                    parts.push(format!("password: {summary}"));
+                    findings.extend(token_findings);
+                } else {
+                    parts.push(format!("password ({})", password.describe()));
+                }
+                password_len = Some(password.describe());
+            }
+        }
+    }
+
+    if auth.password.is_some() && auth.username.is_none() {
+        findings.push(
+            Finding::new(
+                &r::AUTH_PASSWORD_WITHOUT_USERNAME,
+                "A password is given without a username. MQTT 3.1.1 forbids this (the broker \
+                 closes the connection); MQTT 5 allows it, but Mosquitto and most brokers then \
+                 look up an empty user.",
+            )
+            .with_fix(
+                "Give the username the broker knows this password under (--username, \
+                 MQTT_DOCTOR_USERNAME). For EMQX's JWT authenticator any username works unless \
+                 its verify_claims names ${username}.",
+            ),
+        );
+    }
+
+    let mut sent = Vec::new();
+    if auth.username.is_some() {
+        sent.push("a username");
+    }
+    if password_len.is_some() {
+        sent.push("a password");
+    }
+    if auth.token.is_some() {
+        sent.push("a token");
+    }
+    let mut credentials = Finding::new(
+        &r::AUTH_CREDENTIALS,
+        if sent.is_empty() {
+            "No usable credential was given; see the other findings.".to_string()
+        } else {
+            format!("The client authenticates with {}.", sent.join(" and "))
+        },
+    );
+    if let Some(username) = &auth.username {
+        credentials = credentials.with_evidence("username", username.as_str());
+        parts.insert(0, format!("user {username}"));
+    }
+    if let Some(described) = password_len {
+        credentials = credentials.with_evidence("password", described);
+    }
+    findings.insert(0, credentials);
+
+    StageOutput::done(parts.join(", "), findings)
+}
+
+/// Where a token came from, for the wording of findings and fixes.
+#[derive(Clone, Debug)]
+enum Origin {
+    File {
+        path: PathBuf,
+        /// The file is the kubelet's `..data` symlink of a projected volume.
+        projected: bool,
+    },
+    Value,
+    Stdin,
+    Password,
+}
+
+impl Origin {
+    fn describe(&self) -> String {
+        match self {
+            Origin::File { path, .. } => format!("file {}", path.display()),
+            Origin::Value => "argument or environment".into(),
+            Origin::Stdin => "standard input".into(),
+            Origin::Password => "the password (a JWT)".into(),
+        }
+    }
+
+    fn file(&self) -> Option<&Path> {
+        match self {
+            Origin::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a token from its source and checks it; returns the one-line summary and the findings.
+pub(crate) fn inspect(
+    source: &CredentialSource,
+    checks: &TokenChecks,
+    now: SystemTime,
+) -> (String, Vec<Finding>) {
+    let (token, origin) = match source {
+        CredentialSource::Value(secret) => (secret.clone(), Origin::Value),
+        CredentialSource::Stdin(secret) => (secret.clone(), Origin::Stdin),
+        CredentialSource::File(path) => match read_token_file(path, checks.audience.as_deref()) {
+            Ok(read) => read,
+            Err(finding) => {
+                let summary = format!(
+                    "token {}: {}",
+                    path.display(),
+                    finding.def.title.to_lowercase()
+                );
+                return (summary, vec![*finding]);
+            }
+        },
+    };
+    let (summary, findings) = analyse(&token, &origin, checks, now);
+    let summary = match &origin {
+        Origin::File { path, .. } => format!("token {}: {summary}", path.display()),
+        _ => format!("token: {summary}"),
+    };
+    (summary, findings)
+}
+
+fn read_password(source: &CredentialSource) -> Result<Secret, Box<Finding>> {
+    let path = match source {
+        CredentialSource::Value(secret) | CredentialSource::Stdin(secret) => {
+            return Ok(secret.clone());
+        }
+        CredentialSource::File(path) => path,
+    };
+    let problem = |detail: String| {
+        Box::new(
+            Finding::new(&r::AUTH_PASSWORD_FILE_INVALID, detail)
+                .with_evidence("path", path.display().to_string())
+                .with_fix(
+                    "Point --password-file at the file that holds the password (one line; a \
+                     trailing newline is ignored), readable by the user the doctor runs as.",
+                ),
+        )
+    };
+    let bytes = match read_capped(path) {
+        Ok(bytes) => bytes,
+        Err(ReadError::Io(e)) => {
+            return Err(problem(format!(
+                "The password file {} cannot be read: {}.",
+                path.display(),
+                io_problem(&e)
+            )));
+        }
+        Err(ReadError::TooLarge(len)) => {
+            return Err(problem(format!(
+                "The password file {} is at least {len} bytes, too large to be a password: is it the \
+                 right file?",
+                path.display()
+            )));
+        }
+    };
+    // A password file holds one line; the newline an editor adds is not part of it.
+    let line = bytes
+        .strip_suffix(b"\n")
+        .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
+        .unwrap_or(&bytes);
+    if line.is_empty() {
+        return Err(problem(format!(
+            "The password file {} is empty.",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(line))
+}
+
+enum ReadError {
+    Io(io::Error),
+    TooLarge(u64),
+}
+
+fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let metadata = file.metadata().map_err(ReadError::Io)?;
+    if metadata.is_dir() {
+        return Err(ReadError::Io(io::Error::from(io::ErrorKind::IsADirectory)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE {
+        // A pipe or a /proc file reports no size; what was read is the honest lower bound.
+        return Err(ReadError::TooLarge(metadata.len().max(bytes.len() as u64)));
+    }
+    Ok(bytes)
+}
+
+/// An I/O error in words, classified by kind.
+fn io_problem(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "it does not exist".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::IsADirectory => "it is a directory, not a file".into(),
+        io::ErrorKind::NotADirectory => "a part of its path is not a directory".into(),
+        kind => format!("{kind}"),
+    }
+}
+
+fn read_token_file(path: &Path, audience: Option<&str>) -> Result<(Secret, Origin), Box<Finding>> {
+    let projected = is_projected(path);
+    let bytes = match read_capped(path) {
+        Ok(bytes) => bytes,
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Box::new(missing_token(path, audience)));
+        }
+        Err(ReadError::Io(e)) => return Err(Box::new(unreadable_token(path, &e))),
+        Err(ReadError::TooLarge(len)) => {
+            return Err(Box::new(
+                Finding::new(
+                    &r::TOKEN_MALFORMED,
+                    format!(
+                        "The token file {} is at least {len} bytes; tokens are a few kilobytes at most, so \
+                         this is not a token file.",
+                        path.display()
+                    ),
+                )
+                .with_evidence("path", path.display().to_string())
+                .with_evidence("size_bytes", len)
+                .with_fix("Point --token-file at the file that holds the token itself."),
+            ));
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        let what = if bytes.is_empty() {
+            "is empty".to_string()
+        } else {
+            format!("holds only whitespace ({} bytes)", bytes.len())
+        };
+        return Err(Box::new(
+            Finding::new(
+                &r::TOKEN_EMPTY,
+                format!("The token file {} {what}.", path.display()),
+            )
+            .with_evidence("path", path.display().to_string())
+            .with_evidence("size_bytes", bytes.len())
+            .with_fix(
+                "Whatever wrote the file wrote nothing: a `kubectl create token … > FILE` that \
+                 failed still creates FILE, empty. Write the token again and check the command's \
+                 error output; for a projected volume, check the pod's events \
+                 (`kubectl describe pod`).",
+            ),
+        ));
+    }
+    Ok((
+        Secret::new(bytes),
+        Origin::File {
+            path: path.to_path_buf(),
+            projected,
+        },
+    ))
+}
+
+/// Whether `path` is a projected-volume file: the kubelet makes each one a symlink into `..data`,
+/// which it swaps atomically when it refreshes the token.
+fn is_projected(path: &Path) -> bool {
+    std::fs::read_link(path).is_ok_and(|target| target.starts_with("..data"))
+}
+
+fn missing_token(path: &Path, audience: Option<&str>) -> Finding {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        Some(_) => Path::new("."),
+        None => Path::new("/"),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "token".into());
+    let mut finding = Finding::new(
+        &r::TOKEN_MISSING,
+        format!("The token file {} does not exist.", path.display()),
+    )
+    .with_evidence("path", path.display().to_string());
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let mut names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with(".."))
+                .collect();
+            names.sort();
+            names.truncate(20);
+            finding.detail.push_str(&format!(
+                " Its directory {} exists{}.",
+                dir.display(),
+                if names.is_empty() {
+                    " but is empty".to_string()
+                } else {
+                    format!(" and holds: {}", names.join(", "))
+                }
+            ));
+            finding = finding.with_evidence("directory_holds", names);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            finding.detail.push_str(&format!(
+                " Its directory {} does not exist either: nothing is mounted there.",
+                dir.display()
+            ));
+        }
+        Err(e) => {
+            finding.detail.push_str(&format!(
+                " Its directory {} cannot be listed: {}.",
+                dir.display(),
+                io_problem(&e)
+            ));
+        }
+    }
+    finding.with_fix(format!(
+        "Mount a projected service-account token there. In the pod spec:\n\
+         \x20 volumes:\n\
+         \x20   - name: mqtt-token\n\
+         \x20     projected:\n\
+         \x20       sources:\n\
+         \x20         - serviceAccountToken:\n\
+         \x20             path: {name}\n\
+         \x20             audience: {audience}\n\
+         \x20             expirationSeconds: 86400\n\
+         \x20 containers:\n\
+         \x20   - volumeMounts:\n\
+         \x20       - name: mqtt-token\n\
+         \x20         mountPath: {dir}\n\
+         Mount the directory, never the file with subPath: the kubelet refreshes the token by \
+         swapping a `..data` symlink, which a subPath mount never sees, so the token expires in \
+         place. Outside Kubernetes: `kubectl create token SERVICE_ACCOUNT --audience AUDIENCE > \
+         {path}`.",
+        dir = dir.display(),
+        path = path.display(),
+        audience = audience.unwrap_or("aio-internal   # the audience your broker expects"),
+    ))
+}
+
+fn unreadable_token(path: &Path, error: &io::Error) -> Finding {
+    let mut finding = Finding::new(
+        &r::TOKEN_UNREADABLE,
+        format!(
+            "The token file {} cannot be read: {}.",
+            path.display(),
+            io_problem(error)
+        ),
+    )
+    .with_evidence("path", path.display().to_string())
+    .with_evidence("error", io_problem(error));
+    if let Ok(metadata) = std::fs::metadata(path) {
+        finding = finding
+            .with_evidence("mode", format!("{:o}", metadata.mode() & 0o7777))
+            .with_evidence(
+                "owner",
+                format!("uid {} gid {}", metadata.uid(), metadata.gid()),
+            );
+    }
+    let fix = if error.kind() == io::ErrorKind::IsADirectory {
+        "Give the path of the token file inside that directory (e.g. \
+         /var/run/secrets/tokens/broker-sat), not the mount point."
+    } else {
+        "Let the user the client runs as read the file. For a projected volume set the pod's \
+         `securityContext.fsGroup` (the token is then group-readable) or the volume's \
+         `defaultMode: 0440`; on a host, `chmod`/`chown` the file. Check with `id` which user \
+         the client runs as."
+    };
+    finding.with_fix(fix)
+}
+
+/// Decodes and checks one token; returns a summary and the findings.
+fn analyse(
+    raw: &Secret,
+    origin: &Origin,
+    checks: &TokenChecks,
+    now: SystemTime,
+) -> (String, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let source = origin.describe();
+    let Ok(text) = std::str::from_utf8(raw.expose()) else {
+        let finding = Finding::new(
+            &r::TOKEN_MALFORMED,
+            format!("The token ({source}) is not UTF-8 text, so it cannot be a JWT."),
+        )
+        .with_evidence("source", source.clone())
+        .with_evidence("token", raw.describe())
+        .with_fix("Check that the file or value holds the token and nothing else.");
+        return ("not a JWT".into(), vec![finding]);
+    };
+
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        let finding = Finding::new(&r::TOKEN_EMPTY, format!("The token ({source}) is empty."))
+            .with_evidence("source", source.clone())
+            .with_evidence("size_bytes", raw.len())
+            .with_fix(
+                "Whatever produced the value produced nothing: check the command or variable that \
+             should hold the token (an unset variable expands to nothing).",
+            );
+        return ("empty".into(), vec![finding]);
+    }
+    if trimmed.len() != text.len() {
+        findings.push(whitespace_finding(text, &source, origin));
+    }
+    let token = Secret::new(trimmed);
+
+    let jwt = match jwt::decode(trimmed) {
+        Ok(jwt) => jwt,
+        Err(error) => {
+            let mut finding = Finding::new(
+                &r::TOKEN_MALFORMED,
+                format!("The token ({source}) is not a JWT: {error}."),
+            )
+            .with_evidence("source", source.clone())
+            .with_evidence("token", token.describe());
+            if let Some(part) = error.part() {
+                finding = finding.with_evidence("broken_part", part.to_string());
+            }
+            let parts = trimmed.split('.').count();
+            finding = finding.with_evidence("parts", parts).with_fix(
+                "Check that the value is the whole token, copied without line breaks or quotes: \
+                 three base64url parts joined by dots (header.payload.signature). A token cut \
+                 by a terminal or wrapped by `base64` (use `base64 -w0`) loses its shape.",
+            );
+            findings.push(finding);
+            return ("not a JWT".into(), findings);
+        }
+    };
+
+    let Claims {
+        times,
+        mut problems,
+    } = Claims::read(&jwt, now);
+    let kind = TokenKind::of(&jwt);
+    check_times(&times, &kind, origin, checks, now, &mut problems);
+    check_audience(&jwt, &kind, checks, &mut problems);
+    check_issuer(&jwt, checks, &mut problems);
+    check_signature(&jwt, checks, &mut problems);
+
+    let evidence = claims_evidence(&jwt, &times, &kind, &token, origin, now);
+    let summary = summary(&jwt, &times, &kind, now, &problems);
+    let clean = problems
+        .iter()
+        .all(|f| matches!(f.status, Status::Pass | Status::Info));
+    findings.extend(problems);
+    if clean {
+        let mut ok = Finding::new(
+            &r::TOKEN_OK,
+            format!(
+                "The token ({source}) decodes, and every claim that was checked holds: {summary}."
+            ),
+        );
+        ok.evidence = evidence;
+        findings.push(ok);
+    } else {
+        let mut decoded = Finding::new(
+            &r::TOKEN_DECODED,
+            format!("What the token ({source}) says, decoded without trusting it."),
+        );
+        decoded.evidence = evidence;
+        findings.push(decoded);
+    }
+    (summary, findings)
+}
+
+fn whitespace_finding(text: &str, source: &str, origin: &Origin) -> Finding {
+    let leading = text.len() - text.trim_start().len();
+    let trailing = &text[text.trim_end().len()..];
+    let what = match (leading, trailing) {
+        (0, "\n") => "a trailing newline".to_string(),
+        (0, "\r\n") => "a trailing CRLF (the file was written on Windows)".to_string(),
+        (0, t) => format!("{} trailing whitespace bytes", t.len()),
+        (n, "") => format!("{n} leading whitespace bytes"),
+        (n, t) => format!("{n} leading and {} trailing whitespace bytes", t.len()),
+    };
+    let mut finding = Finding::new(
+        &r::TOKEN_WHITESPACE,
+        format!(
+            "The token ({source}) has {what}. The doctor checks it without, but a client that \
+             sends the file's bytes as they are sends the whitespace too, and the broker \
+             rejects the token."
+        ),
+    )
+    .with_evidence("whitespace", what);
+    if let Some(path) = origin.file() {
+        finding = finding.with_fix(format!(
+            "Write the token without the newline, e.g. `kubectl create token SA | tr -d '\\n' > \
+             {}` or `printf %s \"$TOKEN\" > FILE`, or make the client trim what it reads. \
+             Kubernetes' projected tokens have no newline; this file was written by something \
+             else.",
+            path.display()
+        ));
+    } else {
+        finding = finding.with_fix(
+            "Strip the whitespace where the token is stored or passed (`tr -d '\\n'`, \
+             `printf %s`).",
+        );
+    }
+    finding
+}
+
+/// The registered time claims, read leniently: a claim of the wrong type is a problem of its
+/// own, and the other claims are still checked.
+#[derive(Clone, Copy, Debug, Default)]
+struct Times {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+struct Claims {
+    times: Times,
+    problems: Vec<Finding>,
+}
+
+impl Claims {
+    fn read(jwt: &Jwt, now: SystemTime) -> Claims {
+        let mut claims = Claims::default();
+        for name in ["exp", "nbf", "iat"] {
+            let value = match jwt.claims.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+                Some(other) => {
+                    claims.problems.push(
+                        Finding::new(
+                            &r::TOKEN_MALFORMED,
+                            format!(
+                                "The claim \"{name}\" is {}, not a NumericDate (seconds since \
+                                 1970). Brokers reject the token or ignore the claim.",
+                                json_type(other)
+                            ),
+                        )
+                        .with_evidence("claim", name)
+                        .with_evidence("broken_part", "payload")
+                        .with_fix(format!(
+                            "Mint the token with \"{name}\" as a number of seconds since \
+                             1970-01-01 UTC, e.g. {}.",
+                            unix_now(now)
+                        )),
+                    );
+                    None
+                }
+            };
+            match name {
+                "exp" => claims.times.exp = value,
+                "nbf" => claims.times.nbf = value,
+                _ => claims.times.iat = value,
+            }
+        }
+        claims
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// What issued the token, as far as its claims tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TokenKind {
+    /// A Kubernetes ServiceAccount token.
+    Kubernetes {
+        namespace: String,
+        account: String,
+        pod: Option<String>,
+        node: Option<String>,
+        /// Minted by the TokenRequest API (projected volume or `kubectl create token`), with an
+        /// expiry; `false` for a legacy Secret-based token, which never expires.
+        bound: bool,
+    },
+    Other,
+}
+
+impl TokenKind {
+    fn of(jwt: &Jwt) -> TokenKind {
+        let claim = |name: &str| jwt.claims.get(name).and_then(Value::as_str);
+        if let Some(k8s) = jwt.claims.get("kubernetes.io").and_then(Value::as_object) {
+            let name_of = |key: &str| {
+                k8s.get(key)
+                    .and_then(|v| v.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let from_sub = claim("sub").and_then(|s| s.strip_prefix("system:serviceaccount:"));
+            return TokenKind::Kubernetes {
+                namespace: k8s
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .or_else(|| from_sub.and_then(|s| s.split(':').next()))
+                    .unwrap_or("?")
+                    .to_string(),
+                account: name_of("serviceaccount")
+                    .or_else(|| {
+                        from_sub
+                            .and_then(|s| s.split(':').nth(1))
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "?".into()),
+                pod: name_of("pod"),
+                node: name_of("node"),
+                bound: true,
+            };
+        }
+        if claim("iss") == Some("kubernetes/serviceaccount") {
+            return TokenKind::Kubernetes {
+                namespace: claim("kubernetes.io/serviceaccount/namespace")
+                    .unwrap_or("?")
+                    .to_string(),
+                account: claim("kubernetes.io/serviceaccount/service-account.name")
+                    .unwrap_or("?")
+                    .to_string(),
+                pod: None,
+                node: None,
+                bound: false,
+            };
+        }
+        if let Some(rest) = claim("sub").and_then(|s| s.strip_prefix("system:serviceaccount:"))
+            && let Some((namespace, account)) = rest.split_once(':')
+        {
+            return TokenKind::Kubernetes {
+                namespace: namespace.to_string(),
+                account: account.to_string(),
+                pod: None,
+                node: None,
+                bound: true,
+            };
+        }
+        TokenKind::Other
+    }
+
+    fn create_token_command(&self, audience: &str) -> String {
+        match self {
+            TokenKind::Kubernetes {
+                namespace, account, ..
+            } => format!("kubectl create token {account} -n {namespace} --audience {audience}"),
+            TokenKind::Other => {
+                format!("kubectl create token SERVICE_ACCOUNT --audience {audience}")
+            }
+        }
+    }
+}
+
+fn unix_now(now: SystemTime) -> i64 {
+    match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+/// A NumericDate as RFC 3339, guarded against values no calendar can show.
+fn timestamp(seconds: i64) -> String {
+    if !(0..=253_402_300_799).contains(&seconds) {
+        return format!("{seconds} (outside 1970–9999)");
+    }
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds as u64)).to_string()
+}
+
+/// A duration rounded the way people say it: `21h 3m`, `5m 10s`, `3d 4h`.
+pub(crate) fn approx(seconds: u64) -> String {
+    let rounded = if seconds >= 2 * 86_400 {
+        seconds - seconds % 3600
+    } else if seconds >= 3600 {
+        seconds - seconds % 60
+    } else {
+        seconds
+    };
+    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+/// `2026-11-22T10:00:00Z (in 21h 3m)` or `(… ago)`.
+fn when(seconds: i64, now: i64) -> String {
+    let relative = if seconds >= now {
+        format!("in {}", approx((seconds - now) as u64))
+    } else {
+        format!("{} ago", approx((now - seconds) as u64))
+    };
+    format!("{} ({relative})", timestamp(seconds))
+}
+
+fn check_times(
+    claims: &Times,
+    kind: &TokenKind,
+    origin: &Origin,
+    checks: &TokenChecks,
+    now: SystemTime,
+    out: &mut Vec<Finding>,
+) {
+    let now = unix_now(now);
+    let leeway = CLOCK_LEEWAY.as_secs() as i64;
+    let unset_clock = claims.iat.is_some_and(|iat| iat < UNSET_CLOCK_BEFORE);
+
+    if let Some(iat) = claims.iat {
+        if iat > now + leeway {
+            out.push(
+                Finding::new(
+                    &r::TOKEN_CLOCK_SKEW,
+                    format!(
+                        "The token says it was issued {} from now. Either the clock of whatever \
+                         minted it runs fast, or this machine's clock runs slow; brokers that check \
+                         iat, and every nbf = iat, reject it until the clocks agree.",
+                        approx((iat - now) as u64)
+                    ),
+                )
+                .with_evidence("iat", when(iat, now))
+                .with_evidence("now", timestamp(now))
+                .with_fix(
+                    "Compare both clocks with a time server: `timedatectl status` or `chronyc \
+                     tracking` here, and the minting side's NTP/SNTP status. Fix whichever is off \
+                     and mint the token again.",
+                ),
+            );
+        } else if unset_clock {
+            out.push(
+                Finding::new(
+                    &r::TOKEN_CLOCK_SKEW,
+                    format!(
+                        "The token says it was issued on {}: whatever minted it had a clock that \
+                         was never set (a device that signs its JWT before SNTP has answered).",
+                        timestamp(iat)
+                    ),
+                )
+                .with_evidence("iat", when(iat, now))
+                .with_evidence("now", timestamp(now))
+                .with_fix(
+                    "Make the device wait for time synchronisation before it mints the token \
+                     (e.g. ESP32: configTime() and wait until time(nullptr) is past 2020), then \
+                     mint it again.",
+                ),
+            );
+        }
+    }
+
+    if let Some(nbf) = claims.nbf
+        && nbf > now + leeway
+    {
+        out.push(
+            Finding::new(
+                &r::TOKEN_NOT_YET_VALID,
+                format!(
+                    "The token is not valid until {}, {} from now; brokers reject it until then.",
+                    timestamp(nbf),
+                    approx((nbf - now) as u64)
+                ),
+            )
+            .with_evidence("nbf", when(nbf, now))
+            .with_evidence("now", timestamp(now))
+            .with_fix(
+                "If the token was just minted, the minting clock runs ahead of this one: check \
+                 both with `timedatectl status` / `chronyc tracking` and sync them over NTP. \
+                 Otherwise mint a token whose nbf is now.",
+            ),
+        );
+    }
+
+    let Some(exp) = claims.exp else {
+        return;
+    };
+    if exp <= now {
+        let mut finding = Finding::new(
+            &r::TOKEN_EXPIRED,
+            format!(
+                "The token expired {} ago, at {}; every broker rejects it.",
+                approx((now - exp) as u64),
+                timestamp(exp)
+            ),
+        )
+        .with_evidence("exp", when(exp, now))
+        .with_evidence("now", timestamp(now));
+        if let Some(iat) = claims.iat {
+            finding = finding.with_evidence("iat", when(iat, now));
+        }
+        let fix = if unset_clock {
+            "The minting clock was never set, so the token was born expired. Make the device sync \
+             its clock (SNTP) before it mints, then mint it again."
+                .to_string()
+        } else {
+            match (kind, origin) {
+                (TokenKind::Kubernetes { bound: true, .. }, Origin::File { projected, path }) => {
+                    if *projected {
+                        format!(
+                            "The kubelet should have replaced {} long before expiry (at 80% of \
+                             its lifetime). Check the kubelet and the pod's events (`kubectl \
+                             describe pod`); restarting the pod (`kubectl rollout restart \
+                             deployment/NAME`) mounts a fresh token.",
+                            path.display()
+                        )
+                    } else {
+                        format!(
+                            "{} is not the kubelet's `..data` symlink, so nothing refreshes it: \
+                             it is a copy, or mounted with subPath. Mount the projected volume's \
+                             directory instead, or mint a new token with `{}`.",
+                            path.display(),
+                            kind.create_token_command(
+                                checks.audience.as_deref().unwrap_or("AUDIENCE")
+                            )
+                        )
+                    }
+                }
+                (TokenKind::Kubernetes { bound: true, .. }, _) => format!(
+                    "Mint a new token: `{}`. Clients should read projected tokens from their file \
+                     on every connect, not once at start.",
+                    kind.create_token_command(checks.audience.as_deref().unwrap_or("AUDIENCE"))
+                ),
+                _ => "Mint a new token. If tokens expire while a client still uses them, the \
+                      client must mint or fetch a fresh one before each connect."
+                    .to_string(),
+            }
+        };
+        out.push(finding.with_fix(fix));
+        return;
+    }
+
+    let left = (exp - now) as u64;
+    let projected_file = matches!(origin, Origin::File { .. })
+        && matches!(kind, TokenKind::Kubernetes { bound: true, .. });
+    if projected_file && let Some(iat) = claims.iat.filter(|iat| *iat < exp) {
+        let lifetime = (exp - iat) as u64;
+        let refresh_after = (lifetime * 8 / 10).min(86_400);
+        let age = now.saturating_sub(iat).max(0) as u64;
+        if age > refresh_after + KUBELET_REFRESH_SLACK.as_secs() {
+            out.push(
+                Finding::new(
+                    &r::TOKEN_EXPIRING_SOON,
+                    format!(
+                        "The token is {} old and expires in {}. The kubelet replaces projected \
+                         tokens after 80% of their lifetime (or 24 h), here after {}: this file \
+                         is not being refreshed.",
+                        approx(age),
+                        approx(left),
+                        approx(refresh_after)
+                    ),
+                )
+                .with_evidence("iat", when(iat, now))
+                .with_evidence("exp", when(exp, now))
+                .with_evidence("lifetime", approx(lifetime))
+                .with_evidence("kubelet_refresh_after", approx(refresh_after))
+                .with_fix(
+                    if matches!(
+                        origin,
+                        Origin::File {
+                            projected: true,
+                            ..
+                        }
+                    ) {
+                        "The file is the kubelet's projected volume, so the kubelet itself has not \
+                     refreshed it: look at the pod's events (`kubectl describe pod`) and the \
+                     kubelet's log on the node for TokenRequest errors. `kubectl rollout \
+                     restart` gives the pod a fresh token now."
+                    } else {
+                        "Mount the projected volume's directory, not the file with subPath (a \
+                     subPath mount never sees the kubelet's `..data` swap), and do not copy the \
+                     token elsewhere. `kubectl rollout restart` gives the pod a fresh token now."
+                    },
+                ),
+            );
+            return;
+        }
+    }
+    if left < checks.expiry_warning.as_secs() {
+        let mut finding = Finding::new(
+            &r::TOKEN_EXPIRING_SOON,
+            format!(
+                "The token expires in {}, at {}.",
+                approx(left),
+                timestamp(exp)
+            ),
+        )
+        .with_evidence("exp", when(exp, now))
+        .with_evidence("warning_threshold", approx(checks.expiry_warning.as_secs()));
+        finding = if projected_file {
+            finding.with_fix(
+                "The kubelet replaces the file before it expires; make sure the client reads the \
+                 file again on every reconnect instead of keeping the token it read at start.",
+            )
+        } else {
+            finding.with_fix(
+                "Mint a fresh token before this one runs out, and have clients renew tokens \
+                 before expiry (Azure IoT Operations takes a new one in an AUTH packet with \
+                 re-authenticate, reason 0x19).",
+            )
+        };
+        out.push(finding);
+    }
+}
+
+/// The `aud` claim as a list, whether the token has a string or an array.
+fn audiences(jwt: &Jwt) -> Option<Vec<String>> {
+    match jwt.claims.get("aud")? {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => Some(Vec::new()),
+    }
+}
+
+fn check_audience(jwt: &Jwt, kind: &TokenKind, checks: &TokenChecks, out: &mut Vec<Finding>) {
+    let Some(expected) = &checks.audience else {
+        return;
+    };
+    let found = audiences(jwt);
+    if found.as_ref().is_some_and(|f| f.contains(expected)) {
+        return;
+    }
+    let detail = match &found {
+        None => format!(
+            "The broker expects audience \"{expected}\", but the token has no aud claim{}.",
+            if matches!(kind, TokenKind::Kubernetes { bound: false, .. }) {
+                " (it is a legacy Secret-based service-account token, which never has one)"
+            } else {
+                ""
+            }
+        ),
+        Some(found) => format!(
+            "The broker expects audience \"{expected}\", but the token was minted for {}.",
+            if found.is_empty() {
+                "no usable audience".to_string()
+            } else {
+                found
+                    .iter()
+                    .map(|a| format!("\"{a}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+    };
+    // The audiences API servers give the default service-account token: in-cluster, AKS, EKS, GKE.
+    let api_server = found.as_ref().is_some_and(|f| {
+        f.iter().any(|a| {
+            [
+                "kubernetes.default.svc",
+                "azmk8s.io",
+                "eks.amazonaws.com",
+                "container.googleapis.com",
+            ]
+            .iter()
+            .any(|marker| a.contains(marker))
+        })
+    });
+    let mut finding = Finding::new(&r::TOKEN_AUDIENCE_MISMATCH, detail)
+        .with_evidence("expected", expected.as_str())
+        .with_evidence("aud", jwt.claims.get("aud").cloned().unwrap_or(Value::Null));
+    let fix = match kind {
+        TokenKind::Kubernetes { .. } => {
+            let mut fix = format!(
+                "Mint the token for \"{expected}\". For a projected volume, set the audience in \
+                 the pod spec:\n\
+                 \x20 - serviceAccountToken:\n\
+                 \x20     path: broker-sat\n\
+                 \x20     audience: {expected}\n\
+                 For a token minted by hand:\n\
+                 \x20 {}",
+                kind.create_token_command(expected)
+            );
+            if api_server {
+                fix.push_str(
+                    "\nThe token's audience is the Kubernetes API server: it is the pod's default \
+                     service-account token, which no MQTT broker accepts. Use a projected token \
+                     with the broker's audience instead.",
+                );
+            }
+            fix
+        }
+        TokenKind::Other => format!(
+            "Mint the token with \"aud\": \"{expected}\", or, if the broker's expectation is the \
+             wrong one, change its audience check (EMQX: the JWT authenticator's verify_claims)."
+        ),
+    };
+    finding = finding.with_fix(fix);
+    out.push(finding);
+}
+
+fn check_issuer(jwt: &Jwt, checks: &TokenChecks, out: &mut Vec<Finding>) {
+    let Some(expected) = &checks.issuer else {
+        return;
+    };
+    let found = jwt.claims.get("iss").and_then(Value::as_str);
+    if found == Some(expected.as_str()) {
+        return;
+    }
+    let detail = match found {
+        Some(found) => {
+            format!("The broker expects issuer \"{expected}\", but the token's iss is \"{found}\".")
+        }
+        None => {
+            format!("The broker expects issuer \"{expected}\", but the token has no iss claim.")
+        }
+    };
+    out.push(
+        Finding::new(&r::TOKEN_ISSUER_MISMATCH, detail)
+            .with_evidence("expected", expected.as_str())
+            .with_evidence("iss", found.map(Value::from).unwrap_or(Value::Null))
+            .with_fix(format!(
+                "Change the code or service that mints the token (e.g. the device firmware) to \
+                 set \"iss\": \"{expected}\", or correct the issuer the broker checks (EMQX: \
+                 verify_claims). The two must match character for character."
+            )),
+    );
+}
+
+fn check_signature(jwt: &Jwt, checks: &TokenChecks, out: &mut Vec<Finding>) {
+    let alg = jwt.alg().unwrap_or("(none given)").to_string();
+    if jwt.alg().is_some_and(|a| a.eq_ignore_ascii_case("none")) {
+        out.push(
+            Finding::new(
+                &r::TOKEN_ALG_NONE,
+                "The token's header says alg \"none\": it carries no signature, and anyone \
+                 could have written it. Brokers must reject it, and one that accepts it is \
+                 misconfigured.",
+            )
+            .with_evidence("alg", alg)
+            .with_evidence("signature_bytes", jwt.signature().len())
+            .with_fix(
+                "Mint the token with a real algorithm (HS256 with the broker's secret, or RS256 / \
+                 ES256 with a key whose public half the broker has).",
+            ),
+        );
+        return;
+    }
+    if jwt.alg().is_none() {
+        out.push(
+            Finding::new(
+                &r::TOKEN_MALFORMED,
+                "The token's header has no \"alg\": no broker can tell how to check its \
+                 signature, and every one rejects it.",
+            )
+            .with_evidence("broken_part", "header")
+            .with_fix("Mint the token with a library that writes a complete header (alg, typ)."),
+        );
+        return;
+    }
+    if jwt.signature().is_empty() {
+        out.push(
+            Finding::new(
+                &r::TOKEN_SIGNATURE_INVALID,
+                format!(
+                    "The token has no signature although its header says {alg}: the signature \
+                     part was cut off, so no key can verify it."
+                ),
+            )
+            .with_evidence("alg", alg)
+            .with_evidence("signature_bytes", 0)
+            .with_fix(
+                "Copy the whole token, all three parts: the signature is the part after the \
+                 second dot.",
+            ),
+        );
+        return;
+    }
+    let Some(source) = &checks.key else {
+        return;
+    };
+    let keys = match load_keys(source) {
+        Ok(keys) => keys,
+        Err(finding) => {
+            out.push(*finding);
+            return;
+        }
+    };
+    let key_names: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{} ({})", k.origin, k.kind))
+        .collect();
+    match jwt::verify(jwt, &keys) {
+        Verification::Valid(key) => out.push(
+            Finding::new(
+                &r::TOKEN_SIGNATURE_OK,
+                format!("The {alg} signature verifies with {key}."),
+            )
+            .with_evidence("alg", alg)
+            .with_evidence("key", key),
+        ),
+        Verification::Invalid(tried) => {
+            let tried: Vec<String> = tried
+                .iter()
+                .map(|origin| match keys.iter().find(|k| &k.origin == origin) {
+                    Some(key) => format!("{origin} ({})", key.kind),
+                    None => origin.clone(),
+                })
+                .collect();
+            let short_rsa = keys
+                .iter()
+                .any(|k| matches!(k.kind, KeyKind::Rsa { bits } if bits < 2048));
+            let why = if short_rsa {
+                " (an RSA key under 2048 bits is refused by the verifier, as by current brokers: \
+                 use a 2048-bit key or larger)"
+            } else {
+                ": the token was signed with another key, or altered after signing"
+            };
+            out.push(
+            Finding::new(
+                &r::TOKEN_SIGNATURE_INVALID,
+                format!(
+                    "The {alg} signature does not verify with {}{why}.",
+                    tried.join(", ")
+                ),
+            )
+            .with_evidence("alg", alg)
+            .with_evidence("keys_tried", tried)
+            .with_evidence("signature", secret::fingerprint(jwt.signature()))
+            .with_fix(
+                "Sign with the secret or private key whose counterpart the broker holds, or give \
+                 the broker the right one. EMQX answers a bad signature with 5 / 0x87 (not \
+                 authorized), not 4 / 0x86; check `secret_base64_encoded` if the secret is \
+                 stored in base64.",
+            ),
+            )
+        }
+        Verification::NoMatchingKey(reason) => out.push(
+            Finding::new(
+                &r::TOKEN_SIGNATURE_INVALID,
+                format!("The signature cannot verify: {reason}."),
+            )
+            .with_evidence("alg", alg)
+            .with_evidence("kid", jwt.kid().map(Value::from).unwrap_or(Value::Null))
+            .with_evidence("keys", key_names)
+            .with_fix(
+                "Give the key that matches the token's alg and kid (a JWKS must list the kid the \
+                 token names), or mint the token with the key the broker knows.",
+            ),
+        ),
+        Verification::Unsigned => {}
+        Verification::Unsupported(reason) => out.push(
+            Finding::new(
+                &r::TOKEN_SIGNATURE_UNCHECKED,
+                format!("The signature was not checked: {reason}."),
+            )
+            .with_evidence("alg", alg)
+            .with_fix(
+                "Check it with a tool that supports the algorithm, or sign with RS256, ES256 or \
+                 HS256.",
+            ),
+        ),
+    }
+}
+
+fn load_keys(source: &KeySource) -> Result<Vec<VerifyingKey>, Box<Finding>> {
+    let invalid = |what: String, detail: String| {
+        Box::new(
+            Finding::new(&r::TOKEN_KEY_INVALID, detail)
+                .with_evidence("key", what)
+                .with_fix(
+                    "Give --jwt-key a PEM public key or certificate, --jwks a JWKS file \
+                     ({\"keys\": [...]}), or --jwt-secret the HMAC secret (with \
+                     --jwt-secret-base64 if it is stored base64-encoded).",
+                ),
+        )
+    };
+    match source {
+        KeySource::Secret { secret, base64 } => jwt::key_from_secret(secret, *base64)
+            .map(|key| vec![key])
+            .map_err(|e| {
+                invalid(
+                    format!("--jwt-secret ({})", secret.describe()),
+                    format!("The signing secret cannot be used: {e}."),
+                )
+            }),
+        KeySource::Pem(path) | KeySource::Jwks(path) => {
+            let flag = if matches!(source, KeySource::Pem(_)) {
+                "--jwt-key"
+            } else {
+                "--jwks"
+            };
+            let name = format!("{flag} {}", path.display());
+            let bytes = match read_capped(path) {
+                Ok(bytes) => bytes,
+                Err(ReadError::Io(e)) => {
+                    return Err(invalid(
+                        name.clone(),
+                        format!(
+                            "The key file {} cannot be read: {}.",
+                            path.display(),
+                            io_problem(&e)
+                        ),
+                    ));
+                }
+                Err(ReadError::TooLarge(len)) => {
+                    return Err(invalid(
+                        name.clone(),
+                        format!(
+                            "The key file {} is at least {len} bytes, too large for a key file.",
+                            path.display()
+                        ),
+                    ));
+                }
+            };
+            let keys = if matches!(source, KeySource::Pem(_)) {
+                jwt::keys_from_pem(&bytes, &name)
+            } else {
+                jwt::keys_from_jwks(&bytes, &name)
+            };
+            keys.map_err(|e| {
+                invalid(
+                    name.clone(),
+                    format!("The key file {} cannot be used: {e}.", path.display()),
+                )
+            })
+        }
+    }
+}
+
+fn claims_evidence(
+    jwt: &Jwt,
+    claims: &Times,
+    kind: &TokenKind,
+    token: &Secret,
+    origin: &Origin,
+    now: SystemTime,
+) -> Map<String, Value> {
+    let now = unix_now(now);
+    let mut evidence = Map::new();
+    evidence.insert("source".into(), origin.describe().into());
+    if let Origin::File { projected, .. } = origin {
+        evidence.insert(
+            "projected_volume".into(),
+            Value::from(if *projected {
+                "yes (the kubelet's ..data symlink)"
+            } else {
+                "no (a plain file: nothing refreshes it)"
+            }),
+        );
+    }
+    evidence.insert("token".into(), token.describe().into());
+    for name in ["alg", "kid", "typ"] {
+        if let Some(value) = jwt.header.get(name) {
+            evidence.insert(name.into(), value.clone());
+        }
+    }
+    for name in ["iss", "sub", "aud"] {
+        if let Some(value) = jwt.claims.get(name) {
+            evidence.insert(name.into(), value.clone());
+        }
+    }
+    for (name, value) in [
+        ("iat", claims.iat),
+        ("nbf", claims.nbf),
+        ("exp", claims.exp),
+    ] {
+        if let Some(seconds) = value {
+            evidence.insert(name.into(), when(seconds, now).into());
+        }
+    }
+    if claims.exp.is_none() {
+        let note = if matches!(kind, TokenKind::Kubernetes { bound: false, .. }) {
+            "none: a legacy Secret-based service-account token, which never expires"
+        } else {
+            "none: the token never expires"
+        };
+        evidence.insert("exp".into(), note.into());
+    }
+    if let (Some(iat), Some(exp)) = (claims.iat, claims.exp)
+        && exp > iat
+    {
+        evidence.insert("lifetime".into(), approx((exp - iat) as u64).into());
+    }
+    if let TokenKind::Kubernetes {
+        namespace,
+        account,
+        pod,
+        node,
+        bound,
+    } = kind
+    {
+        let mut k8s = json!({
+            "namespace": namespace,
+            "service_account": account,
+            "kind": if *bound { "bound (TokenRequest)" } else { "legacy Secret-based" },
+        });
+        if let Some(pod) = pod {
+            k8s["pod"] = pod.as_str().into();
+        }
+        if let Some(node) = node {
+            k8s["node"] = node.as_str().into();
+        }
+        evidence.insert("kubernetes".into(), k8s);
+    }
+    let standard = [
+        "iss",
+        "sub",
+        "aud",
+        "iat",
+        "nbf",
+        "exp",
+        "jti",
+        "kubernetes.io",
+    ];
+    let other: Map<String, Value> = jwt
+        .claims
+        .iter()
+        .filter(|(k, _)| !standard.contains(&k.as_str()) && !k.starts_with("kubernetes.io/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !other.is_empty() {
+        evidence.insert("other_claims".into(), Value::Object(other));
+    }
+    evidence.insert(
+        "signature".into(),
+        if jwt.signature().is_empty() {
+            Value::from("none")
+        } else {
+            Value::from(format!(
+                "{} bytes, {}",
+                jwt.signature().len(),
+                secret::fingerprint(jwt.signature())
+            ))
+        },
+    );
+    evidence
+}
+
+fn summary(
+    jwt: &Jwt,
+    claims: &Times,
+    kind: &TokenKind,
+    now: SystemTime,
+    problems: &[Finding],
+) -> String {
+    let now = unix_now(now);
+    let what = match kind {
+        TokenKind::Kubernetes {
+            namespace,
+            account,
+            bound,
+            ..
+        } => format!(
+            "{}Kubernetes token for {namespace}/{account}",
+            if *bound { "" } else { "legacy " }
+        ),
+        TokenKind::Other => format!("JWT ({})", jwt.alg().unwrap_or("no alg")),
+    };
+    let aud = audiences(jwt)
+        .filter(|a| !a.is_empty())
+        .map(|a| format!(", audience {}", a.join(" ")))
+        .unwrap_or_default();
+    if let Some(problem) = problems.iter().find(|f| f.status == Status::Fail) {
+        return format!("{what}{aud}: {}", problem.def.title.to_lowercase());
+    }
+    let expiry = match claims.exp {
+        Some(exp) if exp > now => format!(", expires in {}", approx((exp - now) as u64)),
+        Some(_) => String::new(),
+        None => ", never expires".into(),
+    };
+    format!("{what}{aud}{expiry}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_speech() {
+        assert_eq!(approx(42), "42s");
+        assert_eq!(approx(3 * 3600 + 61), "3h 1m");
+        assert_eq!(approx(3 * 86_400 + 7200 + 59), "3days 2h");
+    }
+
+    #[test]
+    fn timestamps_outside_the_calendar_do_not_panic() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert!(timestamp(-5).contains("outside"));
+        assert!(timestamp(i64::MAX).contains("outside"));
+    }
+}
