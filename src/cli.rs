@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
 use crate::config::{
@@ -208,7 +209,6 @@ pub struct CredentialArgs {
         short = 'P',
         value_name = "PASSWORD",
         value_parser = parse_secret,
-        conflicts_with = "password_file",
         env = "MQTT_DOCTOR_PASSWORD",
         hide_env_values = true
     )]
@@ -223,7 +223,6 @@ pub struct CredentialArgs {
         long,
         value_name = "TOKEN|-",
         value_parser = parse_secret,
-        conflicts_with = "token_file",
         env = "MQTT_DOCTOR_TOKEN",
         hide_env_values = true
     )]
@@ -253,7 +252,6 @@ pub struct TokenCheckArgs {
         long,
         value_name = "SECRET",
         value_parser = parse_secret,
-        conflicts_with_all = ["jwt_key", "jwks"],
         env = "MQTT_DOCTOR_JWT_SECRET",
         hide_env_values = true
     )]
@@ -282,21 +280,68 @@ pub struct TokenCheckArgs {
 }
 
 impl TokenCheckArgs {
-    fn into_checks(self) -> TokenChecks {
-        let key = match (self.jwt_secret, self.jwt_key, self.jwks) {
-            (Some(secret), _, _) => Some(KeySource::Secret {
+    fn into_checks(self, on_command_line: &dyn Fn(&str) -> bool) -> Result<TokenChecks, String> {
+        let present = [
+            self.jwt_secret.is_some(),
+            self.jwt_key.is_some(),
+            self.jwks.is_some(),
+        ];
+        let key = match choose(
+            &["jwt_secret", "jwt_key", "jwks"],
+            &present,
+            on_command_line,
+        )? {
+            Some(0) => self.jwt_secret.map(|secret| KeySource::Secret {
                 secret,
                 base64: self.jwt_secret_base64,
             }),
-            (None, Some(path), _) => Some(KeySource::Pem(path)),
-            (None, None, Some(path)) => Some(KeySource::Jwks(path)),
-            (None, None, None) => None,
+            Some(1) => self.jwt_key.map(KeySource::Pem),
+            Some(_) => self.jwks.map(KeySource::Jwks),
+            None => None,
         };
-        TokenChecks {
+        Ok(TokenChecks {
             audience: self.audience,
             issuer: self.issuer,
             key,
             expiry_warning: self.token_expiry_warning,
+        })
+    }
+}
+
+/// Picks one of several alternative options (`--token` or `--token-file`, ...). A value on the
+/// command line beats one from the environment, so that a pod's `MQTT_DOCTOR_TOKEN` does not
+/// stop anyone from trying `--token-file`; two from the same place are an error.
+fn choose(
+    ids: &[&str],
+    present: &[bool],
+    on_command_line: &dyn Fn(&str) -> bool,
+) -> Result<Option<usize>, String> {
+    let given: Vec<usize> = (0..ids.len()).filter(|i| present[*i]).collect();
+    if given.len() <= 1 {
+        return Ok(given.first().copied());
+    }
+    let typed: Vec<usize> = given
+        .iter()
+        .copied()
+        .filter(|i| on_command_line(ids[*i]))
+        .collect();
+    match typed[..] {
+        [one] => Ok(Some(one)),
+        _ => {
+            let clash = if typed.is_empty() { &given } else { &typed };
+            let flags: Vec<String> = clash
+                .iter()
+                .map(|i| format!("--{}", ids[*i].replace('_', "-")))
+                .collect();
+            Err(format!(
+                "{} are alternatives; give one{}",
+                flags.join(" and "),
+                if typed.is_empty() {
+                    " (they come from MQTT_DOCTOR_* variables)"
+                } else {
+                    ""
+                }
+            ))
         }
     }
 }
@@ -439,20 +484,40 @@ impl clap::builder::TypedValueParser for TargetParser {
 }
 
 impl DoctorArgs {
-    /// The validated configuration; `in_kubernetes` comes from the caller. A token given as `-`
-    /// is read from standard input here, so the probes never touch it.
-    pub fn into_config(self, in_kubernetes: bool) -> Result<DoctorConfig, String> {
+    /// The validated configuration; `in_kubernetes` and whether an option was typed on the
+    /// command line (rather than taken from the environment) come from the caller. A token
+    /// given as `-` is read from standard input here, so the probes never touch it.
+    pub fn into_config(
+        self,
+        in_kubernetes: bool,
+        on_command_line: &dyn Fn(&str) -> bool,
+    ) -> Result<DoctorConfig, String> {
         let credentials = self.credentials;
-        let token = match (credentials.token, credentials.token_file) {
-            (Some(value), _) => Some(secret_source(value)?),
-            (None, Some(path)) => Some(CredentialSource::File(path)),
-            (None, None) => None,
+        let token = match choose(
+            &["token", "token_file"],
+            &[
+                credentials.token.is_some(),
+                credentials.token_file.is_some(),
+            ],
+            on_command_line,
+        )? {
+            Some(0) => credentials.token.map(secret_source).transpose()?,
+            Some(_) => credentials.token_file.map(CredentialSource::File),
+            None => None,
         };
-        let password = match (credentials.password, credentials.password_file) {
-            (Some(value), _) => Some(CredentialSource::Value(value)),
-            (None, Some(path)) => Some(CredentialSource::File(path)),
-            (None, None) => None,
+        let password = match choose(
+            &["password", "password_file"],
+            &[
+                credentials.password.is_some(),
+                credentials.password_file.is_some(),
+            ],
+            on_command_line,
+        )? {
+            Some(0) => credentials.password.map(CredentialSource::Value),
+            Some(_) => credentials.password_file.map(CredentialSource::File),
+            None => None,
         };
+        let checks = credentials.checks.into_checks(on_command_line)?;
         Ok(DoctorConfig {
             target: self.target,
             timeout: self.timeout,
@@ -476,7 +541,7 @@ impl DoctorArgs {
                 username: credentials.username,
                 password,
                 token,
-                checks: credentials.checks.into_checks(),
+                checks,
             },
         })
     }
@@ -484,8 +549,11 @@ impl DoctorArgs {
 
 /// The program: parse, run one command, return its exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
             return ExitCode::from(if error.use_stderr() {
@@ -497,9 +565,14 @@ pub fn main() -> ExitCode {
     };
     colored::control::set_override(use_color(cli.color));
     let code = match cli.command {
-        Command::Doctor(args) => doctor(args),
+        Command::Doctor(args) => doctor(args, matches.subcommand_matches("doctor")),
         Command::Explain(args) => explain(&args),
-        Command::Token(TokenCommand::Inspect(args)) => token_inspect(args),
+        Command::Token(TokenCommand::Inspect(args)) => token_inspect(
+            args,
+            matches
+                .subcommand_matches("token")
+                .and_then(|m| m.subcommand_matches("inspect")),
+        ),
         Command::Completions { shell } => emit(&completion_script(shell)),
         Command::Man => emit(&man_page()),
     };
@@ -516,11 +589,17 @@ fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-fn doctor(args: DoctorArgs) -> u8 {
+/// Whether `id` was typed on the command line (not taken from the environment or a default).
+fn typed(matches: Option<&ArgMatches>) -> impl Fn(&str) -> bool + '_ {
+    move |id| matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine)
+}
+
+fn doctor(args: DoctorArgs, matches: Option<&ArgMatches>) -> u8 {
     let format = args.format;
     let verbose = args.verbose;
     let strict = args.strict;
-    let config = match args.into_config(std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()) {
+    let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let config = match args.into_config(in_kubernetes, &typed(matches)) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("mqtt-doctor: error: {message}");
@@ -567,7 +646,7 @@ fn doctor(args: DoctorArgs) -> u8 {
     }
 }
 
-fn token_inspect(args: TokenInspectArgs) -> u8 {
+fn token_inspect(args: TokenInspectArgs, matches: Option<&ArgMatches>) -> u8 {
     let source = match (args.file, args.token) {
         (Some(path), _) if path.as_os_str() == "-" => match secret_source(Secret::new("-")) {
             Ok(source) => source,
@@ -597,7 +676,13 @@ fn token_inspect(args: TokenInspectArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let checks = args.checks.into_checks();
+    let checks = match args.checks.into_checks(&typed(matches)) {
+        Ok(checks) => checks,
+        Err(message) => {
+            eprintln!("mqtt-doctor: error: {message}");
+            return exit::USAGE;
+        }
+    };
     let (summary, findings) = auth::inspect(&source, &checks, std::time::SystemTime::now());
     let report = TokenReport::new(&source, summary, &findings, args.strict);
     let rendered = match args.format {
@@ -721,7 +806,7 @@ mod tests {
         let Command::Doctor(args) = parse(&["doctor"]).unwrap().command else {
             panic!()
         };
-        let config = args.into_config(false).unwrap();
+        let config = args.into_config(false, &|_| true).unwrap();
         assert_eq!(config.target.url(), "mqtt://localhost:1883");
         assert_eq!(config.timeout, crate::config::DEFAULT_TIMEOUT);
         assert_eq!(config.deadline, crate::config::DEFAULT_DEADLINE);
@@ -744,13 +829,31 @@ mod tests {
         else {
             panic!()
         };
-        let config = args.into_config(true).unwrap();
+        let config = args.into_config(true, &|_| true).unwrap();
         assert_eq!(config.target.url(), "mqtts://[::1]:8883");
         assert_eq!(config.timeout, Duration::from_millis(250));
         assert_eq!(config.deadline, Duration::from_secs(60));
         assert_eq!(config.dns_server, Some("127.0.0.1:5300".parse().unwrap()));
         assert!(config.strict && config.in_kubernetes);
         assert_eq!(config.root, PathBuf::from("/tmp/pod"));
+    }
+
+    #[test]
+    fn the_command_line_beats_the_environment_for_alternatives() {
+        let ids = ["token", "token_file"];
+        let nowhere = |_: &str| false;
+        let typed_file = |id: &str| id == "token_file";
+        let everywhere = |_: &str| true;
+        assert_eq!(choose(&ids, &[false, false], &nowhere), Ok(None));
+        assert_eq!(choose(&ids, &[true, false], &nowhere), Ok(Some(0)));
+        assert_eq!(choose(&ids, &[true, true], &typed_file), Ok(Some(1)));
+        let both_typed = choose(&ids, &[true, true], &everywhere).unwrap_err();
+        assert_eq!(
+            both_typed,
+            "--token and --token-file are alternatives; give one"
+        );
+        let both_env = choose(&ids, &[true, true], &nowhere).unwrap_err();
+        assert!(both_env.contains("MQTT_DOCTOR_"), "{both_env}");
     }
 
     #[test]

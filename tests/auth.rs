@@ -729,6 +729,34 @@ fn passwords_from_files_and_without_usernames() {
     );
 }
 
+/// A pod spec's MQTT_DOCTOR_TOKEN must not stop anyone from trying --token-file.
+#[test]
+fn a_typed_option_beats_its_alternative_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "token",
+        &device_token("esp32-sensor").hs256(b"k"),
+    );
+    let mut command = doctor_command();
+    command.env("MQTT_DOCTOR_TOKEN", "not-a-token");
+    let url = format!("127.0.0.1:{}", common::closed_port());
+    let run = run_with(
+        command,
+        &[
+            "doctor",
+            &url,
+            "--token-file",
+            path(&file),
+            "--format",
+            "json",
+        ],
+    );
+    let report = run.report();
+    let ok = report.finding("token.ok");
+    assert!(evidence(ok, "source").starts_with("file "), "{ok:?}");
+}
+
 #[test]
 fn conflicting_credential_flags_are_usage_errors() {
     let both = run(&["doctor", "--password", "hunter2", "--password-file", "/x"]);

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
-use ring::signature::{self, KeyPair as _};
+use ring::signature;
 use serde_json::{Value, json};
 
 /// Seconds since 1970, now.
@@ -184,14 +184,6 @@ impl EcKey {
         )
         .unwrap();
         let pair = rcgen::KeyPair::try_from(pkcs8.as_ref()).unwrap();
-        // Touch the ring pair once so that a key ring cannot use fails here, not in a test.
-        signature::EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            pkcs8.as_ref(),
-            &rng,
-        )
-        .unwrap()
-        .public_key();
         EcKey {
             public_pem: pair.public_key_pem(),
             pkcs8: pkcs8.as_ref().to_vec(),
