@@ -59,7 +59,7 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
         findings.extend(token_findings);
     }
 
-    let mut password_len = None;
+    let mut password_shown = None;
     if let Some(source) = &auth.password {
         match read_password(source) {
             Err(finding) => {
@@ -76,7 +76,7 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
                 } else {
                     parts.push(format!("password ({})", password.describe()));
                 }
-                password_len = Some(password.describe());
+                password_shown = Some(password.describe());
             }
         }
     }
@@ -86,8 +86,8 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
             Finding::new(
                 &r::AUTH_PASSWORD_WITHOUT_USERNAME,
                 "A password is given without a username. MQTT 3.1.1 forbids this (the broker \
-                 closes the connection); MQTT 5 allows it, but Mosquitto and most brokers then \
-                 look up an empty user.",
+                 closes the connection); MQTT 5 allows it, but password checks that look the \
+                 password up by user name cannot match it.",
             )
             .with_fix(
                 "Give the username the broker knows this password under (--username, \
@@ -101,7 +101,7 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
     if auth.username.is_some() {
         sent.push("a username");
     }
-    if password_len.is_some() {
+    if password_shown.is_some() {
         sent.push("a password");
     }
     if auth.token.is_some() {
@@ -119,7 +119,7 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
         credentials = credentials.with_evidence("username", username.as_str());
         parts.insert(0, format!("user {username}"));
     }
-    if let Some(described) = password_len {
+    if let Some(described) = password_shown {
         credentials = credentials.with_evidence("password", described);
     }
     findings.insert(0, credentials);
