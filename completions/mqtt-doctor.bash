@@ -236,12 +236,16 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__explain)
-            opts="-h -V --list --color --help --version"
+            opts="-h -V --broker --list --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --broker)
+                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq" -- "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0

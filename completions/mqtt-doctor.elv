@@ -24,7 +24,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
-            cand explain 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+            cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
@@ -71,10 +71,11 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --version 'Print version'
         }
         &'mqtt-doctor;explain'= {
+            cand --broker 'Rank a code''s causes for this broker'
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
             cand --list 'List every finding id with its title'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -129,7 +130,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
         }
         &'mqtt-doctor;help'= {
             cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
-            cand explain 'Print the page that explains a finding id, e.g. `explain tcp.refused`'
+            cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'

@@ -20,6 +20,7 @@ use crate::config::{
 };
 use crate::findings::{Status, registry};
 use crate::pipeline;
+use crate::reason_codes;
 use crate::report::{self, Report, TokenReport, text::TextOptions};
 use crate::secret::Secret;
 use crate::stages::auth;
@@ -87,7 +88,8 @@ pub enum Command {
     /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
-    /// Print the page that explains a finding id, e.g. `explain tcp.refused`
+    /// Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline
+    #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
     /// Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline
     #[command(subcommand)]
@@ -426,11 +428,22 @@ fn parse_server_name(text: &str) -> Result<String, String> {
         .map_err(|_| format!("\"{text}\" is not a valid DNS name or IP address"))
 }
 
+const EXPLAIN_EXAMPLES: &str = "Examples:
+  mqtt-doctor explain tcp.refused            # the page behind a finding id
+  mqtt-doctor explain 134                    # CONNACK 0x86, as decimal
+  mqtt-doctor explain 0x87 --broker mosquitto
+  mqtt-doctor explain connack:5 --broker emqx
+  mqtt-doctor explain --list";
+
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// A finding id such as tcp.refused
-    #[arg(required_unless_present = "list")]
+    /// A finding id such as tcp.refused, or a CONNACK code: 134, 0x86, connack:5, v3:5, v5:0x87
+    #[arg(required_unless_present = "list", value_name = "ID|CODE")]
     pub id: Option<String>,
+
+    /// Rank a code's causes for this broker
+    #[arg(long, value_enum)]
+    pub broker: Option<crate::reason_codes::Broker>,
 
     /// List every finding id with its title
     #[arg(long, conflicts_with = "id")]
@@ -730,6 +743,25 @@ fn explain(args: &ExplainArgs) -> u8 {
         return emit(text.as_bytes());
     }
     let id = args.id.as_deref().unwrap_or_default();
+    let query = match id.parse::<reason_codes::CodeQuery>() {
+        Err(reason_codes::CodeQueryError::TooLarge(_)) => {
+            eprintln!("mqtt-doctor: error: {id} is too large for a CONNACK code (one byte, 0-255)");
+            return exit::USAGE;
+        }
+        other => other.ok(),
+    };
+    if let Some(query) = query {
+        return match reason_codes::find(query) {
+            Some(code) => emit(reason_codes::page(code, args.broker).as_bytes()),
+            None => {
+                eprintln!(
+                    "mqtt-doctor: error: {id} is not a CONNACK code; MQTT 3.1.1 has 0-5, MQTT 5 \
+                     has 0x00 and 0x80-0x9F (`mqtt-doctor explain 0x86`)"
+                );
+                exit::USAGE
+            }
+        };
+    }
     match registry::find(id) {
         Some(def) => emit(def.page.as_bytes()),
         None => {

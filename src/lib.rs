@@ -11,6 +11,7 @@ pub mod config;
 pub mod findings;
 pub mod jwt;
 pub mod pipeline;
+pub mod reason_codes;
 pub mod report;
 pub mod secret;
 mod stages;

@@ -195,3 +195,40 @@ fn completions_and_man_page_are_printed() {
         &man.stdout[..man.stdout.len().min(200)]
     );
 }
+
+#[test]
+fn explain_reads_connack_codes_in_every_spelling() {
+    let decimal = run(&["explain", "134"]);
+    assert_eq!(decimal.code, 0, "{}", decimal.stderr);
+    assert!(
+        decimal
+            .stdout
+            .starts_with("# CONNACK 0x86 (134), MQTT 5 reason code: Bad User Name or Password")
+    );
+    assert_eq!(run(&["explain", "0x86"]).stdout, decimal.stdout);
+
+    // Seed guide 001: Mosquitto's code 5 after a password change is a missing reload.
+    let mosquitto = run(&["explain", "connack:5", "--broker", "mosquitto"]);
+    assert!(
+        mosquitto.stdout.contains("## Likely causes on Mosquitto"),
+        "{}",
+        mosquitto.stdout
+    );
+    assert!(mosquitto.stdout.contains("systemctl reload mosquitto"));
+    let first = mosquitto
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("1. "))
+        .unwrap();
+    assert!(first.contains("password file"), "{first}");
+    // Seed guide 002: EMQX's code 4 ranks the JWT's claims first.
+    let emqx = run(&["explain", "4", "--broker", "emqx"]);
+    let first = emqx.stdout.lines().find(|l| l.starts_with("1. ")).unwrap();
+    assert!(first.contains("JWT claim"), "{first}");
+
+    for bad in ["0x8B", "300"] {
+        let out = run(&["explain", bad]);
+        assert_eq!(out.code, 2, "{bad}");
+        assert!(out.stderr.contains("CONNACK code"), "{}", out.stderr);
+    }
+}
