@@ -23,7 +23,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
+            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand completions 'Print a shell completion script'
@@ -129,7 +129,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --version 'Print version'
         }
         &'mqtt-doctor;help'= {
-            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)'
+            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand completions 'Print a shell completion script'

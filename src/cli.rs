@@ -85,7 +85,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS)
+    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
     /// Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline
@@ -443,7 +443,7 @@ pub struct ExplainArgs {
 
     /// Rank a code's causes for this broker
     #[arg(long, value_enum)]
-    pub broker: Option<crate::reason_codes::Broker>,
+    pub broker: Option<reason_codes::Broker>,
 
     /// List every finding id with its title
     #[arg(long, conflicts_with = "id")]
