@@ -167,6 +167,26 @@ impl fmt::Display for ConnackCode {
     }
 }
 
+// 3.1.1's 4 and 5 and MQTT 5's 0x86 and 0x87 are the same refusals, so they share their causes.
+const MOSQUITTO_NOT_AUTHORIZED: &[&str] = &[
+    "wrong password or unknown user in the password file",
+    "no username sent while `allow_anonymous false`",
+    "the password file changed but the broker was not reloaded: `systemctl reload mosquitto` (or SIGHUP)",
+    "a plaintext or unreadable password file (create it with `mosquitto_passwd`)",
+    "the dynamic-security client is disabled or its file unreadable",
+];
+const EMQX_JWT_CLAIMS: &[&str] = &[
+    "a JWT claim check failed: exp in the past, nbf in the future, a verify_claims mismatch (e.g. iss), a missing claim or a bad aud — run `mqtt-doctor token inspect` on the token",
+    "the device clock was not set when it minted the JWT (iat/exp in 1970)",
+];
+const EMQX_JWT_REJECTED: &[&str] = &[
+    "the JWT signature does not verify: wrong secret or key, `secret_base64_encoded` wrong, a JWKS without the token's kid",
+    "the JWT is in the wrong field (the authenticator's `from` is password by default)",
+];
+const HIVEMQ_NOT_AUTHORIZED: &[&str] = &[
+    "wrong credentials (file-rbac), or no security extension installed, which denies every client",
+];
+
 /// Every 3.1.1 return code and every MQTT 5 CONNACK reason code.
 pub static CATALOG: &[ConnackCode] = &[
     ConnackCode {
@@ -243,13 +263,7 @@ pub static CATALOG: &[ConnackCode] = &[
                     "Mosquitto itself answers bad passwords with 5, never 4: an authentication plugin sent this",
                 ],
             ),
-            (
-                Broker::Emqx,
-                &[
-                    "a JWT claim check failed: exp in the past, nbf in the future, a verify_claims mismatch (e.g. iss), a missing claim — run `mqtt-doctor token inspect` on the token",
-                    "the device clock was not set when it minted the JWT (iat/exp in 1970)",
-                ],
-            ),
+            (Broker::Emqx, EMQX_JWT_CLAIMS),
             (
                 Broker::Aio,
                 &[
@@ -268,36 +282,18 @@ pub static CATALOG: &[ConnackCode] = &[
         value: 5,
         name: "Connection Refused, not authorized",
         meaning: "The broker does not let this client connect.",
-        causes: &["wrong credentials, or none given to a broker that requires them"],
+        causes: &[
+            "wrong credentials, or none given to a broker that requires them",
+            "the client is banned (MQTT 5 says so with 0x8A; EMQX maps that to 5 on 3.1.1)",
+        ],
         by_broker: &[
-            (
-                Broker::Mosquitto,
-                &[
-                    "wrong password or unknown user in the password file",
-                    "no username sent while `allow_anonymous false`",
-                    "the password file changed but the broker was not reloaded: `systemctl reload mosquitto` (or SIGHUP)",
-                    "a plaintext or unreadable password file (create it with `mosquitto_passwd`)",
-                    "the dynamic-security client is disabled or its file unreadable",
-                ],
-            ),
-            (
-                Broker::Emqx,
-                &[
-                    "the JWT signature does not verify: wrong secret or key, `secret_base64_encoded` wrong, a JWKS without the token's kid",
-                    "the JWT is in the wrong field (the authenticator's `from` is password by default)",
-                    "the client is banned (0x8A on MQTT 5)",
-                ],
-            ),
+            (Broker::Mosquitto, MOSQUITTO_NOT_AUTHORIZED),
+            (Broker::Emqx, EMQX_JWT_REJECTED),
             (
                 Broker::Aio,
                 &["the ServiceAccountToken was rejected (audience, expiry, service account)"],
             ),
-            (
-                Broker::Hivemq,
-                &[
-                    "wrong credentials (file-rbac), or no security extension installed, which denies every client",
-                ],
-            ),
+            (Broker::Hivemq, HIVEMQ_NOT_AUTHORIZED),
         ],
         counterpart: Some(0x87),
     },
@@ -392,13 +388,7 @@ pub static CATALOG: &[ConnackCode] = &[
                     "Mosquitto itself answers bad passwords with 0x87, never 0x86: an authentication plugin sent this",
                 ],
             ),
-            (
-                Broker::Emqx,
-                &[
-                    "a JWT claim check failed: exp in the past, nbf in the future, a verify_claims mismatch (e.g. iss), a bad aud — run `mqtt-doctor token inspect` on the token",
-                    "the device clock was not set when it minted the JWT (iat/exp in 1970)",
-                ],
-            ),
+            (Broker::Emqx, EMQX_JWT_CLAIMS),
             (
                 Broker::Aio,
                 &[
@@ -421,35 +411,15 @@ pub static CATALOG: &[ConnackCode] = &[
         meaning: "The broker does not let this client connect.",
         causes: &["wrong credentials, or none given to a broker that requires them"],
         by_broker: &[
-            (
-                Broker::Mosquitto,
-                &[
-                    "wrong password or unknown user in the password file",
-                    "no username sent while `allow_anonymous false`",
-                    "the password file changed but the broker was not reloaded: `systemctl reload mosquitto` (or SIGHUP)",
-                    "a plaintext or unreadable password file (create it with `mosquitto_passwd`)",
-                    "the dynamic-security client is disabled or its file unreadable",
-                ],
-            ),
-            (
-                Broker::Emqx,
-                &[
-                    "the JWT signature does not verify: wrong secret or key, `secret_base64_encoded` wrong, a JWKS without the token's kid",
-                    "the JWT is in the wrong field (the authenticator's `from` is password by default)",
-                ],
-            ),
+            (Broker::Mosquitto, MOSQUITTO_NOT_AUTHORIZED),
+            (Broker::Emqx, EMQX_JWT_REJECTED),
             (
                 Broker::Aio,
                 &[
                     "the ServiceAccountToken was rejected (audience, expiry, service account); AIO does not document which code it sends",
                 ],
             ),
-            (
-                Broker::Hivemq,
-                &[
-                    "wrong credentials (file-rbac), or no security extension installed, which denies every client",
-                ],
-            ),
+            (Broker::Hivemq, HIVEMQ_NOT_AUTHORIZED),
         ],
         counterpart: Some(5),
     },
