@@ -268,9 +268,7 @@ fn skipped(stage: Stage, summary: String) -> StageRun {
 /// Picks the root cause: the first failing finding in pipeline order (with `--strict`, the
 /// first warning counts too). Earlier stages come first, so the lowest broken layer wins.
 fn verdict(config: &DoctorConfig, stages: &[StageRun], findings: &[Finding]) -> Verdict {
-    let failing =
-        |status: Status| status == Status::Fail || (config.strict && status == Status::Warn);
-    if let Some(root) = findings.iter().find(|f| failing(f.status)) {
+    if let Some(root) = findings.iter().find(|f| f.status.fails(config.strict)) {
         return Verdict {
             status: Status::Fail,
             root_cause: Some(root.id()),

@@ -47,6 +47,12 @@ impl Status {
         }
     }
 
+    /// Whether a finding with this status fails the run: a failure always, a warning with
+    /// `--strict`. The exit code, the verdict and the JUnit report all follow this one rule.
+    pub fn fails(self, strict: bool) -> bool {
+        self == Status::Fail || (strict && self == Status::Warn)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",

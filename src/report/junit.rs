@@ -24,17 +24,13 @@ pub fn render(report: &Report, strict: bool) -> String {
     text
 }
 
-fn failing(status: Status, strict: bool) -> bool {
-    status == Status::Fail || (strict && status == Status::Warn)
-}
-
 fn write(writer: &mut Writer<Vec<u8>>, report: &Report, strict: bool) -> io::Result<()> {
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let tests = report.stages.len().to_string();
     let failures = report
         .stages
         .iter()
-        .filter(|s| failing(s.status, strict))
+        .filter(|s| s.status.fails(strict))
         .count()
         .to_string();
     let skipped = report
@@ -116,7 +112,7 @@ fn testcase(
                     .write_empty()?;
                 return Ok(());
             }
-            for finding in findings.iter().filter(|f| failing(f.status, strict)) {
+            for finding in findings.iter().filter(|f| f.status.fails(strict)) {
                 let message = format!("{}: {}", finding.id, finding.title);
                 w.create_element("failure")
                     .with_attributes([("message", message.as_str()), ("type", finding.id.as_str())])
@@ -124,7 +120,7 @@ fn testcase(
             }
             let notes: Vec<String> = findings
                 .iter()
-                .filter(|f| !failing(f.status, strict) && f.status != Status::Pass)
+                .filter(|f| !f.status.fails(strict) && f.status != Status::Pass)
                 .map(|f| body(f))
                 .collect();
             let out = if notes.is_empty() {

@@ -174,8 +174,7 @@ impl TokenReport {
         findings: &[Finding],
         strict: bool,
     ) -> TokenReport {
-        let failing = |s: Status| s == Status::Fail || (strict && s == Status::Warn);
-        let root = findings.iter().find(|f| failing(f.status));
+        let root = findings.iter().find(|f| f.status.fails(strict));
         let status = match root {
             Some(_) => Status::Fail,
             None if findings.iter().any(|f| f.status == Status::Warn) => Status::Warn,
