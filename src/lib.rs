@@ -16,3 +16,4 @@ pub mod report;
 pub mod secret;
 mod stages;
 pub mod target;
+pub mod wire;
