@@ -110,7 +110,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__doctor)
-            opts="-t -f -v -u -P -h -V --timeout --deadline --dns-server --format --strict --verbose --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --color --help --version"
+            opts="-t -f -v -u -P -i -h -V --timeout --deadline --dns-server --format --strict --verbose --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,6 +221,42 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --token-expiry-warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mqtt-version)
+                    COMPREPLY=($(compgen -W "auto 3.1.1 5" -- "${cur}"))
+                    return 0
+                    ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq" -- "${cur}"))
+                    return 0
+                    ;;
+                --publish)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subscribe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hold)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -60,6 +60,19 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-s
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-key -d 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwks -d 'JWKS file to check the signature with (the key is picked by kid)' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l token-expiry-warning -d 'Warn when the token expires within this time' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l mqtt-version -d 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that)' -r -f -a "auto\t'MQTT 5, and MQTT 3.1.1 again if the broker only speaks that'
+3.1.1\t'MQTT 3.1.1 only'
+5\t'MQTT 5 only'"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s i -l client-id -d 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l keepalive -d 'Keepalive to announce, in seconds' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l auth-method -d 'MQTT 5 enhanced authentication method (e.g. K8S-SAT); the token is sent as its data' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l broker -d 'The broker\'s flavour, for hints (default: inferred from what the broker shows)' -r -f -a "mosquitto\t''
+emqx\t''
+aio\t'Azure IoT Operations\' MQTT broker'
+hivemq\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l publish -d 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l subscribe -d 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l hold -d 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip)' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"

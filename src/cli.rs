@@ -15,12 +15,12 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use clap_complete::Shell;
 
 use crate::config::{
-    AuthOptions, CredentialSource, DoctorConfig, KeySource, TlsOptions, TokenChecks,
-    parse_dns_server, parse_duration,
+    AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DoctorConfig, KeySource, MqttOptions,
+    MqttVersion, TlsOptions, TokenChecks, parse_dns_server, parse_duration, parse_duration_or_zero,
 };
 use crate::findings::{Status, registry};
 use crate::pipeline;
-use crate::reason_codes;
+use crate::reason_codes::{self, Broker};
 use crate::report::{self, Report, TokenReport, text::TextOptions};
 use crate::secret::Secret;
 use crate::stages::auth;
@@ -148,6 +148,69 @@ pub struct DoctorArgs {
 
     #[command(flatten)]
     pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
+}
+
+/// A topic to publish to: no wildcards, not empty.
+fn parse_topic(text: &str) -> Result<String, String> {
+    if text.is_empty() || !rumqttc::mqttbytes::valid_topic(text) {
+        return Err(format!(
+            "\"{text}\" is not a topic to publish to: it must be non-empty and hold no + or #"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A topic filter to subscribe to: `+` and `#` only as whole levels, `#` last.
+fn parse_filter(text: &str) -> Result<String, String> {
+    if text.is_empty() || !rumqttc::mqttbytes::valid_filter(text) {
+        return Err(format!(
+            "\"{text}\" is not a topic filter: + and # stand for whole levels, and # only last"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// How the MQTT stage connects and what it checks once connected.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "MQTT")]
+pub struct MqttArgs {
+    /// MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that)
+    #[arg(long, value_enum, default_value_t = MqttVersion::Auto, env = "MQTT_DOCTOR_MQTT_VERSION")]
+    pub mqtt_version: MqttVersion,
+
+    /// Client id to connect with (default: a random mqtt-doctor-… id). A device connected with
+    /// the same id is disconnected by the broker
+    #[arg(long, short = 'i', value_name = "ID", env = "MQTT_DOCTOR_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// Keepalive to announce, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_KEEPALIVE, env = "MQTT_DOCTOR_KEEPALIVE")]
+    pub keepalive: u16,
+
+    /// MQTT 5 enhanced authentication method (e.g. K8S-SAT); the token is sent as its data
+    #[arg(long, value_name = "METHOD", env = "MQTT_DOCTOR_AUTH_METHOD")]
+    pub auth_method: Option<String>,
+
+    /// The broker's flavour, for hints (default: inferred from what the broker shows)
+    #[arg(long, value_enum, env = "MQTT_DOCTOR_BROKER")]
+    pub broker: Option<Broker>,
+
+    /// After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)
+    #[arg(long, value_name = "TOPIC", value_parser = parse_topic, env = "MQTT_DOCTOR_PUBLISH")]
+    pub publish: Vec<String>,
+
+    /// After connecting, subscribe to FILTER and check the broker allows it (repeatable); with
+    /// --publish, a message must come back through a matching subscription
+    #[arg(long, value_name = "FILTER", value_parser = parse_filter, env = "MQTT_DOCTOR_SUBSCRIBE")]
+    pub subscribe: Vec<String>,
+
+    /// Keep the connection this long after CONNACK and report whether the broker drops it
+    /// (default: one PINGREQ round trip)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_or_zero, env = "MQTT_DOCTOR_HOLD")]
+    pub hold: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -358,7 +421,7 @@ pub enum TokenCommand {
 const TOKEN_EXAMPLES: &str = "Examples:
   mqtt-doctor token inspect /var/run/secrets/tokens/broker-sat --audience aio-internal
   kubectl create token mqtt-client --audience aio-internal | mqtt-doctor token inspect -
-  mqtt-doctor token inspect --token \"$JWT\" --issuer esp32-sensor --jwt-secret \"$SECRET\"
+  MQTT_DOCTOR_TOKEN=... MQTT_DOCTOR_JWT_SECRET=... mqtt-doctor token inspect --issuer esp32-sensor
   mqtt-doctor token inspect token.jwt --jwks jwks.json --format json
 
 Exit codes:
@@ -531,6 +594,13 @@ impl DoctorArgs {
             None => None,
         };
         let checks = credentials.checks.into_checks(on_command_line)?;
+        if self.mqtt.auth_method.is_some() && self.mqtt.mqtt_version == MqttVersion::V311 {
+            return Err(
+                "--auth-method needs MQTT 5 (enhanced authentication does not exist in 3.1.1); \
+                 drop --mqtt-version 3.1.1"
+                    .into(),
+            );
+        }
         Ok(DoctorConfig {
             target: self.target,
             timeout: self.timeout,
@@ -555,6 +625,16 @@ impl DoctorArgs {
                 password,
                 token,
                 checks,
+            },
+            mqtt: MqttOptions {
+                version: self.mqtt.mqtt_version,
+                client_id: self.mqtt.client_id,
+                keepalive: self.mqtt.keepalive,
+                auth_method: self.mqtt.auth_method,
+                broker: self.mqtt.broker,
+                publish: self.mqtt.publish,
+                subscribe: self.mqtt.subscribe,
+                hold: self.mqtt.hold,
             },
         })
     }

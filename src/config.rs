@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::reason_codes::Broker;
 use crate::secret::Secret;
 use crate::target::Target;
 
@@ -34,6 +35,59 @@ pub struct DoctorConfig {
     pub strict: bool,
     pub tls: TlsOptions,
     pub auth: AuthOptions,
+    pub mqtt: MqttOptions,
+}
+
+/// The MQTT protocol version to speak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MqttVersion {
+    /// MQTT 5, and MQTT 3.1.1 again if the broker only speaks that
+    #[default]
+    Auto,
+    /// MQTT 3.1.1 only
+    #[value(name = "3.1.1", alias = "3", alias = "4")]
+    V311,
+    /// MQTT 5 only
+    #[value(name = "5")]
+    V5,
+}
+
+/// How the MQTT stage connects, and what it checks once connected.
+///
+/// There is no option for a persistent session: the doctor always connects with clean start
+/// (and, on MQTT 5, session expiry 0), so it never leaves a session on the broker.
+#[derive(Clone, Debug)]
+pub struct MqttOptions {
+    pub version: MqttVersion,
+    /// Given by the user; otherwise a random `mqtt-doctor-…` id that no device uses.
+    pub client_id: Option<String>,
+    pub keepalive: u16,
+    /// MQTT 5 enhanced authentication method (e.g. `K8S-SAT`); the token is its data.
+    pub auth_method: Option<String>,
+    /// The broker's flavour as the user states it; inferred when `None`.
+    pub broker: Option<Broker>,
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+    /// How long to keep the connection after CONNACK and watch what the broker does.
+    pub hold: Duration,
+}
+
+/// Default keepalive: what mosquitto_pub and most libraries send.
+pub const DEFAULT_KEEPALIVE: u16 = 60;
+
+impl Default for MqttOptions {
+    fn default() -> Self {
+        MqttOptions {
+            version: MqttVersion::Auto,
+            client_id: None,
+            keepalive: DEFAULT_KEEPALIVE,
+            auth_method: None,
+            broker: None,
+            publish: Vec::new(),
+            subscribe: Vec::new(),
+            hold: Duration::ZERO,
+        }
+    }
 }
 
 /// How the TLS stage connects and what it trusts.
@@ -137,6 +191,7 @@ impl DoctorConfig {
                 ..TlsOptions::default()
             },
             auth: AuthOptions::default(),
+            mqtt: MqttOptions::default(),
         }
     }
 
@@ -168,6 +223,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+/// Parses a duration that may be zero (`--hold 0s`).
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("\"{text}\" is not a duration ({e}); write e.g. 0s, 500ms or 2s"))
 }
 
 /// Parses `ADDR` or `ADDR:PORT` (IPv6 as `[ADDR]:PORT`) for `--dns-server`; the port defaults to 53.

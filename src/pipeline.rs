@@ -14,12 +14,16 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::DoctorConfig;
 use crate::findings::{Finding, Status};
 use crate::stages;
+use crate::stages::auth::Credentials;
 
 /// A stage of the pipeline, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,11 +33,12 @@ pub enum Stage {
     Tcp,
     Tls,
     Auth,
+    Mqtt,
 }
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 4] = [Stage::Dns, Stage::Tcp, Stage::Tls, Stage::Auth];
+    pub const ALL: [Stage; 5] = [Stage::Dns, Stage::Tcp, Stage::Tls, Stage::Auth, Stage::Mqtt];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,17 +46,20 @@ impl Stage {
             Stage::Tcp => "tcp",
             Stage::Tls => "tls",
             Stage::Auth => "auth",
+            Stage::Mqtt => "mqtt",
         }
     }
 
-    /// The prefixes of the finding ids filed under this stage: its name, and for the auth stage
-    /// `token` too, because a token is checked the same way by `token inspect`.
+    /// The prefixes of the finding ids filed under this stage: its name, for the auth stage
+    /// `token` too (a token is checked the same way by `token inspect`), and for the MQTT stage
+    /// the topic (`acl`) and session checks it runs over its connection.
     pub fn id_prefixes(self) -> &'static [&'static str] {
         match self {
             Stage::Dns => &["dns"],
             Stage::Tcp => &["tcp"],
             Stage::Tls => &["tls"],
             Stage::Auth => &["auth", "token"],
+            Stage::Mqtt => &["mqtt", "acl", "session"],
         }
     }
 
@@ -64,6 +72,7 @@ impl Stage {
             // Credentials are checked offline, so their findings stand even when the broker
             // cannot be reached.
             Stage::Auth => &[],
+            Stage::Mqtt => &[Stage::Tcp, Stage::Tls],
         }
     }
 }
@@ -144,6 +153,20 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// The TLS stage's client configuration and server name, to secure another connection.
+pub(crate) struct TlsDialer {
+    pub connector: TlsConnector,
+    pub name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsDialer")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the stages share: the configuration, the clock, and what earlier stages established.
 #[derive(Debug)]
 pub(crate) struct Context<'a> {
@@ -152,6 +175,11 @@ pub(crate) struct Context<'a> {
     /// Addresses to connect to, in the order a client would try them.
     pub addresses: Vec<SocketAddr>,
     pub connection: Option<Connection>,
+    /// How the TLS stage secured the connection, so that a later stage can open another one
+    /// the same way (the MQTT stage's retry with MQTT 3.1.1).
+    pub tls_connector: Option<TlsDialer>,
+    /// What the auth stage read, for the MQTT stage to send.
+    pub credentials: Option<Credentials>,
 }
 
 /// The time a network step may take right now.
@@ -176,6 +204,23 @@ impl Budget {
 }
 
 impl Context<'_> {
+    /// Opens a new connection to the peer the TCP stage reached, secured as the TLS stage did.
+    pub async fn reconnect(&self, peer: SocketAddr) -> std::io::Result<Box<dyn Transport>> {
+        let tcp = TcpStream::connect(peer).await?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls_connector {
+            None => Ok(Box::new(tcp)),
+            Some(TlsDialer { connector, name }) => {
+                Ok(Box::new(connector.connect(name.clone(), tcp).await?))
+            }
+        }
+    }
+
+    /// What is left of the run's deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
     pub fn budget(&self) -> Budget {
         let left = self.deadline.saturating_duration_since(Instant::now());
         Budget {
@@ -194,6 +239,8 @@ pub async fn run(config: DoctorConfig) -> Outcome {
         deadline: start + config.deadline,
         addresses: Vec::new(),
         connection: None,
+        tls_connector: None,
+        credentials: None,
     };
 
     let mut stages: Vec<StageRun> = Vec::new();
@@ -217,7 +264,8 @@ pub async fn run(config: DoctorConfig) -> Outcome {
             Stage::Dns => stages::dns::run(&mut ctx).await,
             Stage::Tcp => stages::tcp::run(&mut ctx).await,
             Stage::Tls => stages::tls::run(&mut ctx).await,
-            Stage::Auth => stages::auth::run(&ctx),
+            Stage::Auth => stages::auth::run(&mut ctx),
+            Stage::Mqtt => stages::mqtt::run(&mut ctx).await,
         };
         let status = if output.not_applicable {
             Status::Skip
@@ -241,9 +289,11 @@ pub async fn run(config: DoctorConfig) -> Outcome {
             duration: stage_start.elapsed(),
             summary: output.summary,
         });
+        credit_earlier_stages(&mut stages, &output.findings);
         findings.extend(output.findings);
     }
     drop(ctx);
+    clear_suspicions(&mut stages, &mut findings);
 
     let verdict = verdict(&config, &stages, &findings);
     Outcome {
@@ -256,6 +306,58 @@ pub async fn run(config: DoctorConfig) -> Outcome {
     }
 }
 
+/// A stage may find what an earlier layer hid: the MQTT stage's first read can carry the TLS
+/// alert that rejects a client certificate, and a plain CONNECT answered by a reset is how a TLS
+/// port shows itself. Such findings keep their own stage, and that stage's line shows them.
+fn credit_earlier_stages(stages: &mut [StageRun], findings: &[Finding]) {
+    let Some(current) = stages.last().map(|s| s.stage) else {
+        return;
+    };
+    for finding in findings.iter().filter(|f| f.stage() != current) {
+        if let Some(run) = stages.iter_mut().find(|s| s.stage == finding.stage())
+            && matches!(finding.status, Status::Warn | Status::Fail)
+            && finding.status.max(run.status) != run.status
+        {
+            run.status = finding.status;
+            run.summary = finding.def.title.to_string();
+        }
+    }
+}
+
+/// The broker accepted the CONNECT, so the credential checks that predicted a refusal were
+/// wrong for this broker (an audience it does not check, a clock it does not trust): they stay
+/// in the report as information. Warnings about the future (a token about to expire) stay.
+fn clear_suspicions(stages: &mut [StageRun], findings: &mut [Finding]) {
+    let connected = findings
+        .iter()
+        .any(|f| f.def.id == crate::findings::registry::MQTT_CONNECTED.id);
+    if !connected {
+        return;
+    }
+    let mut cleared = false;
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.stage() == Stage::Auth && f.status == Status::Fail)
+    {
+        finding.status = Status::Info;
+        finding.detail.push_str(
+            " The broker accepted the connection all the same, so this did not stop it here.",
+        );
+        cleared = true;
+    }
+    if cleared && let Some(run) = stages.iter_mut().find(|s| s.stage == Stage::Auth) {
+        let worst = findings
+            .iter()
+            .filter(|f| f.stage() == Stage::Auth)
+            .fold(Status::Pass, |acc, f| acc.max(f.status));
+        run.status = if worst == Status::Info {
+            Status::Pass
+        } else {
+            worst
+        };
+    }
+}
+
 fn skipped(stage: Stage, summary: String) -> StageRun {
     StageRun {
         stage,
@@ -265,10 +367,18 @@ fn skipped(stage: Stage, summary: String) -> StageRun {
     }
 }
 
-/// Picks the root cause: the first failing finding in pipeline order (with `--strict`, the
-/// first warning counts too). Earlier stages come first, so the lowest broken layer wins.
+/// Picks the root cause: the first failing finding of the lowest stage (with `--strict`, the
+/// first warning counts too). A finding is filed under its own stage even when a later one saw
+/// it, so the lowest broken layer wins; within a stage, the first finding does. The credential
+/// checks come before the MQTT stage, so a refused CONNECT whose token was already found wanting
+/// (`token.audience_mismatch`) has that token finding as its root cause.
 fn verdict(config: &DoctorConfig, stages: &[StageRun], findings: &[Finding]) -> Verdict {
-    if let Some(root) = findings.iter().find(|f| f.status.fails(config.strict)) {
+    let layer = |f: &&Finding| Stage::ALL.iter().position(|s| *s == f.stage());
+    if let Some(root) = findings
+        .iter()
+        .filter(|f| f.status.fails(config.strict))
+        .min_by_key(layer)
+    {
         return Verdict {
             status: Status::Fail,
             root_cause: Some(root.id()),

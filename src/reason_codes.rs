@@ -209,7 +209,9 @@ pub static CATALOG: &[ConnackCode] = &[
         ],
         by_broker: &[(
             Broker::Mosquitto,
-            &["the listener sets `protocol_version` or the broker is older than 1.6 (no MQTT 5)"],
+            &[
+                "the broker is older than 1.6 and speaks no MQTT 5; Mosquitto 2 answers an unknown protocol level with a 3.1.1-format 1",
+            ],
         )],
         counterpart: Some(0x84),
     },
@@ -315,7 +317,7 @@ pub static CATALOG: &[ConnackCode] = &[
         by_broker: &[(
             Broker::Mosquitto,
             &[
-                "an empty client id with clean start off (Mosquitto answers 0x80 where others answer 0x85)",
+                "an empty client id while `allow_zero_length_clientid false` (Mosquitto answers 0x80 where others answer 0x85)",
             ],
         )],
         counterpart: Some(1),

@@ -624,7 +624,8 @@ fn the_text_report_shows_claims_and_fixes() {
 
 #[test]
 fn the_doctor_checks_the_token_before_the_broker_sees_it() {
-    let broker = Mosquitto::start("");
+    // A broker that refuses the token, as Azure IoT Operations refuses a wrong audience.
+    let broker = Mosquitto::start("allow_anonymous false\n");
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
     let dir = tempfile::tempdir().unwrap();
     let token = kubernetes(
@@ -655,8 +656,14 @@ fn the_doctor_checks_the_token_before_the_broker_sees_it() {
         "auth"
     );
 
+    assert_eq!(
+        report.finding("mqtt.not_authorized").status.as_str(),
+        "fail"
+    );
+
     // Without credentials the stage has nothing to do.
-    let (report, code) = doctor_json(&[&url]);
+    let open = Mosquitto::start("");
+    let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", open.port)]);
     assert_eq!(code, 0);
     assert_eq!(report.stage_status("auth"), "skip");
     assert!(report.stages[3].summary.contains("anonymous"));
@@ -665,7 +672,7 @@ fn the_doctor_checks_the_token_before_the_broker_sees_it() {
 /// EMQX takes the JWT as the MQTT password: a password that is a JWT is checked as one.
 #[test]
 fn a_password_that_is_a_jwt_is_checked_as_a_token() {
-    let broker = Mosquitto::start("");
+    let broker = Mosquitto::start("allow_anonymous false\n");
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
     let token = device_token("esp32-device").hs256(b"k");
     let mut command = doctor_command();

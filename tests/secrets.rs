@@ -33,7 +33,8 @@ fn no_secret_reaches_any_output_format() {
     let server = ca.issue(&Leaf::server());
     let client = ca.issue(&Leaf::client("device-1"));
     let config = format!(
-        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+        // The broker refuses the credentials, as one checking the token would.
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nallow_anonymous false\n",
         write(dir.path(), "ca.pem", &ca.pem).display(),
         write(dir.path(), "server.pem", &server.cert).display(),
         write(dir.path(), "server.key", &server.key).display(),
@@ -155,7 +156,7 @@ fn junit_is_well_formed_and_names_the_root_cause() {
     let dir = tempfile::tempdir().unwrap();
     let token = Token::new("HS256").claim("exp", now() - 60).hs256(b"k");
     let file = write(dir.path(), "token", &token);
-    let broker = Mosquitto::start("");
+    let broker = Mosquitto::start("allow_anonymous false\n");
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
     let run = run_with(
         doctor_command(),
@@ -192,8 +193,8 @@ fn junit_is_well_formed_and_names_the_root_cause() {
             _ => {}
         }
     }
-    assert_eq!(testcases, ["dns", "tcp", "tls", "auth"]);
-    assert_eq!(failures, ["token.expired"]);
+    assert_eq!(testcases, ["dns", "tcp", "tls", "auth", "mqtt"]);
+    assert_eq!(failures, ["token.expired", "mqtt.not_authorized"]);
     // DNS (an IP literal) and TLS (a plain target) did not run.
     assert_eq!(skipped, 2);
 }

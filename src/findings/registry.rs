@@ -106,6 +106,8 @@ registry! {
     TLS_CLIENT_CERT_REQUIRED = "tls.client_cert_required", Tls, Fail, "Client certificate required";
     /// The broker rejected the client certificate.
     TLS_CLIENT_CERT_REJECTED = "tls.client_cert_rejected", Tls, Fail, "Client certificate rejected";
+    /// A plain CONNECT was reset or closed, and the port answers a TLS ClientHello.
+    TLS_PLAIN_TO_TLS_PORT = "tls.plain_to_tls_port", Tls, Fail, "Plain MQTT sent to a TLS port";
     /// What the client will authenticate with (lengths and fingerprints, never the secrets).
     AUTH_CREDENTIALS = "auth.credentials", Auth, Pass, "Credentials to send";
     /// A password without a username, which MQTT 3.1.1 forbids.
@@ -148,6 +150,54 @@ registry! {
     TOKEN_SIGNATURE_UNCHECKED = "token.signature_unchecked", Auth, Info, "Signature not checked";
     /// The key, JWKS or secret given for the signature check cannot be used.
     TOKEN_KEY_INVALID = "token.key_invalid", Auth, Fail, "Verification key unusable";
+    /// The user chose the client id, so a device using it would be disconnected.
+    MQTT_CLIENT_ID_GIVEN = "mqtt.client_id_given", Mqtt, Warn, "Connecting with a chosen client id";
+    /// The broker only speaks MQTT 3.1.1; the doctor retried with it.
+    MQTT_V311_ONLY = "mqtt.v311_only", Mqtt, Info, "Broker speaks only MQTT 3.1.1";
+    /// CONNACK 0: connected.
+    MQTT_CONNECTED = "mqtt.connected", Mqtt, Pass, "Connected";
+    /// 3.1.1 code 4, MQTT 5 0x86.
+    MQTT_BAD_CREDENTIALS = "mqtt.bad_credentials", Mqtt, Fail, "Bad username or password";
+    /// 3.1.1 code 5, MQTT 5 0x87.
+    MQTT_NOT_AUTHORIZED = "mqtt.not_authorized", Mqtt, Fail, "Not authorized";
+    /// MQTT 5 0x8C.
+    MQTT_BAD_AUTH_METHOD = "mqtt.bad_auth_method", Mqtt, Fail, "Authentication method not supported";
+    /// 3.1.1 code 2, MQTT 5 0x85.
+    MQTT_CLIENT_ID_REJECTED = "mqtt.client_id_rejected", Mqtt, Fail, "Client id rejected";
+    /// 3.1.1 code 1, MQTT 5 0x84.
+    MQTT_PROTOCOL_UNSUPPORTED = "mqtt.protocol_unsupported", Mqtt, Fail, "Protocol version not supported";
+    /// 3.1.1 code 3, MQTT 5 0x88 and 0x89.
+    MQTT_SERVER_UNAVAILABLE = "mqtt.server_unavailable", Mqtt, Fail, "Server unavailable or busy";
+    /// MQTT 5 0x8A.
+    MQTT_BANNED = "mqtt.banned", Mqtt, Fail, "Client banned";
+    /// MQTT 5 0x97.
+    MQTT_QUOTA_EXCEEDED = "mqtt.quota_exceeded", Mqtt, Fail, "Quota exceeded";
+    /// MQTT 5 0x9F.
+    MQTT_RATE_LIMITED = "mqtt.rate_limited", Mqtt, Fail, "Connection rate exceeded";
+    /// MQTT 5 0x9C and 0x9D.
+    MQTT_REDIRECT = "mqtt.redirect", Mqtt, Fail, "Broker redirects to another server";
+    /// Any other CONNACK code, including codes the protocol does not define.
+    MQTT_CONNACK_OTHER = "mqtt.connack_other", Mqtt, Fail, "Connection refused";
+    /// The connection closed or stayed silent after CONNECT.
+    MQTT_NO_CONNACK = "mqtt.no_connack", Mqtt, Fail, "No CONNACK";
+    /// What came back is not MQTT: HTTP, a TLS record, garbage.
+    MQTT_NOT_MQTT = "mqtt.not_mqtt", Mqtt, Fail, "Port does not speak MQTT";
+    /// The broker sent DISCONNECT while the connection was held.
+    MQTT_DISCONNECTED = "mqtt.disconnected", Mqtt, Fail, "Broker disconnected the client";
+    /// Every topic check passed.
+    ACL_OK = "acl.ok", Mqtt, Pass, "Topic checks passed";
+    /// SUBACK refused a filter.
+    ACL_SUBSCRIBE_DENIED = "acl.subscribe_denied", Mqtt, Fail, "Subscription denied";
+    /// PUBACK refused a publish (MQTT 5).
+    ACL_PUBLISH_DENIED = "acl.publish_denied", Mqtt, Fail, "Publish denied";
+    /// A published message did not come back through a matching subscription.
+    ACL_ROUNDTRIP_FAILED = "acl.roundtrip_failed", Mqtt, Fail, "Message did not come back";
+    /// The connection stayed up for the hold and answered a PINGREQ.
+    SESSION_OK = "session.ok", Mqtt, Pass, "Connection held";
+    /// DISCONNECT 0x8E: another client took the session over.
+    SESSION_TAKEOVER = "session.takeover", Mqtt, Fail, "Session taken over";
+    /// The connection closed without a DISCONNECT.
+    SESSION_DROPPED = "session.dropped", Mqtt, Fail, "Connection dropped";
 }
 
 /// Looks an id up.

@@ -39,24 +39,57 @@ const UNSET_CLOCK_BEFORE: i64 = 1_000_000_000;
 /// How long after the kubelet's refresh point a projected token may still be on disk.
 const KUBELET_REFRESH_SLACK: Duration = Duration::from_secs(5 * 60);
 
-pub(crate) fn run(ctx: &Context<'_>) -> StageOutput {
-    check(&ctx.config.auth, SystemTime::now())
+pub(crate) fn run(ctx: &mut Context<'_>) -> StageOutput {
+    let (output, credentials) = check_and_read(
+        &ctx.config.auth,
+        ctx.config.mqtt.auth_method.as_deref(),
+        SystemTime::now(),
+    );
+    ctx.credentials = credentials;
+    output
 }
 
-/// The stage's checks on explicit options and clock, for the pipeline and for tests.
-pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
+/// What the MQTT stage sends, as read by this stage. The token is trimmed of surrounding
+/// whitespace, as a shell's `$(cat FILE)` does.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
+    /// A credential the user gave could not be read: connecting without it would only show a
+    /// refusal whose cause is already known.
+    pub unusable: Option<String>,
+}
+
+/// The stage's checks on explicit options and clock, and what the MQTT stage will send.
+fn check_and_read(
+    auth: &AuthOptions,
+    auth_method: Option<&str>,
+    now: SystemTime,
+) -> (StageOutput, Option<Credentials>) {
     if auth.is_empty() {
-        return StageOutput::not_applicable(
-            "no credentials given: the client connects anonymously",
-        );
+        let output = StageOutput::not_applicable(if auth_method.is_some() {
+            "no token given for the authentication method"
+        } else {
+            "no credentials given: the client connects anonymously"
+        });
+        return (output, None);
     }
     let mut findings = Vec::new();
     let mut parts = Vec::new();
+    let mut credentials = Credentials {
+        username: auth.username.clone(),
+        ..Credentials::default()
+    };
 
     if let Some(source) = &auth.token {
-        let (summary, token_findings) = inspect(source, &auth.checks, now);
+        let (summary, token_findings, token) = inspect_and_keep(source, &auth.checks, now);
         parts.push(summary);
         findings.extend(token_findings);
+        match token {
+            Some(token) => credentials.token = Some(token),
+            None => credentials.unusable = Some("the token could not be read".into()),
+        }
     }
 
     let mut password_shown = None;
@@ -65,8 +98,10 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
             Err(finding) => {
                 parts.push("password unusable".into());
                 findings.push(*finding);
+                credentials.unusable = Some("the password file could not be read".into());
             }
             Ok(password) => {
+                credentials.password = Some(password.clone());
                 let text = String::from_utf8_lossy(password.expose()).into_owned();
                 if jwt::looks_like_jwt(text.trim()) {
                     let origin = Origin::Password;
@@ -81,6 +116,24 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
         }
     }
 
+    let token_as_password =
+        auth.token.is_some() && auth.password.is_none() && auth_method.is_none();
+    if token_as_password && auth.username.is_none() {
+        findings.push(
+            Finding::new(
+                &r::AUTH_PASSWORD_WITHOUT_USERNAME,
+                "The token is sent as the MQTT password (no --auth-method is given), without a \
+                 username. MQTT 3.1.1 forbids a password without a username (the broker closes \
+                 the connection); MQTT 5 allows it, but most JWT authenticators read the token \
+                 from the password field of a client that also sends a username.",
+            )
+            .with_fix(
+                "Give a username (--username; EMQX's JWT authenticator accepts any unless its \
+                 verify_claims names ${username}), or send the token by enhanced authentication \
+                 with --auth-method METHOD (Azure IoT Operations: K8S-SAT).",
+            ),
+        );
+    }
     if auth.password.is_some() && auth.username.is_none() {
         findings.push(
             Finding::new(
@@ -107,7 +160,7 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
     if auth.token.is_some() {
         sent.push("a token");
     }
-    let mut credentials = Finding::new(
+    let mut credentials_finding = Finding::new(
         &r::AUTH_CREDENTIALS,
         if sent.is_empty() {
             "No usable credential was given; see the other findings.".to_string()
@@ -116,15 +169,18 @@ pub(crate) fn check(auth: &AuthOptions, now: SystemTime) -> StageOutput {
         },
     );
     if let Some(username) = &auth.username {
-        credentials = credentials.with_evidence("username", username.as_str());
+        credentials_finding = credentials_finding.with_evidence("username", username.as_str());
         parts.insert(0, format!("user {username}"));
     }
     if let Some(described) = password_shown {
-        credentials = credentials.with_evidence("password", described);
+        credentials_finding = credentials_finding.with_evidence("password", described);
     }
-    findings.insert(0, credentials);
+    findings.insert(0, credentials_finding);
 
-    StageOutput::done(parts.join(", "), findings)
+    (
+        StageOutput::done(parts.join(", "), findings),
+        Some(credentials),
+    )
 }
 
 /// Where a token came from, for the wording of findings and fixes.
@@ -164,6 +220,16 @@ pub(crate) fn inspect(
     checks: &TokenChecks,
     now: SystemTime,
 ) -> (String, Vec<Finding>) {
+    let (summary, findings, _) = inspect_and_keep(source, checks, now);
+    (summary, findings)
+}
+
+/// [`inspect`], also handing back the token (trimmed) when it could be read.
+fn inspect_and_keep(
+    source: &CredentialSource,
+    checks: &TokenChecks,
+    now: SystemTime,
+) -> (String, Vec<Finding>, Option<Secret>) {
     let (token, origin) = match source {
         CredentialSource::Value(secret) => (secret.clone(), Origin::Value),
         CredentialSource::Stdin(secret) => (secret.clone(), Origin::Stdin),
@@ -175,7 +241,7 @@ pub(crate) fn inspect(
                     path.display(),
                     finding.def.title.to_lowercase()
                 );
-                return (summary, vec![*finding]);
+                return (summary, vec![*finding], None);
             }
         },
     };
@@ -184,7 +250,9 @@ pub(crate) fn inspect(
         Origin::File { path, .. } => format!("token {}: {summary}", path.display()),
         _ => format!("token: {summary}"),
     };
-    (summary, findings)
+    let trimmed = token.expose().trim_ascii();
+    let usable = (!trimmed.is_empty()).then(|| Secret::new(trimmed));
+    (summary, findings, usable)
 }
 
 fn read_password(source: &CredentialSource) -> Result<Secret, Box<Finding>> {

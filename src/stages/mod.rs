@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod dns;
+pub(crate) mod mqtt;
 pub(crate) mod probe;
 pub(crate) mod tcp;
 pub(crate) mod tls;

@@ -26,7 +26,8 @@ pub(crate) enum PlainReply {
     Nothing(String),
 }
 
-/// A client id no real device uses: `mqtt-doctor-` and a per-process unique suffix.
+/// A client id no real device uses: `mqtt-doctor-` and a per-process unique suffix, 23
+/// characters in all, the longest MQTT 3.1.1 obliges every broker to accept.
 pub(crate) fn random_client_id() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
@@ -35,9 +36,9 @@ pub(crate) fn random_client_id() -> String {
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
-        "mqtt-doctor-{:08x}{:04x}",
+        "mqtt-doctor-{:08x}{:03x}",
         nanos ^ std::process::id().rotate_left(16),
-        n & 0xffff
+        n & 0xfff
     )
 }
 

@@ -46,7 +46,7 @@ use crate::findings::registry::{
     TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
-use crate::pipeline::{Budget, Connection, Context, StageOutput};
+use crate::pipeline::{Budget, Connection, Context, StageOutput, TlsDialer};
 use crate::stages::probe::{self, PlainReply};
 use crate::target::Host;
 
@@ -263,9 +263,10 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     };
     let budget = ctx.budget();
     let peer = connection.peer;
+    let connector = TlsConnector::from(Arc::new(tls_config));
     let handshake = tokio::time::timeout(
         budget.timeout,
-        TlsConnector::from(Arc::new(tls_config)).connect(server_name, connection.stream),
+        connector.connect(server_name.clone(), connection.stream),
     )
     .await;
 
@@ -340,6 +341,10 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             ctx.connection = Some(Connection {
                 stream: Box::new(stream),
                 peer,
+            });
+            ctx.tls_connector = Some(TlsDialer {
+                connector,
+                name: server_name,
             });
             StageOutput::done(format!("{version_text}, {suite}"), findings)
         }
@@ -1103,6 +1108,128 @@ fn success_findings(
         }
     }
     findings
+}
+
+/// Whether `peer` answers a TLS ClientHello with a ServerHello, on a new connection and without
+/// checking the certificate (only the protocol is in question). Returns the negotiated version and
+/// cipher suite, or the alert the server sent: an alert is TLS speaking too.
+pub(crate) async fn speaks_tls(
+    config: &DoctorConfig,
+    peer: SocketAddr,
+    budget: Budget,
+) -> Option<String> {
+    let seen = Arc::new(Seen::default());
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let probe_config = DoctorConfig {
+        tls: crate::config::TlsOptions {
+            insecure: true,
+            ..config.tls.clone()
+        },
+        ..config.clone()
+    };
+    let tls_config = client_config(&probe_config, roots, &None, &seen).ok()?;
+    let name = server_name(config)
+        .1
+        .unwrap_or_else(|| ServerName::IpAddress(peer.ip().into()));
+    let attempt = async {
+        let tcp = tokio::net::TcpStream::connect(peer).await?;
+        TlsConnector::from(Arc::new(tls_config))
+            .connect(name, tcp)
+            .await
+    };
+    match tokio::time::timeout(budget.timeout, attempt).await {
+        Ok(Ok(stream)) => {
+            let (_, session) = stream.get_ref();
+            let version = session
+                .protocol_version()
+                .map(|v| format!("{v:?}").replace('_', "."))
+                .unwrap_or_default();
+            let suite = session
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default();
+            Some(format!("{version}, {suite}"))
+        }
+        Ok(Err(error)) => match rustls_error(&error) {
+            Some(TlsError::AlertReceived(alert)) => Some(format!("TLS alert {alert:?}")),
+            _ if !seen.chain().is_empty() => Some("a certificate chain".into()),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+/// The finding for a plain MQTT connection closed by a port that speaks TLS.
+pub(crate) fn plain_to_tls_port(
+    config: &DoctorConfig,
+    peer: SocketAddr,
+    what_happened: &str,
+    tls_answer: &str,
+) -> Finding {
+    let host = match &config.target.host {
+        Host::Name(name) => name.clone(),
+        Host::Ip(ip) if ip.is_ipv6() => format!("[{ip}]"),
+        Host::Ip(ip) => ip.to_string(),
+    };
+    Finding::new(
+        &crate::findings::registry::TLS_PLAIN_TO_TLS_PORT,
+        format!(
+            "{peer} speaks TLS: the plain MQTT CONNECT {what_happened}, and a TLS ClientHello on \
+             a new connection got a TLS answer ({tls_answer}). The client talks plain MQTT to a \
+             TLS listener."
+        ),
+    )
+    .with_evidence("plain_connect", what_happened.to_string())
+    .with_evidence("tls_answer", tls_answer.to_string())
+    .with_fix(format!(
+        "Connect with TLS: mqtts://{host}:{} (or --tls), with --cafile CA.pem when the broker's \
+         certificate comes from a private CA. For Mosquitto, the log line `OpenSSL Error … wrong \
+         version number` on the broker is the same mistake seen from its side.",
+        peer.port()
+    ))
+}
+
+/// A TLS alert on the first read after the handshake, seen by the MQTT stage: with TLS 1.3 a
+/// broker reports a missing or rejected client certificate only then. `None` when the error is
+/// not a TLS alert.
+pub(crate) fn alert_after_handshake(config: &DoctorConfig, error: &io::Error) -> Option<Finding> {
+    let Some(TlsError::AlertReceived(alert)) = rustls_error(error) else {
+        return None;
+    };
+    let alert_text = format!("alert {alert:?}");
+    let finding = match (alert, &config.tls.cert) {
+        (AlertDescription::CertificateRequired, _) | (_, None) => Finding::new(
+            &TLS_CLIENT_CERT_REQUIRED,
+            format!(
+                "The broker ended the connection with TLS {alert_text} when the first MQTT answer \
+                 was due: it demands a client certificate{}.",
+                if config.tls.cert.is_some() {
+                    " and did not accept the one given"
+                } else {
+                    " and none was given"
+                }
+            ),
+        )
+        .with_fix(
+            "Give the client certificate and key issued by the CA the broker trusts:\n  \
+             mqtt-doctor doctor <target> --cert client.crt --key client.key --cafile ca.crt",
+        ),
+        (_, Some(cert)) => Finding::new(
+            &TLS_CLIENT_CERT_REJECTED,
+            format!(
+                "The broker ended the connection with TLS {alert_text} when the first MQTT answer \
+                 was due: it rejected the client certificate {}.",
+                cert.display()
+            ),
+        )
+        .with_fix(
+            "The broker's trusted CA file (Mosquitto: cafile; EMQX: ssl_options.cacertfile) must \
+             contain the CA that issued the client certificate. Check with:\n  \
+             openssl verify -CAfile <broker-ca.pem> client.crt",
+        ),
+    };
+    Some(finding.with_evidence("tls_alert", alert_text))
 }
 
 #[cfg(test)]

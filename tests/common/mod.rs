@@ -5,6 +5,7 @@
 pub mod dns;
 pub mod jwt;
 pub mod pki;
+pub mod scripted;
 
 use std::fs;
 use std::io;
@@ -79,6 +80,13 @@ pub fn run(args: &[&str]) -> Run {
 
 pub fn run_with(mut command: Command, args: &[&str]) -> Run {
     Run::from_output(command.args(args).output().expect("the doctor binary runs"))
+}
+
+/// Runs the binary with `env` set on top of the clean environment: how secrets are passed.
+pub fn run_env(env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut command = doctor_command();
+    command.envs(env.iter().copied());
+    run_with(command, args)
 }
 
 /// Runs `doctor <args> --format json` and returns the report and the exit code.

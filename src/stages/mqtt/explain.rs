@@ -1,0 +1,685 @@
+//! What the MQTT stage's observations mean: a CONNACK code turned into a finding with its causes
+//! ranked for the broker in front of us, the broker guessed from what it shows, and the cases
+//! where no CONNACK came at all. Kept apart from the exchange itself so that the wording can grow
+//! without touching the protocol code.
+
+use super::*;
+
+/// The finding a CONNACK code maps to.
+pub(super) fn connack_def(protocol: Protocol, code: u8) -> &'static FindingDef {
+    match (protocol, code) {
+        (_, 0) => &r::MQTT_CONNECTED,
+        (Protocol::V311, 1) | (Protocol::V5, 0x84) => &r::MQTT_PROTOCOL_UNSUPPORTED,
+        (Protocol::V311, 2) | (Protocol::V5, 0x85) => &r::MQTT_CLIENT_ID_REJECTED,
+        (Protocol::V311, 3) | (Protocol::V5, 0x88 | 0x89) => &r::MQTT_SERVER_UNAVAILABLE,
+        (Protocol::V311, 4) | (Protocol::V5, 0x86) => &r::MQTT_BAD_CREDENTIALS,
+        (Protocol::V311, 5) | (Protocol::V5, 0x87) => &r::MQTT_NOT_AUTHORIZED,
+        (Protocol::V5, 0x8A) => &r::MQTT_BANNED,
+        (Protocol::V5, 0x8C) => &r::MQTT_BAD_AUTH_METHOD,
+        (Protocol::V5, 0x97) => &r::MQTT_QUOTA_EXCEEDED,
+        (Protocol::V5, 0x9F) => &r::MQTT_RATE_LIMITED,
+        (Protocol::V5, 0x9C | 0x9D) => &r::MQTT_REDIRECT,
+        _ => &r::MQTT_CONNACK_OTHER,
+    }
+}
+
+/// The broker we are most likely talking to, and how sure we are.
+#[derive(Clone, Debug)]
+pub(crate) struct BrokerGuess {
+    pub(super) broker: Option<Broker>,
+    pub(super) how: String,
+}
+
+impl BrokerGuess {
+    pub(super) fn before_connack(
+        config: &DoctorConfig,
+        peer: SocketAddr,
+        sent: &Sent,
+    ) -> BrokerGuess {
+        if let Some(broker) = config.mqtt.broker {
+            return BrokerGuess {
+                broker: Some(broker),
+                how: "given with --broker".into(),
+            };
+        }
+        let sat = sent.method.as_deref() == Some("K8S-SAT");
+        let port = peer.port() == AIO_PORT;
+        match (sat, port) {
+            (true, true) => BrokerGuess {
+                broker: Some(Broker::Aio),
+                how: "inferred: port 18883 and authentication method K8S-SAT (likely)".into(),
+            },
+            (true, false) => BrokerGuess {
+                broker: Some(Broker::Aio),
+                how: "inferred: authentication method K8S-SAT (possible)".into(),
+            },
+            (false, true) => BrokerGuess {
+                broker: Some(Broker::Aio),
+                how: "inferred: port 18883, Azure IoT Operations' default (possible)".into(),
+            },
+            (false, false) => BrokerGuess {
+                broker: None,
+                how: "unknown: give --broker for hints ranked for one broker".into(),
+            },
+        }
+    }
+
+    /// Refines an unsure guess with the CONNACK's properties. The fingerprints are the brokers'
+    /// defaults: Mosquitto 2.0.11's observed on the wire by this project's tests (`tests/mqtt.rs`), EMQX 5 and HiveMQ
+    /// from their documented defaults (1 MB packets and 65535 topic aliases; receive maximum 10
+    /// and 5 topic aliases).
+    pub(super) fn refine(self, connack: &Connack) -> BrokerGuess {
+        if self.how.starts_with("given") || self.how.contains("likely") {
+            return self;
+        }
+        let Some(p) = &connack.properties else {
+            return self;
+        };
+        let only = |count: usize| properties_json(p).as_object().map_or(0, Map::len) == count;
+        let fingerprint = if p.max_packet_size == Some(1_048_576)
+            && p.topic_alias_max == Some(65_535)
+        {
+            Some((
+                Broker::Emqx,
+                "maximum packet size 1 MB and topic alias maximum 65535, EMQX's defaults",
+            ))
+        } else if p.receive_max == Some(10) && p.topic_alias_max == Some(5) {
+            Some((
+                Broker::Hivemq,
+                "receive maximum 10 and topic alias maximum 5, HiveMQ's defaults",
+            ))
+        } else if p.receive_max == Some(20) && p.topic_alias_max == Some(10) && only(2) {
+            Some((
+                Broker::Mosquitto,
+                "receive maximum 20 and topic alias maximum 10 and nothing else, Mosquitto 2's defaults",
+            ))
+        } else {
+            None
+        };
+        match fingerprint {
+            Some((broker, why)) => BrokerGuess {
+                broker: Some(broker),
+                how: format!("inferred from the CONNACK properties: {why} (possible)"),
+            },
+            None => self,
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self.broker {
+            Some(broker) => format!("{} ({})", broker.name(), self.how),
+            None => self.how.clone(),
+        }
+    }
+}
+
+pub(super) fn connack_finding(
+    connack: &Connack,
+    broker: &BrokerGuess,
+    sent: &Sent,
+    auth_rounds: &[String],
+    elapsed: Duration,
+) -> Finding {
+    let protocol = connack.protocol;
+    let code = connack.code;
+    let label = code_label(protocol, code);
+    let entry = reason_codes::find(CodeQuery {
+        value: code,
+        protocol: Some(protocol),
+    });
+    let def = connack_def(protocol, code);
+    let detail = if code == 0 {
+        format!(
+            "The broker accepted the {} CONNECT in {:.1} ms{}.",
+            protocol_label(protocol),
+            millis(elapsed),
+            if connack.session_present {
+                ", with a session present (a session under this client id survived)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        let mismatch = if connack.sent != protocol {
+            format!(
+                " The answer is in the MQTT 3.1.1 format ({}): the broker does not speak {}; \
+                 give --mqtt-version 3.1.1 (or auto).",
+                connack.raw,
+                protocol_label(connack.sent)
+            )
+        } else {
+            String::new()
+        };
+        match entry {
+            Some(entry) => format!(
+                "The broker refused the {} CONNECT with {} {label}: {}. {}{mismatch}",
+                protocol_label(connack.sent),
+                code_kind(protocol),
+                entry.name,
+                entry.meaning
+            ),
+            None => format!(
+                "The broker answered the {} CONNECT with code {label}, which is not a CONNACK code \
+                 of that protocol: the broker breaks the specification, or something else speaks \
+                 on this port.",
+                protocol_label(protocol)
+            ),
+        }
+    };
+    let mut finding = Finding::new(def, detail)
+        .with_evidence("protocol", protocol_label(protocol))
+        .with_evidence("code", code)
+        .with_evidence("code_hex", format!("0x{code:02X}"))
+        .with_evidence("reason", entry.map_or("undefined", |e| e.name))
+        .with_evidence("sent", sent.describe())
+        .with_evidence("broker", broker.describe());
+    if let Some(reason) = connack
+        .properties
+        .as_ref()
+        .and_then(|p| p.reason_string.clone())
+    {
+        finding = finding.with_evidence("reason_string", reason);
+    }
+    if let Some(properties) = &connack.properties {
+        finding = finding.with_evidence("properties", properties_json(properties));
+    }
+    if let Some(problem) = &connack.properties_error {
+        finding = finding.with_evidence("properties_error", problem.as_str());
+    }
+    if !auth_rounds.is_empty() {
+        finding = finding.with_evidence("auth_exchange", auth_rounds.to_vec());
+    }
+    finding = finding
+        .with_evidence("session_present", connack.session_present)
+        .with_evidence("raw", connack.raw.as_str());
+    if code == 0 {
+        if protocol == Protocol::V5 {
+            finding =
+                finding.with_evidence("capabilities", capabilities(connack.properties.as_ref()));
+        }
+        return finding;
+    }
+    if def.id == r::MQTT_REDIRECT.id {
+        let reference = connack
+            .properties
+            .as_ref()
+            .and_then(|p| p.server_reference.clone());
+        finding = finding.with_evidence(
+            "server_reference",
+            reference.clone().map_or(Value::Null, Value::from),
+        );
+        let fix = match reference {
+            Some(reference) => format!(
+                "Connect to the server the broker names: {reference}. {}",
+                if code == 0x9D {
+                    "The move is permanent: update the client's configuration."
+                } else {
+                    "The redirect is temporary (load or maintenance): retry there, keep the configured address."
+                }
+            ),
+            None => "The broker sent no server reference: ask its operator where clients should \
+                     connect now."
+                .to_string(),
+        };
+        return finding.with_fix(fix);
+    }
+    let mut causes = leading_causes(connack, sent);
+    if let Some(entry) = entry {
+        causes.extend(entry.ranked_causes(broker.broker));
+    }
+    if causes.is_empty() {
+        causes.push(
+            "Compare the broker's log at the time of this run: it names why it refused.".into(),
+        );
+    }
+    finding.with_fix(ranked_fix(&causes))
+}
+
+/// Causes the facts of this run put first, before the catalog's general ranking.
+pub(super) fn leading_causes(connack: &Connack, sent: &Sent) -> Vec<String> {
+    let auth_refusal = matches!(
+        (connack.protocol, connack.code),
+        (Protocol::V311, 4 | 5) | (Protocol::V5, 0x86 | 0x87)
+    );
+    let mut causes = Vec::new();
+    if auth_refusal && !sent.sends_credentials() {
+        causes.push(
+            "The doctor sent no credentials, and the broker does not admit anonymous clients \
+             (Mosquitto 2 defaults to allow_anonymous false): give --username and --password, \
+             or the token with --token-file."
+                .to_string(),
+        );
+    }
+    causes
+}
+
+pub(super) fn properties_json(p: &ConnAckProperties) -> Value {
+    let mut map = Map::new();
+    let mut put = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            map.insert(key.to_string(), value);
+        }
+    };
+    put(
+        "session_expiry_interval",
+        p.session_expiry_interval.map(Value::from),
+    );
+    put("receive_maximum", p.receive_max.map(Value::from));
+    put("maximum_qos", p.max_qos.map(Value::from));
+    put("retain_available", p.retain_available.map(Value::from));
+    put("maximum_packet_size", p.max_packet_size.map(Value::from));
+    put(
+        "assigned_client_identifier",
+        p.assigned_client_identifier.clone().map(Value::from),
+    );
+    put("topic_alias_maximum", p.topic_alias_max.map(Value::from));
+    put("reason_string", p.reason_string.clone().map(Value::from));
+    put(
+        "wildcard_subscription_available",
+        p.wildcard_subscription_available.map(Value::from),
+    );
+    put(
+        "subscription_identifiers_available",
+        p.subscription_identifiers_available.map(Value::from),
+    );
+    put(
+        "shared_subscription_available",
+        p.shared_subscription_available.map(Value::from),
+    );
+    put("server_keep_alive", p.server_keep_alive.map(Value::from));
+    put(
+        "response_information",
+        p.response_information.clone().map(Value::from),
+    );
+    put(
+        "server_reference",
+        p.server_reference.clone().map(Value::from),
+    );
+    put(
+        "authentication_method",
+        p.authentication_method.clone().map(Value::from),
+    );
+    put(
+        "authentication_data",
+        p.authentication_data
+            .as_ref()
+            .map(|d| Value::from(format!("{} bytes", d.len()))),
+    );
+    if !p.user_properties.is_empty() {
+        put(
+            "user_properties",
+            Some(Value::from(
+                p.user_properties
+                    .iter()
+                    .map(|(k, v)| json!({ "key": k, "value": v }))
+                    .collect::<Vec<_>>(),
+            )),
+        );
+    }
+    Value::Object(map)
+}
+
+/// The table HiveMQ's `mqtt test` prints: what this broker allows, with the protocol's defaults
+/// where the CONNACK leaves a property out.
+pub(super) fn capabilities(p: Option<&ConnAckProperties>) -> Value {
+    let flag = |value: Option<u8>| match value {
+        Some(0) => "no".to_string(),
+        Some(_) => "yes".to_string(),
+        None => "yes (default)".to_string(),
+    };
+    let row = |name: &str, value: String| json!({ "capability": name, "value": value });
+    let default = ConnAckProperties {
+        session_expiry_interval: None,
+        receive_max: None,
+        max_qos: None,
+        retain_available: None,
+        max_packet_size: None,
+        assigned_client_identifier: None,
+        topic_alias_max: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+        wildcard_subscription_available: None,
+        subscription_identifiers_available: None,
+        shared_subscription_available: None,
+        server_keep_alive: None,
+        response_information: None,
+        server_reference: None,
+        authentication_method: None,
+        authentication_data: None,
+    };
+    let p = p.unwrap_or(&default);
+    Value::from(vec![
+        row(
+            "maximum QoS",
+            p.max_qos
+                .map_or("2 (default)".to_string(), |q| q.to_string()),
+        ),
+        row("retain available", flag(p.retain_available)),
+        row(
+            "wildcard subscriptions",
+            flag(p.wildcard_subscription_available),
+        ),
+        row(
+            "shared subscriptions",
+            flag(p.shared_subscription_available),
+        ),
+        row(
+            "subscription identifiers",
+            flag(p.subscription_identifiers_available),
+        ),
+        row(
+            "maximum packet size",
+            p.max_packet_size
+                .map_or("no limit (default)".to_string(), |s| format!("{s} bytes")),
+        ),
+        row(
+            "receive maximum",
+            p.receive_max
+                .map_or("65535 (default)".to_string(), |v| v.to_string()),
+        ),
+        row(
+            "topic alias maximum",
+            p.topic_alias_max
+                .map_or("0 (default)".to_string(), |v| v.to_string()),
+        ),
+        row(
+            "server keep alive",
+            p.server_keep_alive
+                .map_or("as requested".to_string(), |v| format!("{v} s")),
+        ),
+        row(
+            "assigned client id",
+            p.assigned_client_identifier
+                .clone()
+                .unwrap_or_else(|| "none (ours kept)".to_string()),
+        ),
+        row(
+            "session expiry",
+            p.session_expiry_interval
+                .map_or("0 s, as requested".to_string(), |v| format!("{v} s")),
+        ),
+    ])
+}
+
+/// No CONNACK: say what the evidence points to.
+pub(super) async fn nothing_back(
+    ctx: &Context<'_>,
+    peer: SocketAddr,
+    what: Silence,
+    after: Duration,
+    auth_rounds: &[String],
+    protocol: Protocol,
+) -> Finding {
+    let config = ctx.config;
+    let plain = !config.uses_tls();
+    let ended = match &what {
+        Silence::Closed => Some("was answered by the broker closing the connection".to_string()),
+        Silence::Reset(kind) => Some(format!("was answered by a connection reset ({kind})")),
+        _ => None,
+    };
+    if plain
+        && let Some(ended) = &ended
+        && let Some(answer) = tls::speaks_tls(config, peer, ctx.budget()).await
+    {
+        return tls::plain_to_tls_port(config, peer, ended, &answer);
+    }
+    let after_text = format!("{:.1} ms", millis(after));
+    let (detail, causes): (String, Vec<String>) = match what {
+        Silence::Closed | Silence::Reset(_) => (
+            format!(
+                "{peer} accepted the connection, but the {} CONNECT {} after {after_text}, \
+                 without a CONNACK.",
+                protocol_label(protocol),
+                ended.unwrap_or_default()
+            ),
+            vec![
+                "A load balancer or broker that expects the PROXY protocol header first (HAProxy \
+                 `send-proxy`, an AWS NLB with proxy protocol, EMQX `proxy_protocol = true`, \
+                 logged as invalid_proxy_info) drops a client that starts with CONNECT: make both \
+                 sides agree."
+                    .into(),
+                "The service on this port is not an MQTT broker, or not the one you meant: check \
+                 the port and the Kubernetes Service's targetPort."
+                    .into(),
+                "The broker rejected the CONNECT before answering: its connection limit \
+                 (max_connections), a malformed CONNECT (MQTT 3.1.1 forbids a password without a \
+                 username), or a client-certificate check; its log says which."
+                    .into(),
+            ],
+        ),
+        Silence::TimedOut(budget) => (
+            format!(
+                "{peer} accepted the connection but did not answer the {} CONNECT within {}.",
+                protocol_label(protocol),
+                budget.describe()
+            ),
+            vec![
+                "A load balancer that accepts connections while no backend is healthy (HAProxy, \
+                 a cloud load balancer) holds them open in silence: check its backend health."
+                    .into(),
+                "The broker is overloaded or stuck: check its CPU, its log, and its connection \
+                 count."
+                    .into(),
+                "The port belongs to a service that waits for another protocol (HTTP, PROXY \
+                 protocol v2 header): check what listens there."
+                    .into(),
+            ],
+        ),
+        Silence::Cut(received) => (
+            format!(
+                "{peer} sent {} bytes that do not complete an MQTT packet ({}) and then stopped, \
+                 after {after_text}.",
+                received.len(),
+                hex(&received)
+            ),
+            vec![
+                "The peer is not an MQTT broker, or the stream is corrupted by something in \
+                 between: check what listens on the port."
+                    .into(),
+            ],
+        ),
+        Silence::Disconnected { code, raw } => (
+            format!(
+                "{peer} answered the CONNECT with a DISCONNECT (reason 0x{code:02X}: {}) instead \
+                 of a CONNACK; bytes {raw}.",
+                disconnect_reason(code)
+            ),
+            vec![
+                "The broker breaks the protocol (a DISCONNECT may only follow a CONNACK); its log \
+                 says why it refused the client."
+                    .into(),
+            ],
+        ),
+        Silence::AuthLoop => (
+            format!(
+                "The broker kept asking for more authentication data (AUTH continue) and sent no \
+                 CONNACK after {MAX_AUTH_ROUNDS} rounds."
+            ),
+            vec![
+                "The authentication method needs a challenge-response the doctor cannot compute \
+                 (it resends the token): test it with the client library that implements the \
+                 method."
+                    .into(),
+            ],
+        ),
+    };
+    let mut finding = Finding::new(&r::MQTT_NO_CONNACK, detail)
+        .with_evidence("waited_ms", millis(after))
+        .with_fix(ranked_fix(&causes));
+    if !auth_rounds.is_empty() {
+        finding = finding.with_evidence("auth_exchange", auth_rounds.to_vec());
+    }
+    finding
+}
+
+pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: SocketAddr, what: NotMqtt) -> Finding {
+    let config = ctx.config;
+    let host = config.target.host.to_string();
+    let port = peer.port();
+    match what {
+        NotMqtt::Http(status_line) => Finding::new(
+            &r::MQTT_NOT_MQTT,
+            format!(
+                "{peer} answered the CONNECT with HTTP (\"{status_line}\"): this port is a \
+                 WebSocket listener or a web server, not an MQTT-over-TCP listener."
+            ),
+        )
+        .with_evidence("reply", status_line)
+        .with_fix(format!(
+            "For MQTT over WebSocket use ws://{host}:{port}/mqtt (wss:// with TLS); otherwise use \
+             the broker's MQTT port (1883, or 8883 for TLS)."
+        )),
+        NotMqtt::Tls(received) if config.uses_tls() => Finding::new(
+            &r::MQTT_NOT_MQTT,
+            format!(
+                "{peer} answered the MQTT CONNECT, sent inside TLS, with another TLS record ({}): \
+                 something behind the TLS layer (a TLS-terminating proxy forwarding to a TLS port) \
+                 speaks TLS again.",
+                hex(&received)
+            ),
+        )
+        .with_evidence("reply", hex(&received))
+        .with_fix(
+            "A proxy that terminates TLS must forward to the broker's plain port, or pass TLS \
+             through untouched: check the proxy's backend port and mode.",
+        ),
+        NotMqtt::Tls(received) => {
+            if !config.uses_tls()
+                && let Some(answer) = tls::speaks_tls(config, peer, ctx.budget()).await
+            {
+                return tls::plain_to_tls_port(
+                    config,
+                    peer,
+                    "was answered with a TLS record",
+                    &answer,
+                )
+                .with_evidence("reply", hex(&received));
+            }
+            Finding::new(
+                &r::MQTT_NOT_MQTT,
+                format!(
+                    "{peer} answered the CONNECT with a TLS record ({}), not MQTT.",
+                    hex(&received)
+                ),
+            )
+            .with_evidence("reply", hex(&received))
+            .with_fix(format!("Connect with TLS: mqtts://{host}:{port}."))
+        }
+        NotMqtt::TooLarge {
+            packet_type,
+            claimed,
+        } => Finding::new(
+            &r::MQTT_NOT_MQTT,
+            format!(
+                "{peer} sent a {} header claiming {claimed} bytes; the doctor reads at most {} \
+                 and no CONNACK is that large. This is not an MQTT broker's answer, or the stream \
+                 is corrupted.",
+                packet_name(packet_type),
+                wire::MAX_FRAME
+            ),
+        )
+        .with_evidence("claimed_bytes", claimed)
+        .with_fix("Check what listens on this port: it does not speak MQTT."),
+        NotMqtt::BadLength(received) => Finding::new(
+            &r::MQTT_NOT_MQTT,
+            format!(
+                "{peer} sent bytes whose length field runs over four bytes, which MQTT forbids \
+                 ({}).",
+                hex(&received)
+            ),
+        )
+        .with_evidence("reply", hex(&received))
+        .with_fix("Check what listens on this port: it does not speak MQTT."),
+        NotMqtt::Garbage(received) => {
+            let text = printable(&received);
+            Finding::new(
+                &r::MQTT_NOT_MQTT,
+                format!(
+                    "{peer} answered the CONNECT with bytes that are not a CONNACK and cannot \
+                     start any MQTT answer ({}){}: this is not an MQTT broker.",
+                    hex(&received),
+                    text.map(|t| format!(", as text \"{t}\"")).unwrap_or_default()
+                ),
+            )
+            .with_evidence("reply", hex(&received))
+            .with_fix("Check what listens on this port (e.g. `ss -ltnp` on the host): it is another service.")
+        }
+        NotMqtt::Unexpected { frame } => Finding::new(
+            &r::MQTT_NOT_MQTT,
+            format!(
+                "{peer} answered the CONNECT with {} bytes that are not a CONNACK (they read as \
+                 {}): not an MQTT broker's answer.",
+                frame.bytes.len(),
+                packet_name(frame.packet_type())
+            ),
+        )
+        .with_evidence("reply", frame.hex())
+        .with_fix("Check what listens on this port: it does not speak MQTT."),
+        NotMqtt::Malformed { frame, problem } => Finding::new(
+            &r::MQTT_NOT_MQTT,
+            format!("{peer} answered the CONNECT with {problem}."),
+        )
+        .with_evidence("reply", frame.hex())
+        .with_fix(
+            "The broker breaks the protocol, or something between corrupts the stream: check the \
+             broker's version and any proxy in between.",
+        ),
+    }
+}
+
+/// The first line of a reply that is printable ASCII (an SSH or SMTP banner), for the detail.
+pub(super) fn printable(bytes: &[u8]) -> Option<String> {
+    let line: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .take_while(|&b| b != b'\r' && b != b'\n')
+        .take(80)
+        .collect();
+    (line.len() >= 4 && line.iter().all(|b| (0x20..0x7f).contains(b)))
+        .then(|| String::from_utf8_lossy(&line).into_owned())
+}
+
+/// MQTT 5 DISCONNECT reason codes a server sends (spec 3.14.2.1).
+pub(super) fn disconnect_reason(code: u8) -> &'static str {
+    match code {
+        0x00 => "normal disconnection",
+        0x80 => "unspecified error",
+        0x81 => "malformed packet",
+        0x82 => "protocol error",
+        0x83 => "implementation specific error",
+        0x87 => "not authorized",
+        0x89 => "server busy",
+        0x8B => "server shutting down",
+        0x8D => "keep alive timeout",
+        0x8E => "session taken over",
+        0x8F => "topic filter invalid",
+        0x90 => "topic name invalid",
+        0x93 => "receive maximum exceeded",
+        0x94 => "topic alias invalid",
+        0x95 => "packet too large",
+        0x96 => "message rate too high",
+        0x97 => "quota exceeded",
+        0x98 => "administrative action",
+        0x99 => "payload format invalid",
+        0x9A => "retain not supported",
+        0x9B => "QoS not supported",
+        0x9C => "use another server",
+        0x9D => "server moved",
+        0x9E => "shared subscriptions not supported",
+        0x9F => "connection rate exceeded",
+        0xA0 => "maximum connect time",
+        0xA1 => "subscription identifiers not supported",
+        0xA2 => "wildcard subscriptions not supported",
+        _ => "not a DISCONNECT reason the protocol defines",
+    }
+}
+
+/// Causes as a fix: numbered, most likely first.
+pub(super) fn ranked_fix(causes: &[String]) -> String {
+    let lines: Vec<String> = causes
+        .iter()
+        .enumerate()
+        .map(|(i, cause)| format!("{}. {cause}", i + 1))
+        .collect();
+    format!("Most likely first:\n{}", lines.join("\n"))
+}

@@ -1,0 +1,733 @@
+//! MQTT stage: a real CONNECT over the connection the TCP and TLS stages opened, and the
+//! broker's answer read byte-exactly and explained.
+//!
+//! Every seed guide ends in a number the user does not understand, and the same number means
+//! different things on different brokers. So the stage keeps everything the broker says: the raw
+//! CONNACK, its code in the catalog of [`crate::reason_codes`] with causes ranked for the broker
+//! in front of us, every property, and the reason string. Frames are cut by [`crate::wire`] and
+//! decoded with rumqttc's per-packet readers, so a 3.1.1-format answer to an MQTT 5 CONNECT, an
+//! AUTH packet, an HTTP reply or a TLS record is recognised instead of lost.
+//!
+//! Once connected it can check topics (SUBACK, PUBACK, and a round trip, the only way to see a
+//! silent ACL denial) and hold the connection to see whether the broker drops it. It leaves
+//! nothing behind: a random client id unless told otherwise, clean start with session expiry 0,
+//! non-retained messages, and a DISCONNECT at the end.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rumqttc::mqttbytes::v4;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{
+    ConnAckProperties, Connect, ConnectProperties, Disconnect, DisconnectReasonCode, Filter, Login,
+    PubAckProperties, Publish, SubAckProperties, Subscribe,
+};
+use serde_json::{Map, Value, json};
+
+use crate::config::{DoctorConfig, MqttVersion};
+use crate::findings::registry as r;
+use crate::findings::{Finding, FindingDef, Status, millis};
+use crate::pipeline::{Budget, Context, StageOutput};
+use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
+use crate::stages::{probe, tls};
+use crate::wire::{self, Frame, ReadError, Wire, hex, packet_name};
+
+mod explain;
+mod session;
+
+use explain::{
+    BrokerGuess, connack_finding, disconnect_reason, not_mqtt, nothing_back, ranked_fix,
+};
+use session::Session;
+
+/// AUTH continues from the broker the doctor answers before it gives up.
+pub(super) const MAX_AUTH_ROUNDS: usize = 4;
+
+/// MQTT strings and binary data carry a 16-bit length.
+pub(super) const MAX_MQTT_BYTES: usize = u16::MAX as usize;
+
+/// The Azure IoT Operations broker's default listener port (brokers.md, section 4).
+pub(super) const AIO_PORT: u16 = 18883;
+
+pub(super) const PACKET_CONNACK: u8 = 2;
+
+pub(super) const PACKET_PUBLISH: u8 = 3;
+
+pub(super) const PACKET_PUBACK: u8 = 4;
+
+pub(super) const PACKET_SUBACK: u8 = 9;
+
+pub(super) const PACKET_PINGRESP: u8 = 13;
+
+pub(super) const PACKET_DISCONNECT: u8 = 14;
+
+pub(super) const PACKET_AUTH: u8 = 15;
+
+/// What the client sends to authenticate, resolved from the auth stage.
+#[derive(Clone)]
+pub(super) struct Sent {
+    pub(super) username: Option<String>,
+    /// The password, or the token sent as the password.
+    pub(super) password: Option<String>,
+    pub(super) password_is_token: bool,
+    pub(super) method: Option<String>,
+    pub(super) token: Option<Bytes>,
+}
+
+impl Sent {
+    pub(super) fn sends_credentials(&self) -> bool {
+        self.username.is_some() || self.password.is_some() || self.method.is_some()
+    }
+
+    pub(super) fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(user) = &self.username {
+            parts.push(format!("username {user}"));
+        }
+        if self.password.is_some() {
+            parts.push(if self.password_is_token {
+                "the token as password".to_string()
+            } else {
+                "a password".to_string()
+            });
+        }
+        if let Some(method) = &self.method {
+            parts.push(format!(
+                "authentication method {method}{}",
+                if self.token.is_some() {
+                    " with the token as data"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if parts.is_empty() {
+            "no credentials (anonymous)".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// A CONNACK as received.
+#[derive(Debug)]
+pub(super) struct Connack {
+    /// The format of the answer, which may differ from the CONNECT's.
+    pub(super) protocol: Protocol,
+    pub(super) sent: Protocol,
+    pub(super) code: u8,
+    pub(super) session_present: bool,
+    pub(super) properties: Option<ConnAckProperties>,
+    /// The properties could not be decoded: what was wrong.
+    pub(super) properties_error: Option<String>,
+    pub(super) raw: String,
+}
+
+/// How an attempt to connect ended.
+pub(super) enum Answer {
+    Connack {
+        wire: Wire,
+        connack: Connack,
+    },
+    /// The connection ended, or stayed silent, without a CONNACK.
+    Nothing {
+        what: Silence,
+        /// From CONNECT sent to the end.
+        after: Duration,
+    },
+    /// Something came back that is not an MQTT answer to a CONNECT.
+    NotMqtt(NotMqtt),
+    /// The TLS layer failed on the first read (an alert after a TLS 1.3 handshake).
+    TlsFailure(Finding),
+    /// The CONNECT could not even be sent.
+    SendFailed(std::io::Error),
+}
+
+pub(super) enum Silence {
+    Closed,
+    Reset(std::io::ErrorKind),
+    TimedOut(Budget),
+    /// Bytes arrived but the frame never completed.
+    Cut(Vec<u8>),
+    /// A DISCONNECT instead of a CONNACK.
+    Disconnected {
+        code: u8,
+        raw: String,
+    },
+    /// The broker kept sending AUTH continue.
+    AuthLoop,
+}
+
+pub(super) enum NotMqtt {
+    Http(String),
+    Tls(Vec<u8>),
+    TooLarge { packet_type: u8, claimed: usize },
+    BadLength(Vec<u8>),
+    Garbage(Vec<u8>),
+    Unexpected { frame: Frame },
+    Malformed { frame: Frame, problem: String },
+}
+
+/// One attempt, with what the stage reports about it.
+pub(super) struct Attempt {
+    pub(super) protocol: Protocol,
+    pub(super) answer: Answer,
+    /// AUTH packets exchanged before the answer.
+    pub(super) auth_rounds: Vec<String>,
+    pub(super) started: Instant,
+}
+
+pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
+    let config = ctx.config;
+    if let Some(why) = ctx.credentials.as_ref().and_then(|c| c.unusable.as_deref()) {
+        return StageOutput::not_applicable(format!("not connecting: {why} (see auth)"));
+    }
+    let Some(connection) = ctx.connection.take() else {
+        return StageOutput::not_applicable("no connection to speak MQTT over");
+    };
+    let peer = connection.peer;
+    let mut sent = match what_to_send(ctx) {
+        Ok(sent) => sent,
+        Err(why) => return StageOutput::not_applicable(format!("not connecting: {why}")),
+    };
+    let mut findings = Vec::new();
+    let client_id = match &config.mqtt.client_id {
+        Some(id) => {
+            findings.push(client_id_warning(id));
+            id.clone()
+        }
+        None => probe::random_client_id(),
+    };
+
+    let first = match config.mqtt.version {
+        MqttVersion::V311 => Protocol::V311,
+        MqttVersion::Auto | MqttVersion::V5 => Protocol::V5,
+    };
+    let mut attempt = connect(ctx, Wire::new(connection.stream), first, &client_id, &sent).await;
+
+    if config.mqtt.version == MqttVersion::Auto
+        && let Some(why) = only_311(&attempt)
+    {
+        let budget = ctx.budget();
+        if let Ok(Ok(stream)) = tokio::time::timeout(budget.timeout, ctx.reconnect(peer)).await {
+            // Enhanced authentication does not exist in 3.1.1: the retry goes without it.
+            let plain = Sent {
+                method: None,
+                token: None,
+                ..sent.clone()
+            };
+            let retry = connect(ctx, Wire::new(stream), Protocol::V311, &client_id, &plain).await;
+            if matches!(retry.answer, Answer::Connack { .. }) {
+                let mut detail = format!(
+                    "The broker does not speak MQTT 5: it {why}. The doctor connected again with \
+                     MQTT 3.1.1."
+                );
+                if sent.method.is_some() {
+                    detail.push_str(
+                        " Enhanced authentication (--auth-method) needs MQTT 5, so the retry sent \
+                         no authentication method.",
+                    );
+                }
+                findings.push(
+                    Finding::new(&r::MQTT_V311_ONLY, detail)
+                        .with_evidence("mqtt5_answer", why)
+                        .with_fix(
+                            "Nothing to fix for the doctor; give --mqtt-version 3.1.1 to skip the \
+                             MQTT 5 attempt, and configure MQTT 3.1.1 in clients of this broker.",
+                        ),
+                );
+                attempt = retry;
+                sent = plain;
+            }
+        }
+    }
+
+    let broker = BrokerGuess::before_connack(config, peer, &sent);
+    let protocol = attempt.protocol;
+    let auth_rounds = std::mem::take(&mut attempt.auth_rounds);
+    let elapsed = attempt.started.elapsed();
+    match attempt.answer {
+        Answer::Connack { wire, connack } => {
+            let broker = broker.refine(&connack);
+            let mut finding = connack_finding(&connack, &broker, &sent, &auth_rounds, elapsed);
+            if connack.code != 0 {
+                let summary = format!(
+                    "{} refused with {} {}: {}",
+                    protocol_label(protocol),
+                    code_kind(protocol),
+                    code_label(protocol, connack.code),
+                    code_name(protocol, connack.code)
+                );
+                findings.push(finding);
+                wire.close().await;
+                return StageOutput::done(summary, findings);
+            }
+            finding = finding.with_evidence("client_id", client_id.as_str());
+            findings.push(finding);
+            let mut session = Session {
+                wire,
+                protocol,
+                next_packet_id: 1,
+            };
+            let mut summary = format!(
+                "{} connected in {:.1} ms",
+                protocol_label(protocol),
+                millis(elapsed)
+            );
+            if !config.mqtt.subscribe.is_empty() || !config.mqtt.publish.is_empty() {
+                let (topic_summary, topic_findings) = session.topic_checks(ctx, &client_id).await;
+                summary.push_str(&format!(", {topic_summary}"));
+                let lost = topic_findings
+                    .iter()
+                    .any(|f| f.def.id == r::SESSION_DROPPED.id);
+                findings.extend(topic_findings);
+                if lost {
+                    return StageOutput::done(summary, findings);
+                }
+            }
+            let (hold_summary, hold_finding) = session.hold(ctx, &broker).await;
+            summary.push_str(&format!(", {hold_summary}"));
+            let dropped = hold_finding.status != Status::Pass;
+            findings.push(hold_finding);
+            if !dropped {
+                session.disconnect().await;
+            }
+            StageOutput::done(summary, findings)
+        }
+        Answer::Nothing { what, after } => {
+            let finding = nothing_back(ctx, peer, what, after, &auth_rounds, protocol).await;
+            let summary = finding.def.title.to_string();
+            findings.push(finding);
+            StageOutput::done(summary, findings)
+        }
+        Answer::NotMqtt(what) => {
+            let finding = not_mqtt(ctx, peer, what).await;
+            let summary = finding.def.title.to_string();
+            findings.push(finding);
+            StageOutput::done(summary, findings)
+        }
+        Answer::TlsFailure(finding) => {
+            let summary = finding.def.title.to_string();
+            findings.push(finding);
+            StageOutput::done(summary, findings)
+        }
+        Answer::SendFailed(error) => {
+            findings.push(
+                Finding::new(
+                    &r::MQTT_NO_CONNACK,
+                    format!(
+                        "The CONNECT could not be sent to {peer}: {}. The connection was lost \
+                         right after it was opened.",
+                        error.kind()
+                    ),
+                )
+                .with_fix(
+                    "The peer accepts connections and drops them at once: check the broker's log \
+                     and connection limits, and any load balancer in front of it.",
+                ),
+            );
+            StageOutput::done("the CONNECT could not be sent", findings)
+        }
+    }
+}
+
+/// Resolves what to send from the auth stage's reading.
+fn what_to_send(ctx: &Context<'_>) -> Result<Sent, String> {
+    let method = ctx.config.mqtt.auth_method.clone();
+    let credentials = ctx.credentials.clone().unwrap_or_default();
+    let token = credentials.token;
+    let (password, password_is_token) = match (credentials.password, &token, &method) {
+        (Some(password), _, _) => (Some(password), false),
+        (None, Some(token), None) => (Some(token.clone()), true),
+        _ => (None, false),
+    };
+    let password = password
+        .map(|p| {
+            String::from_utf8(p.expose().to_vec()).map_err(|_| {
+                "the password is not UTF-8 text, which the doctor cannot send".to_string()
+            })
+        })
+        .transpose()?;
+    if password.as_ref().is_some_and(|p| p.len() > MAX_MQTT_BYTES) {
+        return Err("the password is longer than MQTT allows (65535 bytes)".into());
+    }
+    let token = match (&method, token) {
+        (Some(_), Some(token)) if token.len() > MAX_MQTT_BYTES => {
+            return Err(
+                "the token is longer than MQTT authentication data allows (65535 bytes)".into(),
+            );
+        }
+        (Some(_), Some(token)) => Some(Bytes::copy_from_slice(token.expose())),
+        _ => None,
+    };
+    Ok(Sent {
+        username: credentials.username,
+        password,
+        password_is_token,
+        method,
+        token,
+    })
+}
+
+fn client_id_warning(id: &str) -> Finding {
+    Finding::new(
+        &r::MQTT_CLIENT_ID_GIVEN,
+        format!(
+            "The doctor connects with the client id \"{id}\" as asked. A broker allows one \
+             connection per client id: a device connected with this id now is disconnected (a \
+             session takeover), and if it reconnects it kicks the doctor off in turn."
+        ),
+    )
+    .with_evidence("client_id", id)
+    .with_fix(
+        "Leave out --client-id unless the broker only admits this id (an ACL or a certificate \
+         bound to it); the default is a random mqtt-doctor-… id that no device uses.",
+    )
+}
+
+/// Sends CONNECT and reads until the broker's answer, going through any AUTH exchange.
+async fn connect(
+    ctx: &Context<'_>,
+    mut wire: Wire,
+    protocol: Protocol,
+    client_id: &str,
+    sent: &Sent,
+) -> Attempt {
+    let started = Instant::now();
+    let mut attempt = Attempt {
+        protocol,
+        answer: Answer::SendFailed(std::io::Error::other("not sent")),
+        auth_rounds: Vec::new(),
+        started,
+    };
+    let mut continues = 0;
+    let packet = connect_packet(ctx.config, protocol, client_id, sent);
+    if let Err(error) = wire.send(&packet).await {
+        attempt.answer = Answer::SendFailed(error);
+        return attempt;
+    }
+    loop {
+        let budget = ctx.budget();
+        let frame = match tokio::time::timeout(budget.timeout, wire.read_frame()).await {
+            Err(_) => {
+                attempt.answer = Answer::Nothing {
+                    what: Silence::TimedOut(budget),
+                    after: started.elapsed(),
+                };
+                return attempt;
+            }
+            Ok(Err(error)) => {
+                attempt.answer = read_failure(ctx, error, started);
+                return attempt;
+            }
+            Ok(Ok(frame)) => frame,
+        };
+        match frame.packet_type() {
+            PACKET_CONNACK => {
+                attempt.answer = match parse_connack(&frame, protocol) {
+                    Ok(connack) => Answer::Connack { wire, connack },
+                    Err(problem) => Answer::NotMqtt(NotMqtt::Malformed { frame, problem }),
+                };
+                return attempt;
+            }
+            PACKET_AUTH if protocol == Protocol::V5 => {
+                let Some(auth) = parse_auth(frame.body()) else {
+                    attempt.answer = Answer::NotMqtt(NotMqtt::Malformed {
+                        problem: "an AUTH packet whose properties do not decode".into(),
+                        frame,
+                    });
+                    return attempt;
+                };
+                let method = auth.method.unwrap_or_default();
+                let data_len = auth.data_len;
+                let reason = auth.reason;
+                attempt.auth_rounds.push(format!(
+                    "broker: AUTH 0x{reason:02X} method {method:?}, {data_len} bytes of data"
+                ));
+                if reason != 0x18 {
+                    continue;
+                }
+                continues += 1;
+                if continues > MAX_AUTH_ROUNDS {
+                    attempt.answer = Answer::Nothing {
+                        what: Silence::AuthLoop,
+                        after: started.elapsed(),
+                    };
+                    return attempt;
+                }
+                let method = sent.method.clone().unwrap_or(method);
+                let data = sent.token.clone().unwrap_or_default();
+                attempt.auth_rounds.push(format!(
+                    "doctor: AUTH continue method {method:?}, the token again ({} bytes)",
+                    data.len()
+                ));
+                if let Err(error) = wire.send(&auth_packet(&method, &data)).await {
+                    attempt.answer = Answer::SendFailed(error);
+                    return attempt;
+                }
+            }
+            PACKET_DISCONNECT => {
+                attempt.answer = Answer::Nothing {
+                    what: Silence::Disconnected {
+                        code: frame.body().first().copied().unwrap_or(0),
+                        raw: frame.hex(),
+                    },
+                    after: started.elapsed(),
+                };
+                return attempt;
+            }
+            _ => {
+                attempt.answer = Answer::NotMqtt(NotMqtt::Unexpected { frame });
+                return attempt;
+            }
+        }
+    }
+}
+
+fn read_failure(ctx: &Context<'_>, error: ReadError, started: Instant) -> Answer {
+    let after = started.elapsed();
+    match error {
+        ReadError::Closed { received } if received.is_empty() => Answer::Nothing {
+            what: Silence::Closed,
+            after,
+        },
+        ReadError::Closed { received } => Answer::Nothing {
+            what: Silence::Cut(received),
+            after,
+        },
+        ReadError::Io { error, received } => {
+            if let Some(finding) = tls::alert_after_handshake(ctx.config, &error) {
+                return Answer::TlsFailure(finding);
+            }
+            if received.is_empty() {
+                Answer::Nothing {
+                    what: Silence::Reset(error.kind()),
+                    after,
+                }
+            } else {
+                Answer::Nothing {
+                    what: Silence::Cut(received),
+                    after,
+                }
+            }
+        }
+        ReadError::Tls { received } => Answer::NotMqtt(NotMqtt::Tls(received)),
+        ReadError::Http { status_line } => Answer::NotMqtt(NotMqtt::Http(status_line)),
+        ReadError::TooLarge {
+            packet_type,
+            claimed,
+        } => Answer::NotMqtt(NotMqtt::TooLarge {
+            packet_type,
+            claimed,
+        }),
+        ReadError::BadLength { received } => Answer::NotMqtt(NotMqtt::BadLength(received)),
+        ReadError::NotAnAnswer { received } => Answer::NotMqtt(NotMqtt::Garbage(received)),
+    }
+}
+
+/// Why a retry with MQTT 3.1.1 is worth it after an MQTT 5 attempt, in words.
+fn only_311(attempt: &Attempt) -> Option<String> {
+    if attempt.protocol != Protocol::V5 {
+        return None;
+    }
+    match &attempt.answer {
+        Answer::Connack { connack, .. } if connack.protocol == Protocol::V311 => Some(format!(
+            "answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK (return code {}, bytes {})",
+            connack.code, connack.raw
+        )),
+        Answer::Connack { connack, .. } if connack.code == 0x84 => {
+            Some("refused the MQTT 5 CONNECT with 0x84 (unsupported protocol version)".into())
+        }
+        Answer::Nothing {
+            what: Silence::Closed | Silence::Reset(_),
+            ..
+        } => Some("closed the connection on the MQTT 5 CONNECT without a CONNACK".into()),
+        _ => None,
+    }
+}
+
+fn connect_packet(
+    config: &DoctorConfig,
+    protocol: Protocol,
+    client_id: &str,
+    sent: &Sent,
+) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let keep_alive = config.mqtt.keepalive;
+    match protocol {
+        Protocol::V5 => {
+            let mut properties = ConnectProperties::new();
+            properties.authentication_method = sent.method.clone();
+            properties.authentication_data = sent.token.clone();
+            let connect = Connect {
+                keep_alive,
+                client_id: client_id.to_string(),
+                clean_start: true,
+                properties: Some(properties),
+            };
+            let credentials = (sent.username.is_some() || sent.password.is_some()).then(|| {
+                Login::new(
+                    sent.username.clone().unwrap_or_default(),
+                    sent.password.clone().unwrap_or_default(),
+                )
+            });
+            // Lengths were checked when the login was resolved; nothing else can fail.
+            let _ = connect.write(&None, &credentials, &mut out);
+        }
+        Protocol::V311 => {
+            let mut connect = v4::Connect::new(client_id);
+            connect.keep_alive = keep_alive;
+            connect.clean_session = true;
+            if sent.username.is_some() || sent.password.is_some() {
+                connect.login = Some(v4::Login::new(
+                    sent.username.clone().unwrap_or_default(),
+                    sent.password.clone().unwrap_or_default(),
+                ));
+            }
+            let _ = connect.write(&mut out);
+        }
+    }
+    out.to_vec()
+}
+
+/// An AUTH packet (rumqttc cannot build one from outside): reason 0x18 continue, method, data.
+fn auth_packet(method: &str, data: &[u8]) -> Vec<u8> {
+    let method = &method.as_bytes()[..method.len().min(MAX_MQTT_BYTES)];
+    let data = &data[..data.len().min(MAX_MQTT_BYTES)];
+    let mut properties = vec![0x15];
+    properties.extend_from_slice(&(method.len() as u16).to_be_bytes());
+    properties.extend_from_slice(method);
+    properties.push(0x16);
+    properties.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    properties.extend_from_slice(data);
+    let mut body = vec![0x18];
+    wire::write_varint(&mut body, properties.len());
+    body.extend(properties);
+    let mut packet = vec![0xF0];
+    wire::write_varint(&mut packet, body.len());
+    packet.extend(body);
+    packet
+}
+
+fn parse_connack(frame: &Frame, sent: Protocol) -> Result<Connack, String> {
+    let body = frame.body();
+    if frame.byte1() != 0x20 {
+        return Err(format!(
+            "a CONNACK with reserved flags set (first byte 0x{:02x})",
+            frame.byte1()
+        ));
+    }
+    if body.len() < 2 {
+        return Err(format!(
+            "a CONNACK of {} bytes; it needs at least 2",
+            body.len()
+        ));
+    }
+    let mut connack = Connack {
+        protocol: sent,
+        sent,
+        code: body[1],
+        session_present: body[0] & 1 == 1,
+        properties: None,
+        properties_error: None,
+        raw: frame.hex(),
+    };
+    // An MQTT 5 CONNACK always has a property length; two bytes are the 3.1.1 format.
+    if sent == Protocol::V311 || body.len() == 2 {
+        connack.protocol = Protocol::V311;
+        return Ok(connack);
+    }
+    let mut rest = Bytes::copy_from_slice(&body[2..]);
+    match ConnAckProperties::read(&mut rest) {
+        Ok(properties) => connack.properties = properties,
+        Err(error) => connack.properties_error = Some(error.to_string()),
+    }
+    Ok(connack)
+}
+
+pub(super) fn protocol_label(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::V311 => "MQTT 3.1.1",
+        Protocol::V5 => "MQTT 5",
+    }
+}
+
+pub(super) fn code_kind(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::V311 => "return code",
+        Protocol::V5 => "reason code",
+    }
+}
+
+/// `0x87 (135)` for MQTT 5, `5` for 3.1.1.
+pub(super) fn code_label(protocol: Protocol, code: u8) -> String {
+    match protocol {
+        Protocol::V311 => code.to_string(),
+        Protocol::V5 => format!("0x{code:02X} ({code})"),
+    }
+}
+
+pub(super) fn code_name(protocol: Protocol, code: u8) -> &'static str {
+    reason_codes::find(CodeQuery {
+        value: code,
+        protocol: Some(protocol),
+    })
+    .map_or("not a CONNACK code the protocol defines", |c| c.name)
+}
+
+/// An incoming AUTH packet, as far as the doctor needs it.
+pub(super) struct AuthPacket {
+    reason: u8,
+    method: Option<String>,
+    data_len: usize,
+}
+
+/// Decodes an AUTH body. rumqttc's `Auth::read` miscounts string properties (it leaves out
+/// their two length bytes) and rejects every AUTH that carries a method, so the few properties
+/// AUTH may carry (spec 3.15.2.2) are read here.
+pub(super) fn parse_auth(body: &[u8]) -> Option<AuthPacket> {
+    let mut bytes = Bytes::copy_from_slice(body);
+    let mut packet = AuthPacket {
+        reason: 0,
+        method: None,
+        data_len: 0,
+    };
+    if !bytes.has_remaining() {
+        return Some(packet);
+    }
+    packet.reason = bytes.get_u8();
+    if !bytes.has_remaining() {
+        return Some(packet);
+    }
+    let length = wire::read_varint(&mut bytes)?;
+    if length > bytes.remaining() {
+        return None;
+    }
+    let mut properties = bytes.split_to(length);
+    let field = |properties: &mut Bytes| -> Option<Bytes> {
+        if properties.remaining() < 2 {
+            return None;
+        }
+        let len = usize::from(properties.get_u16());
+        (properties.remaining() >= len).then(|| properties.split_to(len))
+    };
+    while properties.has_remaining() {
+        match properties.get_u8() {
+            0x15 => {
+                let method = field(&mut properties)?;
+                packet.method = Some(String::from_utf8_lossy(&method).into_owned());
+            }
+            0x16 => packet.data_len = field(&mut properties)?.len(),
+            0x1F => {
+                field(&mut properties)?;
+            }
+            0x26 => {
+                field(&mut properties)?;
+                field(&mut properties)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(packet)
+}

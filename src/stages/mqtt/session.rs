@@ -1,0 +1,691 @@
+//! After CONNACK: the topic checks (SUBACK, PUBACK and the round trip that alone reveals a
+//! silent ACL denial) and the hold that shows whether the broker keeps the connection. Every
+//! message is non-retained and the session is clean, so nothing is left on the broker.
+
+use super::*;
+
+/// A connected session: topic checks, the hold, and the DISCONNECT.
+pub(super) struct Session {
+    pub(super) wire: Wire,
+    pub(super) protocol: Protocol,
+    pub(super) next_packet_id: u16,
+}
+
+/// A frame read during the session, or why none came.
+pub(super) enum Next {
+    Frame(Frame),
+    TimedOut,
+    Ended(String),
+}
+
+/// What the topic checks saw of one published message.
+pub(super) struct Published {
+    pub(super) topic: String,
+    pub(super) payload: Vec<u8>,
+    pub(super) packet_id: u16,
+    pub(super) puback: Option<u8>,
+    pub(super) came_back: bool,
+}
+
+impl Session {
+    pub(super) fn packet_id(&mut self) -> u16 {
+        let id = self.next_packet_id;
+        self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
+        id
+    }
+
+    pub(super) async fn next(&mut self, timeout: Duration) -> Next {
+        match tokio::time::timeout(timeout, self.wire.read_frame()).await {
+            Err(_) => Next::TimedOut,
+            Ok(Ok(frame)) => Next::Frame(frame),
+            Ok(Err(ReadError::Closed { .. })) => Next::Ended("closed the connection".into()),
+            Ok(Err(ReadError::Io { error, .. })) => {
+                Next::Ended(format!("broke the connection ({})", error.kind()))
+            }
+            Ok(Err(_)) => Next::Ended("sent bytes that are not MQTT".into()),
+        }
+    }
+
+    /// Acknowledges a QoS 1 PUBLISH (a retained message arriving on our subscription), so the
+    /// broker has nothing in flight for us; returns its topic and payload.
+    pub(super) async fn take_publish(&mut self, frame: &Frame) -> Option<(String, Bytes)> {
+        let (topic, payload, qos, pkid) = match self.protocol {
+            Protocol::V5 => {
+                let publish = Publish::read(frame.v5_header(), frame.bytes.clone()).ok()?;
+                (
+                    String::from_utf8_lossy(&publish.topic).into_owned(),
+                    publish.payload,
+                    publish.qos,
+                    publish.pkid,
+                )
+            }
+            Protocol::V311 => {
+                let publish = v4::Publish::read(frame.v4_header(), frame.bytes.clone()).ok()?;
+                let qos = match publish.qos {
+                    rumqttc::mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
+                    rumqttc::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
+                    rumqttc::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
+                };
+                (publish.topic, publish.payload, qos, publish.pkid)
+            }
+        };
+        if qos == QoS::AtLeastOnce {
+            let mut ack = BytesMut::new();
+            let _ = v4::PubAck::new(pkid).write(&mut ack);
+            let _ = self.wire.send(&ack).await;
+        }
+        Some((topic, payload))
+    }
+
+    pub(super) async fn topic_checks(
+        &mut self,
+        ctx: &Context<'_>,
+        client_id: &str,
+    ) -> (String, Vec<Finding>) {
+        let config = ctx.config;
+        let mut findings = Vec::new();
+        let mut rows = Vec::new();
+
+        // Subscribe first, so that our own messages can come back.
+        let mut granted: Vec<String> = Vec::new();
+        let mut denied: Vec<Value> = Vec::new();
+        let mut pending_publishes: Vec<(String, Bytes)> = Vec::new();
+        if !config.mqtt.subscribe.is_empty() {
+            let id = self.packet_id();
+            let mut packet = BytesMut::new();
+            match self.protocol {
+                Protocol::V5 => {
+                    let mut subscribe = Subscribe::new_many(
+                        config
+                            .mqtt
+                            .subscribe
+                            .iter()
+                            .map(|f| Filter::new(f.clone(), QoS::AtLeastOnce)),
+                        None,
+                    );
+                    subscribe.pkid = id;
+                    let _ = subscribe.write(&mut packet);
+                }
+                Protocol::V311 => {
+                    let mut subscribe =
+                        v4::Subscribe::new_many(config.mqtt.subscribe.iter().map(|f| {
+                            v4::SubscribeFilter::new(
+                                f.clone(),
+                                rumqttc::mqttbytes::QoS::AtLeastOnce,
+                            )
+                        }));
+                    subscribe.pkid = id;
+                    let _ = subscribe.write(&mut packet);
+                }
+            }
+            if let Err(error) = self.wire.send(&packet).await {
+                return self.lost(format!(
+                    "the SUBSCRIBE could not be sent ({})",
+                    error.kind()
+                ));
+            }
+            let (codes, reason) = loop {
+                match self.next(ctx.budget().timeout).await {
+                    Next::Frame(frame) if frame.packet_type() == PACKET_SUBACK => {
+                        match parse_suback(&frame, self.protocol) {
+                            Some((pkid, codes, reason)) if pkid == id => break (codes, reason),
+                            _ => continue,
+                        }
+                    }
+                    Next::Frame(frame) if frame.packet_type() == PACKET_PUBLISH => {
+                        if let Some(message) = self.take_publish(&frame).await {
+                            pending_publishes.push(message);
+                        }
+                    }
+                    Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
+                        let (summary, finding) = self.disconnected(&frame, Instant::now(), config);
+                        return (summary, vec![finding]);
+                    }
+                    Next::Frame(_) => continue,
+                    Next::TimedOut => {
+                        return self
+                            .lost(format!("no SUBACK came within {}", ctx.budget().describe()));
+                    }
+                    Next::Ended(how) => {
+                        return self.lost(format!("the broker {how} after the SUBSCRIBE"));
+                    }
+                }
+            };
+            for (i, filter) in config.mqtt.subscribe.iter().enumerate() {
+                let code = codes.get(i).copied().unwrap_or(0x80);
+                if code >= 0x80 {
+                    denied.push(json!({
+                        "filter": filter,
+                        "code": format!("0x{code:02X}"),
+                        "meaning": suback_reason(code),
+                    }));
+                    rows.push(json!({ "check": "subscribe", "topic": filter, "result": format!("denied, 0x{code:02X} {}", suback_reason(code)) }));
+                } else {
+                    granted.push(filter.clone());
+                    rows.push(json!({ "check": "subscribe", "topic": filter, "result": format!("granted QoS {code}") }));
+                }
+            }
+            if !denied.is_empty() {
+                let mut finding = Finding::new(
+                    &r::ACL_SUBSCRIBE_DENIED,
+                    format!(
+                        "The broker refused {} of {} subscriptions in its SUBACK.",
+                        denied.len(),
+                        config.mqtt.subscribe.len()
+                    ),
+                )
+                .with_evidence("denied", denied);
+                if let Some(reason) = reason {
+                    finding = finding.with_evidence("reason_string", reason);
+                }
+                findings.push(finding.with_fix(
+                    "Grant this client read access to the filters: for Mosquitto's dynamic \
+                     security, a role with a subscribePattern (and publishClientReceive) ACL for \
+                     the filter, added to the client (mosquitto_ctrl dynsec addRoleACL ROLE \
+                     subscribePattern FILTER allow); for EMQX, an authorization rule allowing \
+                     subscribe. Mosquitto's acl_file never refuses in the SUBACK: its denials \
+                     show only in the round trip.",
+                ));
+            }
+        }
+
+        let mut published: Vec<Published> = Vec::new();
+        for topic in &config.mqtt.publish {
+            let id = self.packet_id();
+            let payload = format!("mqtt-doctor check {client_id} {id}").into_bytes();
+            let mut packet = BytesMut::new();
+            match self.protocol {
+                Protocol::V5 => {
+                    let mut publish =
+                        Publish::new(topic.clone(), QoS::AtLeastOnce, payload.clone(), None);
+                    publish.pkid = id;
+                    let _ = publish.write(&mut packet);
+                }
+                Protocol::V311 => {
+                    let mut publish = v4::Publish::new(
+                        topic.clone(),
+                        rumqttc::mqttbytes::QoS::AtLeastOnce,
+                        payload.clone(),
+                    );
+                    publish.pkid = id;
+                    let _ = publish.write(&mut packet);
+                }
+            }
+            if let Err(error) = self.wire.send(&packet).await {
+                return self.lost(format!("a PUBLISH could not be sent ({})", error.kind()));
+            }
+            published.push(Published {
+                topic: topic.clone(),
+                payload,
+                packet_id: id,
+                puback: None,
+                came_back: false,
+            });
+        }
+
+        // Wait for every PUBACK and for each message a granted subscription should bring back.
+        let expects_echo = |p: &Published| {
+            granted
+                .iter()
+                .any(|f| rumqttc::mqttbytes::matches(&p.topic, f))
+        };
+        for (topic, payload) in pending_publishes {
+            mark_echo(&mut published, &topic, &payload);
+        }
+        let wait_until = Instant::now() + ctx.budget().timeout;
+        let mut ended = None;
+        while published.iter().any(|p| {
+            p.puback.is_none()
+                || (expects_echo(p) && !p.came_back && p.puback.is_some_and(|c| c < 0x80))
+        }) {
+            let left = wait_until.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Next::Frame(frame) if frame.packet_type() == PACKET_PUBACK => {
+                    if let Some((pkid, code)) = parse_puback(&frame, self.protocol)
+                        && let Some(p) = published.iter_mut().find(|p| p.packet_id == pkid)
+                    {
+                        p.puback = Some(code);
+                    }
+                }
+                Next::Frame(frame) if frame.packet_type() == PACKET_PUBLISH => {
+                    if let Some((topic, payload)) = self.take_publish(&frame).await {
+                        mark_echo(&mut published, &topic, &payload);
+                    }
+                }
+                Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
+                    let (summary, finding) = self.disconnected(&frame, Instant::now(), config);
+                    findings.push(finding);
+                    return (summary, findings);
+                }
+                Next::Frame(_) => {}
+                Next::TimedOut => break,
+                Next::Ended(how) => {
+                    ended = Some(how);
+                    break;
+                }
+            }
+        }
+
+        let mut publish_denied = Vec::new();
+        let mut lost = Vec::new();
+        for p in &published {
+            let result = match p.puback {
+                None => {
+                    publish_denied.push(json!({
+                        "topic": p.topic,
+                        "code": "none",
+                        "meaning": format!("no PUBACK within {}", ctx.budget().describe()),
+                    }));
+                    "no PUBACK".to_string()
+                }
+                Some(code) if code >= 0x80 => {
+                    publish_denied.push(json!({
+                        "topic": p.topic,
+                        "code": format!("0x{code:02X}"),
+                        "meaning": puback_reason(code),
+                    }));
+                    format!("denied, PUBACK 0x{code:02X} {}", puback_reason(code))
+                }
+                Some(0x10) => "accepted, no matching subscribers (0x10)".to_string(),
+                Some(_) => "accepted (PUBACK)".to_string(),
+            };
+            rows.push(json!({ "check": "publish", "topic": p.topic, "result": result }));
+            if expects_echo(p) && p.puback.is_some_and(|c| c < 0x80) {
+                let echo = if p.came_back {
+                    "came back".to_string()
+                } else {
+                    lost.push(p.topic.clone());
+                    "did not come back".to_string()
+                };
+                rows.push(json!({ "check": "round trip", "topic": p.topic, "result": echo }));
+            }
+        }
+        if !publish_denied.is_empty() {
+            findings.push(
+                Finding::new(
+                    &r::ACL_PUBLISH_DENIED,
+                    format!(
+                        "The broker refused {} of {} publishes in its PUBACK.",
+                        publish_denied.len(),
+                        published.len()
+                    ),
+                )
+                .with_evidence("denied", publish_denied)
+                .with_fix(
+                    "Grant this client write access to the topic: for Mosquitto's acl_file a \
+                     `topic write TOPIC` (or readwrite) line under the user, then reload the \
+                     broker (SIGHUP); for dynamic security a publishClientSend ACL on one of the \
+                     client's roles; for EMQX an authorization rule allowing publish.",
+                ),
+            );
+        }
+        if !lost.is_empty() {
+            let silent = match self.protocol {
+                Protocol::V311 => {
+                    "MQTT 3.1.1 has no way to report a denied publish or read: the \
+                                   broker acknowledges and drops the message"
+                }
+                Protocol::V5 => {
+                    "the broker acknowledged the publish and granted the subscription, \
+                                 yet did not deliver: Mosquitto's acl_file denies reads this way, \
+                                 without a reason code"
+                }
+            };
+            findings.push(
+                Finding::new(
+                    &r::ACL_ROUNDTRIP_FAILED,
+                    format!(
+                        "The message published to {} did not come back through the matching \
+                         subscription within {}: {silent}. A silent ACL denial of the publish or \
+                         of the read is the usual cause.",
+                        lost.join(", "),
+                        ctx.budget().describe()
+                    ),
+                )
+                .with_evidence("topics", lost)
+                .with_fix(
+                    "Check the broker's ACL for this user on both sides: write on the topic and \
+                     read on the filter. Mosquitto logs `Denied PUBLISH from …` for a write \
+                     denial; an acl_file needs `topic readwrite TOPIC` (or separate read and write \
+                     lines) and a reload (SIGHUP, `systemctl reload mosquitto`).",
+                ),
+            );
+        }
+        let failed = findings.len();
+        if let Some(how) = ended {
+            let (summary, mut more) =
+                self.lost(format!("the broker {how} during the topic checks"));
+            findings.append(&mut more);
+            return (summary, findings);
+        }
+        if failed == 0 {
+            findings.push(
+                Finding::new(
+                    &r::ACL_OK,
+                    "Every topic check passed: the broker granted the subscriptions, acknowledged \
+                     the publishes, and delivered them back where a subscription matched.",
+                )
+                .with_evidence("checks", rows),
+            );
+            ("topic checks passed".into(), findings)
+        } else {
+            if let Some(first) = findings.first_mut() {
+                first.evidence.insert("checks".into(), Value::from(rows));
+            }
+            ("a topic check failed".into(), findings)
+        }
+    }
+
+    pub(super) fn lost(&self, what: String) -> (String, Vec<Finding>) {
+        let finding = Finding::new(
+            &r::SESSION_DROPPED,
+            format!("The connection was lost during the topic checks: {what}."),
+        )
+        .with_fix(
+            "A broker that closes the connection after a SUBSCRIBE or PUBLISH objects to the \
+             packet (a topic or QoS it does not support, a packet over its maximum size) or to \
+             the client: check the broker's log for this client id.",
+        );
+        ("connection lost during topic checks".into(), vec![finding])
+    }
+
+    /// Holds the connection for `--hold` (at least one PINGREQ round trip) and reports how it
+    /// ended.
+    pub(super) async fn hold(
+        &mut self,
+        ctx: &Context<'_>,
+        broker: &BrokerGuess,
+    ) -> (String, Finding) {
+        let config = ctx.config;
+        // Leave time for the PINGREQ round trip and the DISCONNECT within the deadline.
+        let left = ctx
+            .time_left()
+            .saturating_sub(config.timeout.min(ctx.time_left() / 2));
+        let hold = config.mqtt.hold.min(left);
+        let started = Instant::now();
+        let until = started + hold;
+        let ping_every = Duration::from_secs(u64::from(config.mqtt.keepalive.max(2) / 2));
+        let mut next_ping = started;
+        let mut ping_sent_at = None;
+        let mut rtt = None;
+        loop {
+            let now = Instant::now();
+            if now >= next_ping && ping_sent_at.is_none() {
+                let mut ping = BytesMut::new();
+                let _ = v4::PingReq.write(&mut ping);
+                if self.wire.send(&ping).await.is_err() {
+                    return self.dropped(config, broker, started, "broke the connection");
+                }
+                ping_sent_at = Some(now);
+                next_ping = now + ping_every;
+            }
+            if rtt.is_some() && now >= until {
+                break;
+            }
+            let wait = if ping_sent_at.is_some() {
+                ctx.budget().timeout
+            } else {
+                until.min(next_ping).saturating_duration_since(now)
+            };
+            match self.next(wait).await {
+                Next::Frame(frame) => match frame.packet_type() {
+                    PACKET_PINGRESP => {
+                        if let Some(sent) = ping_sent_at.take() {
+                            rtt.get_or_insert(sent.elapsed());
+                        }
+                    }
+                    PACKET_DISCONNECT => return self.disconnected(&frame, started, config),
+                    PACKET_PUBLISH => {
+                        let _ = self.take_publish(&frame).await;
+                    }
+                    _ => {}
+                },
+                Next::TimedOut if ping_sent_at.is_some() => {
+                    return self.dropped(
+                        config,
+                        broker,
+                        started,
+                        &format!(
+                            "did not answer a PINGREQ within {}",
+                            ctx.budget().describe()
+                        ),
+                    );
+                }
+                Next::TimedOut => {}
+                Next::Ended(how) => return self.dropped(config, broker, started, &how),
+            }
+        }
+        let rtt = rtt.unwrap_or_default();
+        let held = started.elapsed();
+        let held_text = if held < Duration::from_secs(1) {
+            format!("{:.1} ms", millis(held))
+        } else {
+            humantime::format_duration(Duration::from_millis(held.as_millis() as u64)).to_string()
+        };
+        let mut detail = format!(
+            "The broker kept the connection open for {held_text} and answered a PINGREQ in {:.1} ms.",
+            millis(rtt)
+        );
+        if config.mqtt.hold > hold {
+            detail.push_str(" The hold was cut short by the run's deadline.");
+        }
+        let finding = Finding::new(&r::SESSION_OK, detail)
+            .with_evidence("held_ms", millis(held))
+            .with_evidence("ping_rtt_ms", millis(rtt));
+        ("session held".into(), finding)
+    }
+
+    pub(super) fn disconnected(
+        &self,
+        frame: &Frame,
+        started: Instant,
+        config: &DoctorConfig,
+    ) -> (String, Finding) {
+        // The raw code: rumqttc's reader refuses codes it does not know, properties and all.
+        let code = frame.body().first().copied().unwrap_or(0);
+        let properties = Disconnect::read(frame.v5_header(), frame.bytes.clone())
+            .ok()
+            .and_then(|d| d.properties);
+        let reason_string = properties.as_ref().and_then(|p| p.reason_string.clone());
+        let reference = properties.and_then(|p| p.server_reference);
+        let after = started.elapsed();
+        let reason = disconnect_reason(code);
+        let (def, fix) = match code {
+            0x8E => (
+                &r::SESSION_TAKEOVER,
+                format!(
+                    "Another client connected with the same client id{}. Give every device its \
+                     own client id; two clients sharing one kick each other off in a loop.",
+                    match &config.mqtt.client_id {
+                        Some(id) => format!(" ({id})"),
+                        None => String::new(),
+                    }
+                ),
+            ),
+            0x8D => (
+                &r::MQTT_DISCONNECTED,
+                "The broker saw no packet within 1.5 times the keepalive: lower --keepalive below \
+                 any idle timeout in between, and check that the client's network sends \
+                 PINGREQs."
+                    .to_string(),
+            ),
+            0x98 => (
+                &r::MQTT_DISCONNECTED,
+                "An administrator or an admin API disconnected this client (Mosquitto's dynamic \
+                 security disableClient or a changed role, EMQX's kick-out): ask who, and check \
+                 whether the client is disabled."
+                    .to_string(),
+            ),
+            0x87 => (
+                &r::MQTT_DISCONNECTED,
+                "The broker withdrew its authorisation: the credentials or ACLs changed (and the \
+                 broker reloaded), or the token expired (EMQX's disconnect_after_expire)."
+                    .to_string(),
+            ),
+            _ => (
+                &r::MQTT_DISCONNECTED,
+                format!(
+                    "The broker ended the session with {reason}; its log says why{}.",
+                    match &reference {
+                        Some(r) => format!(", and it points to {r}"),
+                        None => String::new(),
+                    }
+                ),
+            ),
+        };
+        let mut finding = Finding::new(
+            def,
+            format!(
+                "The broker sent DISCONNECT with reason 0x{code:02X} ({reason}) {:.0} ms after \
+                 the connection was up.",
+                millis(after)
+            ),
+        )
+        .with_evidence("code", code)
+        .with_evidence("code_hex", format!("0x{code:02X}"))
+        .with_evidence("reason", reason)
+        .with_evidence("raw", frame.hex())
+        .with_fix(fix);
+        if let Some(reason) = reason_string {
+            finding = finding.with_evidence("reason_string", reason);
+        }
+        if let Some(reference) = reference {
+            finding = finding.with_evidence("server_reference", reference);
+        }
+        (format!("disconnected: {reason}"), finding)
+    }
+
+    pub(super) fn dropped(
+        &self,
+        config: &DoctorConfig,
+        broker: &BrokerGuess,
+        started: Instant,
+        how: &str,
+    ) -> (String, Finding) {
+        let mut causes = Vec::new();
+        if let Some(id) = &config.mqtt.client_id {
+            causes.push(format!(
+                "Another client connected with the client id \"{id}\" and the broker closed this \
+                 connection for it (Mosquitto before 2.0.15 sends no DISCONNECT). Two clients \
+                 sharing an id kick each other off in a loop: the classic \"keeps disconnecting\"."
+            ));
+        }
+        if broker.broker == Some(Broker::Aio) {
+            causes.push(
+                "Azure IoT Operations closes the connection without a DISCONNECT when the \
+                 ServiceAccountToken expires: re-authenticate (AUTH 0x19) with a fresh token \
+                 before it does."
+                    .into(),
+            );
+        }
+        causes.push(
+            "The broker's credentials or ACLs changed and it was reloaded: Mosquitto drops \
+             clients whose credentials became invalid without a DISCONNECT."
+                .into(),
+        );
+        causes.push(
+            "Something in between (a NAT, load balancer or firewall) closed the connection: \
+             compare with its idle timeout."
+                .into(),
+        );
+        let finding = Finding::new(
+            &r::SESSION_DROPPED,
+            format!(
+                "The broker {how} {:.0} ms after accepting the connection, without a DISCONNECT.",
+                millis(started.elapsed())
+            ),
+        )
+        .with_evidence("after_ms", millis(started.elapsed()))
+        .with_fix(ranked_fix(&causes));
+        ("the broker dropped the connection".into(), finding)
+    }
+
+    pub(super) async fn disconnect(mut self) {
+        let mut packet = BytesMut::new();
+        match self.protocol {
+            Protocol::V5 => {
+                let _ =
+                    Disconnect::new(DisconnectReasonCode::NormalDisconnection).write(&mut packet);
+            }
+            Protocol::V311 => {
+                let _ = v4::Disconnect.write(&mut packet);
+            }
+        }
+        let _ = self.wire.send(&packet).await;
+        self.wire.close().await;
+    }
+}
+
+pub(super) fn mark_echo(published: &mut [Published], topic: &str, payload: &[u8]) {
+    if let Some(p) = published
+        .iter_mut()
+        .find(|p| p.topic == topic && p.payload == payload)
+    {
+        p.came_back = true;
+    }
+}
+
+/// SUBACK: packet id, per-filter codes, reason string.
+pub(super) fn parse_suback(
+    frame: &Frame,
+    protocol: Protocol,
+) -> Option<(u16, Vec<u8>, Option<String>)> {
+    let mut body = Bytes::copy_from_slice(frame.body());
+    if body.remaining() < 2 {
+        return None;
+    }
+    let pkid = body.get_u16();
+    let reason = match protocol {
+        Protocol::V5 => SubAckProperties::read(&mut body)
+            .ok()
+            .flatten()
+            .and_then(|p| p.reason_string),
+        Protocol::V311 => None,
+    };
+    Some((pkid, body.to_vec(), reason))
+}
+
+/// PUBACK: packet id and reason code (0 when absent, and always on 3.1.1).
+pub(super) fn parse_puback(frame: &Frame, protocol: Protocol) -> Option<(u16, u8)> {
+    let mut body = Bytes::copy_from_slice(frame.body());
+    if body.remaining() < 2 {
+        return None;
+    }
+    let pkid = body.get_u16();
+    let code = match protocol {
+        Protocol::V5 if body.has_remaining() => body.get_u8(),
+        _ => 0,
+    };
+    if protocol == Protocol::V5 && body.has_remaining() {
+        let _ = PubAckProperties::read(&mut body);
+    }
+    Some((pkid, code))
+}
+
+pub(super) fn suback_reason(code: u8) -> &'static str {
+    match code {
+        0x80 => "unspecified error (3.1.1: failure)",
+        0x83 => "implementation specific error",
+        0x87 => "not authorized",
+        0x8F => "topic filter invalid",
+        0x91 => "packet identifier in use",
+        0x97 => "quota exceeded",
+        0x9E => "shared subscriptions not supported",
+        0xA1 => "subscription identifiers not supported",
+        0xA2 => "wildcard subscriptions not supported",
+        _ => "refused",
+    }
+}
+
+pub(super) fn puback_reason(code: u8) -> &'static str {
+    match code {
+        0x80 => "unspecified error",
+        0x83 => "implementation specific error",
+        0x87 => "not authorized",
+        0x90 => "topic name invalid",
+        0x91 => "packet identifier in use",
+        0x97 => "quota exceeded",
+        0x99 => "payload format invalid",
+        _ => "refused",
+    }
+}
