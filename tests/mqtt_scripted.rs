@@ -327,3 +327,18 @@ fn keepalive_disconnect_is_reported_with_its_reason() {
     assert_eq!(evidence(finding, "reason"), "keep alive timeout");
     assert_eq!(evidence(finding, "reason_string"), "keepalive_timeout");
 }
+
+#[test]
+fn the_hold_keeps_the_brokers_server_keep_alive() {
+    // A broker may impose its own keepalive with the Server Keep Alive property (MQTT 5 spec
+    // 3.2.2.3.14); Mosquitto does with `max_keepalive` (brokers.md section 2). 2 s here.
+    let broker = Scripted::start(vec![answers(connack_v5(0x00, &[0x13, 0x00, 0x02]))]);
+    let (report, code) = doctor_json(&[&broker.url(), "--hold", "2500ms"]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+    assert_eq!(report.finding("session.ok").status.as_str(), "pass");
+    let pings = broker.frames(0).iter().filter(|f| f[0] == 0xc0).count();
+    assert!(
+        pings >= 2,
+        "{pings} PINGREQs in a 2.5 s hold with a 2 s keepalive"
+    );
+}

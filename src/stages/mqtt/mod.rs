@@ -265,10 +265,17 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             }
             finding = finding.with_evidence("client_id", client_id.as_str());
             findings.push(finding);
+            // A Server Keep Alive in the CONNACK replaces the keepalive the client asked for.
+            let keepalive = connack
+                .properties
+                .as_ref()
+                .and_then(|p| p.server_keep_alive)
+                .unwrap_or(config.mqtt.keepalive);
             let mut session = Session {
                 wire,
                 protocol,
                 next_packet_id: 1,
+                keepalive,
             };
             let mut summary = format!(
                 "{} connected in {:.1} ms",

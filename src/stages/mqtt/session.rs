@@ -9,6 +9,8 @@ pub(super) struct Session {
     pub(super) wire: Wire,
     pub(super) protocol: Protocol,
     pub(super) next_packet_id: u16,
+    /// Seconds between PINGREQs, at most: ours, or the broker's Server Keep Alive.
+    pub(super) keepalive: u16,
 }
 
 /// A frame read during the session, or why none came.
@@ -404,7 +406,7 @@ impl Session {
         let hold = config.mqtt.hold.min(left);
         let started = Instant::now();
         let until = started + hold;
-        let ping_every = Duration::from_secs(u64::from(config.mqtt.keepalive.max(2) / 2));
+        let ping_every = Duration::from_secs(u64::from(self.keepalive.max(2) / 2));
         let mut next_ping = started;
         let mut ping_sent_at = None;
         let mut rtt = None;
