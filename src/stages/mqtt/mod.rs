@@ -396,60 +396,78 @@ fn client_id_warning(id: &str) -> Finding {
 /// Sends CONNECT and reads until the broker's answer, going through any AUTH exchange.
 async fn connect(
     ctx: &Context<'_>,
-    mut wire: Wire,
+    wire: Wire,
     protocol: Protocol,
     client_id: &str,
     sent: &Sent,
 ) -> Attempt {
     let started = Instant::now();
-    let mut attempt = Attempt {
+    let mut auth_rounds = Vec::new();
+    let answer = exchange(
+        ctx,
+        wire,
         protocol,
-        answer: Answer::SendFailed(std::io::Error::other("not sent")),
-        auth_rounds: Vec::new(),
+        client_id,
+        sent,
         started,
-    };
+        &mut auth_rounds,
+    )
+    .await;
+    Attempt {
+        protocol,
+        answer,
+        auth_rounds,
+        started,
+    }
+}
+
+/// The CONNECT exchange proper; AUTH packets seen and sent are logged in `auth_rounds`.
+async fn exchange(
+    ctx: &Context<'_>,
+    mut wire: Wire,
+    protocol: Protocol,
+    client_id: &str,
+    sent: &Sent,
+    started: Instant,
+    auth_rounds: &mut Vec<String>,
+) -> Answer {
     let mut continues = 0;
     let packet = connect_packet(ctx.config, protocol, client_id, sent);
     if let Err(error) = wire.send(&packet).await {
-        attempt.answer = Answer::SendFailed(error);
-        return attempt;
+        return Answer::SendFailed(error);
     }
     loop {
         let budget = ctx.budget();
         let frame = match tokio::time::timeout(budget.timeout, wire.read_frame()).await {
             Err(_) => {
-                attempt.answer = Answer::Nothing {
+                return Answer::Nothing {
                     what: Silence::TimedOut(budget),
                     after: started.elapsed(),
                 };
-                return attempt;
             }
             Ok(Err(error)) => {
-                attempt.answer = read_failure(ctx, error, started);
-                return attempt;
+                return read_failure(ctx, error, started);
             }
             Ok(Ok(frame)) => frame,
         };
         match frame.packet_type() {
             PACKET_CONNACK => {
-                attempt.answer = match parse_connack(&frame, protocol) {
+                return match parse_connack(&frame, protocol) {
                     Ok(connack) => Answer::Connack { wire, connack },
                     Err(problem) => Answer::NotMqtt(NotMqtt::Malformed { frame, problem }),
                 };
-                return attempt;
             }
             PACKET_AUTH if protocol == Protocol::V5 => {
                 let Some(auth) = parse_auth(frame.body()) else {
-                    attempt.answer = Answer::NotMqtt(NotMqtt::Malformed {
+                    return Answer::NotMqtt(NotMqtt::Malformed {
                         problem: "an AUTH packet whose properties do not decode".into(),
                         frame,
                     });
-                    return attempt;
                 };
                 let method = auth.method.unwrap_or_default();
                 let data_len = auth.data_len;
                 let reason = auth.reason;
-                attempt.auth_rounds.push(format!(
+                auth_rounds.push(format!(
                     "broker: AUTH 0x{reason:02X} method {method:?}, {data_len} bytes of data"
                 ));
                 if reason != 0x18 {
@@ -457,36 +475,32 @@ async fn connect(
                 }
                 continues += 1;
                 if continues > MAX_AUTH_ROUNDS {
-                    attempt.answer = Answer::Nothing {
+                    return Answer::Nothing {
                         what: Silence::AuthLoop,
                         after: started.elapsed(),
                     };
-                    return attempt;
                 }
                 let method = sent.method.clone().unwrap_or(method);
                 let data = sent.token.clone().unwrap_or_default();
-                attempt.auth_rounds.push(format!(
+                auth_rounds.push(format!(
                     "doctor: AUTH continue method {method:?}, the token again ({} bytes)",
                     data.len()
                 ));
                 if let Err(error) = wire.send(&auth_packet(&method, &data)).await {
-                    attempt.answer = Answer::SendFailed(error);
-                    return attempt;
+                    return Answer::SendFailed(error);
                 }
             }
             PACKET_DISCONNECT => {
-                attempt.answer = Answer::Nothing {
+                return Answer::Nothing {
                     what: Silence::Disconnected {
                         code: frame.body().first().copied().unwrap_or(0),
                         raw: frame.hex(),
                     },
                     after: started.elapsed(),
                 };
-                return attempt;
             }
             _ => {
-                attempt.answer = Answer::NotMqtt(NotMqtt::Unexpected { frame });
-                return attempt;
+                return Answer::NotMqtt(NotMqtt::Unexpected { frame });
             }
         }
     }
