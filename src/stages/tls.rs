@@ -238,7 +238,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     };
 
     let seen = Arc::new(Seen::default());
-    let tls_config = match client_config(config, trust.roots, &client, &seen) {
+    let tls_config = match client_config(config, trust.roots, &client, &seen, config.tls.insecure) {
         Ok(tls_config) => tls_config,
         Err(error) => {
             let finding = Finding::new(
@@ -626,6 +626,7 @@ fn client_config(
     roots: RootCertStore,
     client: &Option<ClientIdentity>,
     seen: &Arc<Seen>,
+    insecure: bool,
 ) -> Result<rustls::ClientConfig, String> {
     let provider = provider();
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -634,7 +635,7 @@ fn client_config(
     let verifier = RecordingVerifier {
         inner,
         seen: seen.clone(),
-        insecure: config.tls.insecure,
+        insecure,
     };
     let resolver = RecordingResolver {
         key: client.as_ref().map(|c| c.key.clone()),
@@ -1121,14 +1122,7 @@ pub(crate) async fn speaks_tls(
     let seen = Arc::new(Seen::default());
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let probe_config = DoctorConfig {
-        tls: crate::config::TlsOptions {
-            insecure: true,
-            ..config.tls.clone()
-        },
-        ..config.clone()
-    };
-    let tls_config = client_config(&probe_config, roots, &None, &seen).ok()?;
+    let tls_config = client_config(config, roots, &None, &seen, true).ok()?;
     let name = server_name(config)
         .1
         .unwrap_or_else(|| ServerName::IpAddress(peer.ip().into()));
