@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds a fully static x86_64-unknown-linux-musl release binary of mqtt-doctor and checks it.
+#
+# Why static: the binary then needs no libc, loader or shared library from where it runs, so it
+# works in any pod, distroless and scratch images included, whether baked into an image (see the
+# Containerfile) or dropped into a running container with `kubectl cp`.
+#
+# Installs what it needs when missing (idempotent, quiet when everything is there): the Rust
+# musl target (rustup), Debian's musl-tools for musl-gcc (ring has C and assembly parts that
+# must be compiled against musl), and `file`. Then builds with the release profile from
+# Cargo.toml, checks that `file` calls the result statically linked, runs `--version` as a
+# smoke test, and prints the binary's path and size.
+#
+# Usage: bash scripts/build-static.sh
+# Honours CARGO_TARGET_DIR (default: target); the binary is at
+#   $CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/mqtt-doctor
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=x86_64-unknown-linux-musl
+start=$SECONDS
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+
+# Rust standard library for the musl target (for the toolchain this directory selects).
+if ! rustup target list --installed | grep -qx "$target"; then
+  echo "build-static: adding the Rust target $target" >&2
+  rustup target add "$target"
+fi
+
+# musl-gcc (from musl-tools) for the C parts of ring; file to check the result.
+missing=()
+have musl-gcc || missing+=(musl-tools)
+have file || missing+=(file)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "build-static: installing ${missing[*]} from Debian's packages" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --release --target "$target"
+
+bin="${CARGO_TARGET_DIR:-target}/$target/release/mqtt-doctor"
+if [ ! -x "$bin" ]; then
+  echo "build-static: FAILED: no binary at $bin" >&2
+  exit 1
+fi
+
+# `file` says "static-pie linked" for a static PIE (Rust's default on musl) and "statically
+# linked" otherwise; anything else ("dynamically linked") means the binary would need a loader.
+info=$(file -b "$bin")
+echo "build-static: file: $info"
+case "$info" in
+  *"statically linked"* | *"static-pie linked"*) ;;
+  *)
+    echo "build-static: FAILED: $bin is not statically linked" >&2
+    exit 1
+    ;;
+esac
+
+echo "build-static: smoke test: $("$bin" --version)"
+
+bytes=$(stat -c %s "$bin")
+mib=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1048576 }')
+echo "build-static: built $bin"
+echo "build-static: size: $bytes bytes ($mib MiB), in $((SECONDS - start)) s"
