@@ -31,6 +31,9 @@ _mqtt__doctor() {
             mqtt__doctor,man)
                 cmd="mqtt__doctor__subcmd__man"
                 ;;
+            mqtt__doctor,presets)
+                cmd="mqtt__doctor__subcmd__presets"
+                ;;
             mqtt__doctor,token)
                 cmd="mqtt__doctor__subcmd__token"
                 ;;
@@ -48,6 +51,9 @@ _mqtt__doctor() {
                 ;;
             mqtt__doctor__subcmd__help,man)
                 cmd="mqtt__doctor__subcmd__help__subcmd__man"
+                ;;
+            mqtt__doctor__subcmd__help,presets)
+                cmd="mqtt__doctor__subcmd__help__subcmd__presets"
                 ;;
             mqtt__doctor__subcmd__help,token)
                 cmd="mqtt__doctor__subcmd__help__subcmd__token"
@@ -74,7 +80,7 @@ _mqtt__doctor() {
 
     case "${cmd}" in
         mqtt__doctor)
-            opts="-h -V --color --help --version doctor explain token completions man help"
+            opts="-h -V --color --help --version doctor explain token presets completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -110,12 +116,24 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__doctor)
-            opts="-t -f -v -u -P -i -h -V --timeout --deadline --dns-server --format --strict --verbose --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --color --help --version"
+            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --format --strict --verbose --quiet --annotations --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --preset)
+                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -138,6 +156,10 @@ _mqtt__doctor() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --annotations)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -294,7 +316,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__help)
-            opts="doctor explain token completions man help"
+            opts="doctor explain token presets completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,6 +399,20 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mqtt__subcmd__doctor__subcmd__help__subcmd__presets)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mqtt__subcmd__doctor__subcmd__help__subcmd__token)
             opts="inspect"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -406,6 +442,24 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__subcmd__doctor__subcmd__man)
+            opts="-h -V --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__subcmd__doctor__subcmd__presets)
             opts="-h -V --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -26,17 +26,22 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
+            cand presets 'List the presets (--preset NAME) and the defaults each one sets'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqtt-doctor;doctor'= {
+            cand --preset 'Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows them); any option overrides them'
+            cand --config 'Config file with settings and named profiles [default: ./mqtt-doctor.toml when present]'
+            cand --profile 'The profile of the config file to use ([profiles.NAME])'
             cand -t 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s'
             cand --timeout 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s'
             cand --deadline 'Time allowed for the whole run; no step outlives it'
             cand --dns-server 'Ask this DNS server (ADDR or ADDR:PORT) instead of the ones in /etc/resolv.conf'
             cand -f 'Output format'
             cand --format 'Output format'
+            cand --annotations 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true'
             cand --root 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod''s filesystem; the system resolver is then not consulted'
             cand --cafile 'CA certificates (PEM bundle) to trust instead of the system roots'
             cand --capath 'Directory of CA certificates (PEM files) to trust instead of the system roots'
@@ -71,6 +76,8 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --strict 'Treat warnings as failures (exit code 1)'
             cand -v 'Show passing findings with their evidence too'
             cand --verbose 'Show passing findings with their evidence too'
+            cand -q 'Print only failures (text format): nothing at all when the broker is healthy'
+            cand --quiet 'Print only failures (text format): nothing at all when the broker is healthy'
             cand --tls 'Use TLS even though the target''s scheme is plain (mqtt://, tcp://)'
             cand --insecure 'Do not verify the broker''s certificate (reported as a warning, never silently)'
             cand --jwt-secret-base64 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)'
@@ -123,6 +130,13 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
         }
         &'mqtt-doctor;token;help;help'= {
         }
+        &'mqtt-doctor;presets'= {
+            cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqtt-doctor;completions'= {
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
             cand -h 'Print help'
@@ -141,6 +155,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
+            cand presets 'List the presets (--preset NAME) and the defaults each one sets'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -153,6 +168,8 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand inspect 'Decode a token and check its claims (and signature, given a key), without any network'
         }
         &'mqtt-doctor;help;token;inspect'= {
+        }
+        &'mqtt-doctor;help;presets'= {
         }
         &'mqtt-doctor;help;completions'= {
         }

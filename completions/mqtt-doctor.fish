@@ -32,15 +32,25 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s V -l version -d
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l preset -d 'Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows them); any option overrides them' -r -f -a "mosquitto\t''
+emqx\t''
+aio\t'Azure IoT Operations\' MQTT broker'
+hivemq\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l config -d 'Config file with settings and named profiles [default: ./mqtt-doctor.toml when present]' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l profile -d 'The profile of the config file to use ([profiles.NAME])' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s t -l timeout -d 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l deadline -d 'Time allowed for the whole run; no step outlives it' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l dns-server -d 'Ask this DNS server (ADDR or ADDR:PORT) instead of the ones in /etc/resolv.conf' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
 json\t'The documented JSON report (docs/json-schema.md)'
 junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l annotations -d 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true' -r -f -a "auto\t'When GITHUB_ACTIONS=true'
+always\t''
+never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod\'s filesystem; the system resolver is then not consulted' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
@@ -78,6 +88,7 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l strict -d 'Treat warnings as failures (exit code 1)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s v -l verbose -d 'Show passing findings with their evidence too'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s q -l quiet -d 'Print only failures (text format): nothing at all when the broker is healthy'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l tls -d 'Use TLS even though the target\'s scheme is plain (mqtt://, tcp://)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l insecure -d 'Do not verify the broker\'s certificate (reported as a warning, never silently)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-secret-base64 -d 'The --jwt-secret is base64-encoded (EMQX\'s secret_base64_encoded)'
@@ -119,6 +130,11 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fis
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand presets" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand presets" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand presets" -s V -l version -d 'Print version'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand completions" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -129,10 +145,11 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'

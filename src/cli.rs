@@ -6,7 +6,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,16 +15,20 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use clap_complete::Shell;
 
 use crate::config::{
-    AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DoctorConfig, KeySource, MqttOptions,
-    MqttVersion, TlsOptions, TokenChecks, parse_dns_server, parse_duration, parse_duration_or_zero,
+    AppliedPreset, AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DoctorConfig, KeySource,
+    MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, parse_dns_server,
+    parse_duration, parse_duration_or_zero,
 };
+use crate::config_file::{self, ConfigFile};
 use crate::findings::{Status, registry};
 use crate::pipeline;
+use crate::pod::PodInfo;
+use crate::presets;
 use crate::reason_codes::{self, Broker};
 use crate::report::{self, Report, TokenReport, text::TextOptions};
 use crate::secret::Secret;
 use crate::stages::auth;
-use crate::target::Target;
+use crate::target::{self, Scheme, Target};
 
 /// Exit codes, as documented in `--help` and the README.
 pub mod exit {
@@ -94,6 +98,8 @@ pub enum Command {
     /// Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List the presets (--preset NAME) and the defaults each one sets
+    Presets,
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -105,9 +111,24 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The broker: a URL (mqtt://, mqtts://, tcp://, ssl://, ws://, wss://) or host[:port]
-    #[arg(default_value = "mqtt://localhost:1883", value_parser = TargetParser)]
-    pub target: Target,
+    /// The broker: a URL (mqtt://, mqtts://, tcp://, ssl://, ws://, wss://) or host[:port].
+    /// Several targets are checked at the same time, in one report [default:
+    /// mqtt://localhost:1883, or the preset's]
+    #[arg(value_name = "TARGET", value_parser = TargetText)]
+    pub target: Vec<String>,
+
+    /// Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows
+    /// them); any option overrides them
+    #[arg(long, value_enum, value_name = "NAME", env = "MQTT_DOCTOR_PRESET")]
+    pub preset: Option<Broker>,
+
+    /// Config file with settings and named profiles [default: ./mqtt-doctor.toml when present]
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The profile of the config file to use ([profiles.NAME])
+    #[arg(long, value_name = "NAME", env = "MQTT_DOCTOR_PROFILE")]
+    pub profile: Option<String>,
 
     /// Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s
     #[arg(long, short = 't', default_value = "5s", value_parser = parse_duration, env = "MQTT_DOCTOR_TIMEOUT")]
@@ -130,8 +151,22 @@ pub struct DoctorArgs {
     pub strict: bool,
 
     /// Show passing findings with their evidence too
-    #[arg(long, short = 'v')]
+    #[arg(
+        long,
+        short = 'v',
+        env = "MQTT_DOCTOR_VERBOSE",
+        conflicts_with = "quiet"
+    )]
     pub verbose: bool,
+
+    /// Print only failures (text format): nothing at all when the broker is healthy
+    #[arg(long, short = 'q', env = "MQTT_DOCTOR_QUIET")]
+    pub quiet: bool,
+
+    /// GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them
+    /// when GITHUB_ACTIONS=true
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Annotations::Auto, env = "MQTT_DOCTOR_ANNOTATIONS")]
+    pub annotations: Annotations,
 
     /// Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a
     /// pod's filesystem; the system resolver is then not consulted
@@ -524,26 +559,35 @@ pub enum Format {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Annotations {
+    /// When GITHUB_ACTIONS=true
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,
     Always,
     Never,
 }
 
-/// Parses the target for clap without letting clap echo the raw value: a target may carry a
-/// password (which is then rejected), and secrets never reach any output.
+/// Checks a target for clap without letting clap echo the raw value: a target may carry a
+/// password (which is then rejected), and secrets never reach any output. The text is kept:
+/// a preset decides what a bare `host[:port]` means, and that is known only later.
 #[derive(Clone, Debug)]
-struct TargetParser;
+struct TargetText;
 
-impl clap::builder::TypedValueParser for TargetParser {
-    type Value = Target;
+impl clap::builder::TypedValueParser for TargetText {
+    type Value = String;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         _arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<Target, clap::Error> {
+    ) -> Result<String, clap::Error> {
         let invalid = |message: String| {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
@@ -555,19 +599,47 @@ impl clap::builder::TypedValueParser for TargetParser {
             .to_str()
             .ok_or_else(|| invalid("invalid target: it is not valid UTF-8".into()))?;
         text.parse::<Target>()
+            .map(|_| text.to_string())
             .map_err(|e| invalid(format!("invalid target: {e}")))
     }
 }
 
+/// Facts about where the doctor runs, gathered once before the configuration is built.
+#[derive(Debug, Default)]
+pub struct Environment {
+    /// `KUBERNETES_SERVICE_HOST` is set.
+    pub in_kubernetes: bool,
+    pub pod: Option<PodInfo>,
+    pub preset: Option<AppliedPreset>,
+}
+
 impl DoctorArgs {
-    /// The validated configuration; `in_kubernetes` and whether an option was typed on the
-    /// command line (rather than taken from the environment) come from the caller. A token
-    /// given as `-` is read from standard input here, so the probes never touch it.
-    pub fn into_config(
+    /// The validated configuration, one per target; whether an option was typed on the command
+    /// line (rather than taken from the environment) comes from the caller. A token given as
+    /// `-` is read from standard input here, once, so the probes never touch it.
+    pub fn into_configs(
         self,
-        in_kubernetes: bool,
+        env: &Environment,
         on_command_line: &dyn Fn(&str) -> bool,
-    ) -> Result<DoctorConfig, String> {
+    ) -> Result<Vec<DoctorConfig>, String> {
+        let (scheme, port, default_target) = match self.preset {
+            Some(broker) => {
+                let preset = presets::get(broker);
+                (preset.scheme, Some(preset.port), preset.target)
+            }
+            None => (Scheme::Mqtt, None, "mqtt://localhost:1883"),
+        };
+        let texts = if self.target.is_empty() {
+            vec![default_target.to_string()]
+        } else {
+            self.target.clone()
+        };
+        let targets = texts
+            .iter()
+            .map(|text| {
+                target::parse_with(text, scheme, port).map_err(|e| format!("invalid target: {e}"))
+            })
+            .collect::<Result<Vec<Target>, String>>()?;
         let credentials = self.credentials;
         let token = match choose(
             &["token", "token_file"],
@@ -601,13 +673,15 @@ impl DoctorArgs {
                     .into(),
             );
         }
-        Ok(DoctorConfig {
-            target: self.target,
+        let base = DoctorConfig {
+            target: targets[0].clone(),
             timeout: self.timeout,
             deadline: self.deadline,
             dns_server: self.dns_server,
             root: self.root,
-            in_kubernetes,
+            in_kubernetes: env.in_kubernetes,
+            pod: env.pod.clone(),
+            preset: env.preset.clone(),
             strict: self.strict,
             tls: TlsOptions {
                 force: self.tls.tls,
@@ -636,8 +710,269 @@ impl DoctorArgs {
                 subscribe: self.mqtt.subscribe,
                 hold: self.mqtt.hold,
             },
-        })
+        };
+        Ok(targets
+            .into_iter()
+            .map(|target| DoctorConfig {
+                target,
+                ..base.clone()
+            })
+            .collect())
     }
+}
+
+/// Options that are alternatives: a layer that sets one replaces the others from lower layers,
+/// and one given on the command line or in the environment hides all of them from every layer.
+const ALTERNATIVES: &[&[&str]] = &[
+    &["token", "token_file"],
+    &["password", "password_file"],
+    &["jwt_secret", "jwt_key", "jwks"],
+];
+
+/// Option values from one source below the command line and the environment.
+#[derive(Debug)]
+struct LayerValues {
+    source: String,
+    /// Clap argument id and values.
+    values: Vec<(String, Vec<String>)>,
+}
+
+/// The doctor's arguments with the preset and the config file under them: the command line
+/// beats `MQTT_DOCTOR_*`, which beats the config file's profile, then its top level, then the
+/// preset, then the built-in defaults. The layers become clap defaults, so every value goes
+/// through the same parser as a typed one, and clap's own precedence does the rest.
+fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), LayerError> {
+    let explicit = |id: &str| {
+        matches!(
+            first.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let doctor_command = Cli::command()
+        .find_subcommand("doctor")
+        .cloned()
+        .ok_or_else(|| LayerError::Usage("the doctor command is missing".into()))?;
+
+    let config_path = match first.get_one::<PathBuf>("config") {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(config_file::DEFAULT_FILE)).filter(|p| p.is_file()),
+    };
+    let profile = first.get_one::<String>("profile");
+    let file_layers = match (&config_path, profile) {
+        (Some(path), _) => ConfigFile::load(path)
+            .and_then(|file| file.layers(profile.map(String::as_str)))
+            .map_err(LayerError::Usage)?,
+        (None, Some(name)) => {
+            return Err(LayerError::Usage(format!(
+                "--profile {name} needs a config file: give --config FILE or create ./{}",
+                config_file::DEFAULT_FILE
+            )));
+        }
+        (None, None) => Vec::new(),
+    };
+    let mut layers = Vec::new();
+    for layer in &file_layers {
+        let mut values = Vec::new();
+        for (long, items) in &layer.values {
+            let id = check_file_option(&doctor_command, &layer.source, long, items)?;
+            values.push((id, items.clone()));
+        }
+        layers.push(LayerValues {
+            source: layer.source.clone(),
+            values,
+        });
+    }
+    let from_file = |id: &str| -> Option<&Vec<String>> {
+        layers
+            .iter()
+            .rev()
+            .find_map(|l| l.values.iter().find(|(k, _)| k == id).map(|(_, v)| v))
+    };
+
+    let preset = match first.get_one::<Broker>("preset") {
+        Some(broker) if explicit("preset") => Some(*broker),
+        _ => match from_file("preset").and_then(|v| v.first()) {
+            Some(name) => Some(Broker::from_str(name, true).map_err(LayerError::Usage)?),
+            None => None,
+        },
+    };
+    let root = match (explicit("root"), from_file("root").and_then(|v| v.first())) {
+        (false, Some(root)) => PathBuf::from(root),
+        _ => first
+            .get_one::<PathBuf>("root")
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("/")),
+    };
+    let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let pod = in_kubernetes.then(|| PodInfo::discover(&root, std::time::SystemTime::now()));
+
+    if let Some(broker) = preset {
+        let preset = presets::get(broker);
+        let mut values = vec![("target".to_string(), vec![preset.target.to_string()])];
+        for setting in preset.settings {
+            if let Some(value) = presets::resolve(setting, &root) {
+                values.push((setting.option.replace('-', "_"), vec![value]));
+            }
+        }
+        layers.insert(
+            0,
+            LayerValues {
+                source: format!("preset {}", preset.name()),
+                values,
+            },
+        );
+    }
+
+    // Merge, lowest first: a higher layer replaces a value and its alternatives.
+    let mut merged: Vec<(String, Vec<String>, usize)> = Vec::new();
+    for (index, layer) in layers.iter().enumerate() {
+        for (id, values) in &layer.values {
+            let siblings = ALTERNATIVES
+                .iter()
+                .find(|group| group.contains(&id.as_str()))
+                .copied()
+                .unwrap_or(&[]);
+            merged.retain(|(k, _, _)| k != id && !siblings.contains(&k.as_str()));
+            merged.push((id.clone(), values.clone(), index));
+        }
+    }
+    merged.retain(|(id, _, _)| {
+        let group = ALTERNATIVES
+            .iter()
+            .find(|group| group.contains(&id.as_str()))
+            .copied()
+            .unwrap_or(&[]);
+        !explicit(id) && !group.iter().any(|member| explicit(member))
+    });
+
+    let mut applied = preset.map(|broker| AppliedPreset {
+        broker,
+        token_fallback: None,
+    });
+    if let (Some(applied), Some(pod)) = (applied.as_mut(), &pod)
+        && let Some(entry) = merged.iter_mut().find(|(id, _, layer)| {
+            id == "token_file" && layers[*layer].source.starts_with("preset")
+        })
+        && let Some(fallback) = token_fallback(applied.broker, &root, pod)
+    {
+        entry.1 = vec![
+            pod.projected
+                .iter()
+                .find(|t| t.path == fallback.used)
+                .map(|t| t.host_path.display().to_string())
+                .unwrap_or_default(),
+        ];
+        applied.token_fallback = Some(fallback);
+    }
+
+    let mut command = Cli::command();
+    if !merged.is_empty() {
+        command = command.mut_subcommand("doctor", |mut doctor| {
+            for (id, values, _) in &merged {
+                let values: Vec<String> = values.clone();
+                doctor = doctor.mut_arg(id.as_str(), |arg| arg.default_values(values));
+            }
+            doctor
+        });
+    }
+    let matches = command.try_get_matches().map_err(LayerError::Clap)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(LayerError::Clap)?;
+    let Command::Doctor(args) = cli.command else {
+        return Err(LayerError::Usage("expected the doctor command".into()));
+    };
+    let doctor_matches = matches
+        .subcommand_matches("doctor")
+        .cloned()
+        .ok_or_else(|| LayerError::Usage("expected the doctor command".into()))?;
+    Ok((
+        args,
+        doctor_matches,
+        Environment {
+            in_kubernetes,
+            pod,
+            preset: applied,
+        },
+    ))
+}
+
+#[derive(Debug)]
+enum LayerError {
+    Usage(String),
+    Clap(clap::Error),
+}
+
+/// When the preset's token file is missing in a pod, a projected token with the preset's
+/// audience is the one the pod was meant to use.
+fn token_fallback(broker: Broker, root: &Path, pod: &PodInfo) -> Option<TokenFallback> {
+    let preset = presets::get(broker);
+    let expected = preset.settings.iter().find_map(|s| match s.value {
+        presets::Value::File(path) if s.option == "token-file" => Some(path),
+        _ => None,
+    })?;
+    let audience = preset.settings.iter().find_map(|s| match s.value {
+        presets::Value::Text(text) if s.option == "audience" => Some(text),
+        _ => None,
+    })?;
+    if root.join(expected.trim_start_matches('/')).exists() {
+        return None;
+    }
+    let used = pod.projected_for(audience).first()?.path.clone();
+    Some(TokenFallback {
+        expected: expected.to_string(),
+        used,
+        audience: audience.to_string(),
+    })
+}
+
+/// Checks one config-file option with the doctor's own parser for it, and returns its clap id.
+fn check_file_option(
+    doctor: &clap::Command,
+    source: &str,
+    long: &str,
+    values: &[String],
+) -> Result<String, LayerError> {
+    let arg = doctor
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long) || (a.is_positional() && a.get_id().as_str() == long))
+        .filter(|a| !["config", "profile"].contains(&a.get_id().as_str()))
+        .ok_or_else(|| {
+            LayerError::Usage(format!(
+                "{source}: unknown option \"{long}\"; keys are the long options of \
+                 `mqtt-doctor doctor --help` (timeout, cafile, token-file, ...) and targets"
+            ))
+        })?;
+    let many = matches!(arg.get_action(), clap::ArgAction::Append)
+        || arg.get_num_args().is_some_and(|n| n.max_values() > 1);
+    if values.len() != 1 && !many {
+        return Err(LayerError::Usage(format!(
+            "{source}: {long} takes one value, not {}",
+            values.len()
+        )));
+    }
+    // The same parser as on the command line, on an argument with nothing else attached.
+    let check = clap::Arg::new("value")
+        .long("value")
+        .value_parser(arg.get_value_parser().clone())
+        .action(clap::ArgAction::Append);
+    let mut argv = Vec::new();
+    for value in values {
+        argv.push("--value".to_string());
+        argv.push(value.clone());
+    }
+    clap::Command::new("check")
+        .no_binary_name(true)
+        .arg(check)
+        .try_get_matches_from(argv)
+        .map_err(|e| {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let reason = first
+                .strip_prefix("error: ")
+                .unwrap_or(first)
+                .replace("'--value <value>'", long);
+            LayerError::Usage(format!("{source}: {reason}"))
+        })?;
+    Ok(arg.get_id().to_string())
 }
 
 /// The program: parse, run one command, return its exit code.
@@ -658,7 +993,8 @@ pub fn main() -> ExitCode {
     };
     colored::control::set_override(use_color(cli.color));
     let code = match cli.command {
-        Command::Doctor(args) => doctor(args, matches.subcommand_matches("doctor")),
+        Command::Doctor(_) => doctor(matches.subcommand_matches("doctor")),
+        Command::Presets => emit(presets::listing().as_bytes()),
         Command::Explain(args) => explain(&args),
         Command::Token(TokenCommand::Inspect(args)) => token_inspect(
             args,
@@ -687,13 +1023,35 @@ fn typed(matches: Option<&ArgMatches>) -> impl Fn(&str) -> bool + '_ {
     move |id| matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine)
 }
 
-fn doctor(args: DoctorArgs, matches: Option<&ArgMatches>) -> u8 {
+fn doctor(first: Option<&ArgMatches>) -> u8 {
+    let Some(first) = first else {
+        return exit::INTERNAL;
+    };
+    let (args, matches, env) = match layered(first) {
+        Ok(layered) => layered,
+        Err(LayerError::Usage(message)) => {
+            eprintln!("mqtt-doctor: error: {message}");
+            return exit::USAGE;
+        }
+        Err(LayerError::Clap(error)) => {
+            let _ = error.print();
+            return exit::USAGE;
+        }
+    };
     let format = args.format;
-    let verbose = args.verbose;
+    let text = TextOptions {
+        verbose: args.verbose,
+        quiet: args.quiet,
+        width: text_width(),
+    };
     let strict = args.strict;
-    let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    let config = match args.into_config(in_kubernetes, &typed(matches)) {
-        Ok(config) => config,
+    let annotate = match args.annotations {
+        Annotations::Always => true,
+        Annotations::Never => false,
+        Annotations::Auto => std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+    };
+    let configs = match args.into_configs(&env, &typed(Some(&matches))) {
+        Ok(configs) => configs,
         Err(message) => {
             eprintln!("mqtt-doctor: error: {message}");
             return exit::USAGE;
@@ -710,32 +1068,31 @@ fn doctor(args: DoctorArgs, matches: Option<&ArgMatches>) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let outcome = runtime.block_on(pipeline::run(config));
+    let outcomes = runtime.block_on(pipeline::run_all(configs));
     // A getaddrinfo call that never returns must not hold the process open past its verdict.
     runtime.shutdown_background();
 
-    let report = Report::from_outcome(&outcome);
-    let rendered = match format {
-        Format::Json => report::json::render(&report),
-        Format::Junit => report::junit::render(&report, strict),
-        Format::Text => report::text::render(
-            &report,
-            TextOptions {
-                verbose,
-                width: text_width(),
-            },
-        ),
+    let reports: Vec<Report> = outcomes.iter().map(Report::from_outcome).collect();
+    let rendered = match (format, &reports[..]) {
+        (Format::Json, [one]) => report::json::render(one),
+        (Format::Json, many) => report::json::render(&report::MultiReport::new(many)),
+        (Format::Junit, many) => report::junit::render(many, strict),
+        (Format::Text, [one]) => report::text::render(one, text),
+        (Format::Text, many) => report::text::render_many(many, text),
     };
-    match write_stdout(rendered.as_bytes()) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("mqtt-doctor: error: cannot write the report: {e}");
-            return exit::INTERNAL;
-        }
+    if let Err(e) = write_stdout(rendered.as_bytes()) {
+        eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+        return exit::INTERNAL;
     }
-    match report.verdict.status {
-        Status::Fail => exit::FAILURE,
-        _ => exit::HEALTHY,
+    if annotate {
+        let lines = report::github::render(&reports, strict);
+        let mut stderr = io::stderr().lock();
+        let _ = stderr.write_all(lines.as_bytes());
+    }
+    if reports.iter().any(|r| r.verdict.status == Status::Fail) {
+        exit::FAILURE
+    } else {
+        exit::HEALTHY
     }
 }
 
@@ -790,6 +1147,7 @@ fn token_inspect(args: TokenInspectArgs, matches: Option<&ArgMatches>) -> u8 {
             &report,
             TextOptions {
                 verbose: true,
+                quiet: false,
                 width: text_width(),
             },
         ),
@@ -918,7 +1276,11 @@ mod tests {
         let Command::Doctor(args) = parse(&["doctor"]).unwrap().command else {
             panic!()
         };
-        let config = args.into_config(false, &|_| true).unwrap();
+        let configs = args
+            .into_configs(&Environment::default(), &|_| true)
+            .unwrap();
+        assert_eq!(configs.len(), 1);
+        let config = &configs[0];
         assert_eq!(config.target.url(), "mqtt://localhost:1883");
         assert_eq!(config.timeout, crate::config::DEFAULT_TIMEOUT);
         assert_eq!(config.deadline, crate::config::DEFAULT_DEADLINE);
@@ -941,13 +1303,47 @@ mod tests {
         else {
             panic!()
         };
-        let config = args.into_config(true, &|_| true).unwrap();
+        let in_pod = Environment {
+            in_kubernetes: true,
+            ..Environment::default()
+        };
+        let config = args.into_configs(&in_pod, &|_| true).unwrap().remove(0);
         assert_eq!(config.target.url(), "mqtts://[::1]:8883");
         assert_eq!(config.timeout, Duration::from_millis(250));
         assert_eq!(config.deadline, Duration::from_secs(60));
         assert_eq!(config.dns_server, Some("127.0.0.1:5300".parse().unwrap()));
         assert!(config.strict && config.in_kubernetes);
         assert_eq!(config.root, PathBuf::from("/tmp/pod"));
+    }
+
+    #[test]
+    fn a_preset_decides_what_a_bare_host_means() {
+        let configs = |args: &[&str]| {
+            let Command::Doctor(args) = parse(args).unwrap().command else {
+                panic!()
+            };
+            args.into_configs(&Environment::default(), &|_| true)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.target.url())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            configs(&["doctor", "--preset", "aio", "10.1.2.3", "mqtt://b", "c:1"]),
+            ["mqtts://10.1.2.3:18883", "mqtt://b:1883", "mqtts://c:1"]
+        );
+        assert_eq!(
+            configs(&["doctor", "--preset", "aio"]),
+            ["mqtts://aio-broker.azure-iot-operations.svc.cluster.local:18883"]
+        );
+        assert_eq!(
+            configs(&["doctor", "--preset", "hivemq", "cluster.example"]),
+            ["mqtts://cluster.example:8883"]
+        );
+        assert_eq!(
+            configs(&["doctor", "a", "b"]),
+            ["mqtt://a:1883", "mqtt://b:1883"]
+        );
     }
 
     #[test]
@@ -976,7 +1372,7 @@ mod tests {
             &["doctor", "--timeout", "soon"],
             &["doctor", "--dns-server", "resolver"],
             &["doctor", "--format", "xml"],
-            &["doctor", "a", "b"],
+            &["doctor", "a", "http://b"],
             &["explain"],
         ] {
             let error = parse(args).expect_err(&format!("{args:?}"));

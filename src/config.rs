@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::pod::PodInfo;
 use crate::reason_codes::Broker;
 use crate::secret::Secret;
 use crate::target::Target;
@@ -31,11 +32,34 @@ pub struct DoctorConfig {
     pub root: PathBuf,
     /// `KUBERNETES_SERVICE_HOST` is set: the doctor runs inside a pod.
     pub in_kubernetes: bool,
+    /// What the pod has mounted (namespace, ServiceAccount, tokens), read below `root` when
+    /// the doctor runs in one.
+    pub pod: Option<PodInfo>,
+    /// The preset in force, if any, and what it found in the pod.
+    pub preset: Option<AppliedPreset>,
     /// Warnings count as failures.
     pub strict: bool,
     pub tls: TlsOptions,
     pub auth: AuthOptions,
     pub mqtt: MqttOptions,
+}
+
+/// A preset as applied to this run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedPreset {
+    pub broker: Broker,
+    /// The preset's token file was missing, and this projected token with the preset's audience
+    /// was used instead.
+    pub token_fallback: Option<TokenFallback>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenFallback {
+    /// The path the preset names, as the pod sees it.
+    pub expected: String,
+    /// The token used instead, as the pod sees it.
+    pub used: String,
+    pub audience: String,
 }
 
 /// The MQTT protocol version to speak.
@@ -185,6 +209,8 @@ impl DoctorConfig {
             dns_server: None,
             root: PathBuf::from("/"),
             in_kubernetes: false,
+            pod: None,
+            preset: None,
             strict: false,
             tls: TlsOptions {
                 expiry_warning: DEFAULT_EXPIRY_WARNING,

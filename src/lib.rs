@@ -8,9 +8,12 @@
 pub mod certs;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod findings;
 pub mod jwt;
 pub mod pipeline;
+pub mod pod;
+pub mod presets;
 pub mod reason_codes;
 pub mod report;
 pub mod secret;

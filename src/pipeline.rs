@@ -51,14 +51,15 @@ impl Stage {
     }
 
     /// The prefixes of the finding ids filed under this stage: its name, for the auth stage
-    /// `token` too (a token is checked the same way by `token inspect`), and for the MQTT stage
+    /// `token` too (a token is checked the same way by `token inspect`) and `pod` (the tokens a
+    /// pod has mounted), and for the MQTT stage
     /// the topic (`acl`) and session checks it runs over its connection.
     pub fn id_prefixes(self) -> &'static [&'static str] {
         match self {
             Stage::Dns => &["dns"],
             Stage::Tcp => &["tcp"],
             Stage::Tls => &["tls"],
-            Stage::Auth => &["auth", "token"],
+            Stage::Auth => &["auth", "token", "pod"],
             Stage::Mqtt => &["mqtt", "acl", "session"],
         }
     }
@@ -231,6 +232,26 @@ impl Context<'_> {
 }
 
 /// Runs every stage against the configured target.
+/// Runs one pipeline per configuration, all at the same time, and returns the outcomes in the
+/// order given. Each keeps its own deadline, so the whole takes as long as the slowest target,
+/// not the sum of them.
+pub async fn run_all(configs: Vec<DoctorConfig>) -> Vec<Outcome> {
+    let mut set = tokio::task::JoinSet::new();
+    let count = configs.len();
+    for (index, config) in configs.into_iter().enumerate() {
+        set.spawn(async move { (index, run(config).await) });
+    }
+    let mut outcomes: Vec<Option<Outcome>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        // A pipeline cannot panic by design (panic = "abort" in release); a join error would
+        // mean the runtime is shutting down, and then there is nothing left to report.
+        if let Ok((index, outcome)) = joined {
+            outcomes[index] = Some(outcome);
+        }
+    }
+    outcomes.into_iter().flatten().collect()
+}
+
 pub async fn run(config: DoctorConfig) -> Outcome {
     let started_at = SystemTime::now();
     let start = Instant::now();

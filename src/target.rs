@@ -164,6 +164,14 @@ pub enum TargetError {
 
 /// Parses a target as typed on the command line.
 pub fn parse(input: &str) -> Result<Target, TargetError> {
+    parse_with(input, Scheme::Mqtt, None)
+}
+
+/// Parses a target, reading a bare `host[:port]` as `scheme` and a missing port of that scheme
+/// as `port` (a preset's listener, e.g. Azure IoT Operations' mqtts on 18883). An explicit
+/// scheme or port always wins.
+pub fn parse_with(input: &str, scheme: Scheme, port: Option<u16>) -> Result<Target, TargetError> {
+    let default = (scheme, port);
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(TargetError::Empty);
@@ -179,7 +187,7 @@ pub fn parse(input: &str) -> Result<Target, TargetError> {
             if let Ok(ip) = trimmed.parse::<Ipv6Addr>() {
                 return Err(TargetError::BareIpv6(ip));
             }
-            (Scheme::Mqtt, format!("mqtt://{trimmed}"))
+            (default.0, format!("{}://{trimmed}", default.0.as_str()))
         }
     };
 
@@ -221,7 +229,11 @@ pub fn parse(input: &str) -> Result<Target, TargetError> {
         }
     };
 
-    let port = url.port().unwrap_or_else(|| scheme.default_port());
+    let port = match (url.port(), default) {
+        (Some(port), _) => port,
+        (None, (preset_scheme, Some(port))) if preset_scheme == scheme => port,
+        (None, _) => scheme.default_port(),
+    };
     if port == 0 {
         return Err(TargetError::PortZero);
     }

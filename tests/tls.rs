@@ -518,3 +518,25 @@ fn builtin_roots_when_the_system_has_none() {
             .starts_with("built-in Mozilla roots")
     );
 }
+
+#[test]
+fn hivemq_without_sni_is_warned_and_a_servername_clears_it() {
+    // HiveMQ Cloud picks the cluster by SNI (brokers.md section 5). Mosquitto does not care, so
+    // the handshake passes and the warning stands alone: it is about the broker named.
+    let ca = Ca::new("mqtt-doctor test CA");
+    let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), "");
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--preset", "hivemq"]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+    let no_sni = report.finding("tls.no_sni");
+    assert_eq!(evidence(no_sni, "address"), "127.0.0.1");
+    assert!(no_sni.fix.as_deref().unwrap().contains("--servername"));
+    assert_eq!(report.stage_status("tls"), "warn");
+
+    let (named, _) = broker.doctor(
+        Some(&ca.pem),
+        &["--preset", "hivemq", "--servername", "localhost"],
+    );
+    assert!(!named.ids().contains(&"tls.no_sni"), "{:?}", named.ids());
+    let (other, _) = broker.doctor(Some(&ca.pem), &[]);
+    assert!(!other.ids().contains(&"tls.no_sni"), "{:?}", other.ids());
+}

@@ -108,6 +108,12 @@ registry! {
     TLS_CLIENT_CERT_REJECTED = "tls.client_cert_rejected", Tls, Fail, "Client certificate rejected";
     /// A plain CONNECT was reset or closed, and the port answers a TLS ClientHello.
     TLS_PLAIN_TO_TLS_PORT = "tls.plain_to_tls_port", Tls, Fail, "Plain MQTT sent to a TLS port";
+    /// TLS to an IP address without --servername: no SNI, which SNI-routing brokers need.
+    TLS_NO_SNI = "tls.no_sni", Tls, Warn, "No SNI sent";
+    /// The doctor runs in a pod: namespace, ServiceAccount and the tokens it has mounted.
+    POD_DETECTED = "pod.detected", Auth, Info, "Running in a Kubernetes pod";
+    /// The preset's token file is missing; a projected token with the right audience is used.
+    POD_TOKEN_ELSEWHERE = "pod.token_elsewhere", Auth, Warn, "Token found under another name";
     /// What the client will authenticate with (lengths and fingerprints, never the secrets).
     AUTH_CREDENTIALS = "auth.credentials", Auth, Pass, "Credentials to send";
     /// A password without a username, which MQTT 3.1.1 forbids.

@@ -1,11 +1,13 @@
 //! JUnit XML renderer, for CI systems that show test reports (GitLab, Jenkins, GitHub via
 //! report actions).
 //!
-//! One `<testcase>` per stage: a failing stage carries its failing findings in `<failure>` (the
-//! detail, the evidence and the fix, so the CI page alone says what to do); a stage that did not
-//! run is `<skipped>`; warnings go to `<system-out>` and count as failures with `--strict`, as
-//! they do for the exit code. quick-xml does the escaping, so a hostile reason string from a
-//! broker cannot break the document.
+//! One `<testsuite>` per target and one `<testcase>` per stage: a failing stage carries its
+//! failing findings in `<failure>` (the detail, the evidence and the fix, so the CI page alone
+//! says what to do); a stage that did not run is `<skipped>`; warnings go to `<system-out>` and
+//! count as failures with `--strict`, as they do for the exit code. The output validates against
+//! the common schema (Jenkins' junit-10.xsd, which GitLab and the GitHub report actions read
+//! too). quick-xml does the escaping, so a hostile reason string from a broker cannot break the
+//! document.
 
 use std::io;
 
@@ -15,32 +17,42 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use super::{FindingReport, Report, StageReport};
 use crate::findings::Status;
 
-pub fn render(report: &Report, strict: bool) -> String {
+pub fn render(reports: &[Report], strict: bool) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     // Writing into a Vec cannot fail.
-    let _ = write(&mut writer, report, strict);
+    let _ = write(&mut writer, reports, strict);
     let mut text = String::from_utf8(writer.into_inner()).unwrap_or_default();
     text.push('\n');
     text
 }
 
-fn write(writer: &mut Writer<Vec<u8>>, report: &Report, strict: bool) -> io::Result<()> {
-    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let tests = report.stages.len().to_string();
+/// Test, failure and skip counts of one report's stages.
+fn counts(report: &Report, strict: bool) -> (usize, usize, usize) {
     let failures = report
         .stages
         .iter()
         .filter(|s| s.status.fails(strict))
-        .count()
-        .to_string();
+        .count();
     let skipped = report
         .stages
         .iter()
         .filter(|s| s.status == Status::Skip)
-        .count()
-        .to_string();
-    let time = seconds(report.duration_ms);
-    let suite = format!("mqtt-doctor {}", report.target.url);
+        .count();
+    (report.stages.len(), failures, skipped)
+}
+
+fn write(writer: &mut Writer<Vec<u8>>, reports: &[Report], strict: bool) -> io::Result<()> {
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    // The common schema (Jenkins' junit-10.xsd) has no `skipped` on <testsuites>.
+    let (mut tests, mut failures, mut ms) = (0, 0, 0.0_f64);
+    for report in reports {
+        let (t, f, _) = counts(report, strict);
+        tests += t;
+        failures += f;
+        // Targets run at the same time: the run took as long as the slowest.
+        ms = ms.max(report.duration_ms);
+    }
+    let (tests, failures, time) = (tests.to_string(), failures.to_string(), seconds(ms));
     writer
         .create_element("testsuites")
         .with_attributes([
@@ -48,39 +60,50 @@ fn write(writer: &mut Writer<Vec<u8>>, report: &Report, strict: bool) -> io::Res
             ("tests", tests.as_str()),
             ("failures", failures.as_str()),
             ("errors", "0"),
-            ("skipped", skipped.as_str()),
             ("time", time.as_str()),
         ])
         .write_inner_content(|w| {
-            w.create_element("testsuite")
-                .with_attributes([
-                    ("name", suite.as_str()),
-                    ("tests", tests.as_str()),
-                    ("failures", failures.as_str()),
-                    ("errors", "0"),
-                    ("skipped", skipped.as_str()),
-                    ("time", time.as_str()),
-                    ("timestamp", report.started_at.as_str()),
-                ])
-                .write_inner_content(|w| {
-                    w.create_element("properties").write_inner_content(|w| {
-                        let root = report.verdict.root_cause.as_deref().unwrap_or("");
-                        for (name, value) in [
-                            ("verdict", report.verdict.status.as_str()),
-                            ("root_cause", root),
-                            ("summary", report.verdict.summary.as_str()),
-                        ] {
-                            w.create_element("property")
-                                .with_attributes([("name", name), ("value", value)])
-                                .write_empty()?;
-                        }
-                        Ok(())
-                    })?;
-                    for stage in &report.stages {
-                        testcase(w, report, stage, strict)?;
-                    }
-                    Ok(())
-                })?;
+            for report in reports {
+                testsuite(w, report, strict)?;
+            }
+            Ok(())
+        })?;
+    Ok(())
+}
+
+/// One `<testsuite>` per target.
+fn testsuite(w: &mut Writer<Vec<u8>>, report: &Report, strict: bool) -> io::Result<()> {
+    let (tests, failures, skipped) = counts(report, strict);
+    let (tests, failures, skipped) = (tests.to_string(), failures.to_string(), skipped.to_string());
+    let time = seconds(report.duration_ms);
+    let suite = format!("mqtt-doctor {}", report.target.url);
+    w.create_element("testsuite")
+        .with_attributes([
+            ("name", suite.as_str()),
+            ("tests", tests.as_str()),
+            ("failures", failures.as_str()),
+            ("errors", "0"),
+            ("skipped", skipped.as_str()),
+            ("time", time.as_str()),
+            ("timestamp", report.started_at.as_str()),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("properties").write_inner_content(|w| {
+                let root = report.verdict.root_cause.as_deref().unwrap_or("");
+                for (name, value) in [
+                    ("verdict", report.verdict.status.as_str()),
+                    ("root_cause", root),
+                    ("summary", report.verdict.summary.as_str()),
+                ] {
+                    w.create_element("property")
+                        .with_attributes([("name", name), ("value", value)])
+                        .write_empty()?;
+                }
+                Ok(())
+            })?;
+            for stage in &report.stages {
+                testcase(w, report, stage, strict)?;
+            }
             Ok(())
         })?;
     Ok(())

@@ -5,6 +5,7 @@
 //! derives `Deserialize` with `deny_unknown_fields` so that the contract test (and any Rust
 //! consumer) reads it strictly. Renderers never probe; they only format.
 
+pub mod github;
 pub mod json;
 pub mod junit;
 pub mod text;
@@ -26,6 +27,9 @@ pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
     pub target: TargetReport,
+    /// The preset in force (`--preset`), absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_ms: f64,
@@ -109,6 +113,11 @@ impl Report {
                 tls: target.scheme.uses_tls(),
                 path: target.path.clone(),
             },
+            preset: outcome
+                .config
+                .preset
+                .as_ref()
+                .map(|p| crate::presets::name(p.broker).to_string()),
             started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
             duration_ms: millis(outcome.duration),
             verdict: VerdictReport {
@@ -128,6 +137,70 @@ impl Report {
                 .collect(),
             findings: outcome.findings.iter().map(FindingReport::from).collect(),
         }
+    }
+}
+
+/// The JSON report of a run over several targets: one [`Report`] each, in the order given, and
+/// an overall verdict (the worst). A run over one target writes that target's [`Report`] alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiReport {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub verdict: MultiVerdict,
+    pub reports: Vec<Report>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiVerdict {
+    /// The worst verdict of all targets.
+    pub status: Status,
+    pub targets: usize,
+    pub failed: usize,
+    pub warned: usize,
+    pub summary: String,
+}
+
+impl MultiReport {
+    pub fn new(reports: &[Report]) -> MultiReport {
+        MultiReport {
+            schema_version: SCHEMA_VERSION,
+            tool: tool(),
+            verdict: overall(reports),
+            reports: reports.to_vec(),
+        }
+    }
+}
+
+/// The verdict over several targets: the worst status, and how many failed and warned.
+pub fn overall(reports: &[Report]) -> MultiVerdict {
+    let count = |status| {
+        reports
+            .iter()
+            .filter(|r| r.verdict.status == status)
+            .count()
+    };
+    let (failed, warned) = (count(Status::Fail), count(Status::Warn));
+    let status = reports
+        .iter()
+        .map(|r| r.verdict.status)
+        .fold(Status::Pass, Status::max);
+    let summary = match (failed, warned) {
+        (0, 0) => format!("all {} targets are healthy", reports.len()),
+        (0, w) => format!(
+            "{} of {} targets healthy, {w} with warnings",
+            reports.len() - w,
+            reports.len()
+        ),
+        (f, _) => format!("{f} of {} targets failed", reports.len()),
+    };
+    MultiVerdict {
+        status,
+        targets: reports.len(),
+        failed,
+        warned,
+        summary,
     }
 }
 

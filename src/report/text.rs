@@ -19,6 +19,8 @@ use crate::findings::Status;
 pub struct TextOptions {
     /// Show passing findings in full too.
     pub verbose: bool,
+    /// Show only what failed: nothing at all for a healthy run.
+    pub quiet: bool,
     /// Columns to wrap at.
     pub width: usize,
 }
@@ -49,16 +51,27 @@ fn word(status: Status) -> ColoredString {
     paint(status, &status.as_str().to_uppercase())
 }
 
-pub fn render(report: &Report, options: TextOptions) -> String {
-    let mut out = String::new();
-    let width = options.width.max(40);
-    let _ = writeln!(
-        out,
-        "{} {} · {}\n",
+fn header(report: &Report) -> String {
+    let preset = report
+        .preset
+        .as_ref()
+        .map(|p| format!(" · preset {p}"))
+        .unwrap_or_default();
+    format!(
+        "{} {} · {}{preset}",
         report.tool.name.bold(),
         report.tool.version,
         report.target.url.bold()
-    );
+    )
+}
+
+pub fn render(report: &Report, options: TextOptions) -> String {
+    if options.quiet {
+        return render_quiet(report, options);
+    }
+    let mut out = String::new();
+    let width = options.width.max(40);
+    let _ = writeln!(out, "{}\n", header(report));
 
     let name_width = report
         .stages
@@ -92,6 +105,74 @@ pub fn render(report: &Report, options: TextOptions) -> String {
     }
 
     render_verdict(&mut out, &report.verdict, width);
+    out
+}
+
+/// `--quiet`: the failing findings and the verdict, and nothing for a healthy run, so that a
+/// CI log or a cron mail holds only what needs doing.
+fn render_quiet(report: &Report, options: TextOptions) -> String {
+    let mut out = String::new();
+    if report.verdict.status != Status::Fail {
+        return out;
+    }
+    let width = options.width.max(40);
+    let _ = writeln!(out, "{}", header(report));
+    let mut failing: Vec<&FindingReport> = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .collect();
+    if failing.is_empty() {
+        // Failed by --strict: the warnings are the failures.
+        failing = report
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Warn)
+            .collect();
+    }
+    for finding in failing {
+        out.push('\n');
+        render_finding(&mut out, finding, width);
+    }
+    render_verdict(&mut out, &report.verdict, width);
+    out
+}
+
+/// Several targets: each report in turn, then one line per target and the overall verdict.
+pub fn render_many(reports: &[Report], options: TextOptions) -> String {
+    let mut out = String::new();
+    let width = options.width.max(40);
+    for report in reports {
+        let section = render(report, options);
+        if section.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            let _ = writeln!(out, "\n{}\n", "─".repeat(width.min(100)).dimmed());
+        }
+        out.push_str(&section);
+    }
+    let verdict = super::overall(reports);
+    if options.quiet && verdict.status != Status::Fail {
+        return out;
+    }
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(u16::try_from(width).unwrap_or(u16::MAX))
+        .set_header(vec!["target", "verdict", "root cause", "time"]);
+    for report in reports {
+        table.add_row(vec![
+            report.target.url.clone(),
+            report.verdict.status.as_str().to_string(),
+            report.verdict.root_cause.clone().unwrap_or_default(),
+            format!("{:.0} ms", report.duration_ms),
+        ]);
+    }
+    let _ = writeln!(out, "\n{}", "─".repeat(width.min(100)).dimmed());
+    let _ = writeln!(out, "\n{table}");
+    let _ = writeln!(out, "\n{} {}", word(verdict.status), verdict.summary);
     out
 }
 

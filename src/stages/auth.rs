@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{AuthOptions, CredentialSource, KeySource, TokenChecks};
+use crate::config::{AuthOptions, CredentialSource, DoctorConfig, KeySource, TokenChecks};
 use crate::findings::{Finding, Status, registry as r};
 use crate::jwt::{self, Jwt, KeyKind, Verification, VerifyingKey};
 use crate::pipeline::{Context, StageOutput};
@@ -40,13 +40,68 @@ const UNSET_CLOCK_BEFORE: i64 = 1_000_000_000;
 const KUBELET_REFRESH_SLACK: Duration = Duration::from_secs(5 * 60);
 
 pub(crate) fn run(ctx: &mut Context<'_>) -> StageOutput {
-    let (output, credentials) = check_and_read(
+    let (mut output, credentials) = check_and_read(
         &ctx.config.auth,
         ctx.config.mqtt.auth_method.as_deref(),
         SystemTime::now(),
     );
     ctx.credentials = credentials;
+    let mut context = pod_findings(ctx.config);
+    if !context.is_empty() {
+        context.append(&mut output.findings);
+        output.findings = context;
+        output.not_applicable = false;
+    }
     output
+}
+
+/// In a pod: what it has mounted, and which token a preset found in place of its own.
+fn pod_findings(config: &DoctorConfig) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if let Some(pod) = &config.pod {
+        let mut finding = Finding::new(
+            &r::POD_DETECTED,
+            format!(
+                "Running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set): {}.",
+                pod.summary()
+            ),
+        );
+        for (key, value) in pod.evidence() {
+            finding = finding.with_evidence(key, value);
+        }
+        findings.push(finding);
+    }
+    if let Some(fallback) = config
+        .preset
+        .as_ref()
+        .and_then(|p| p.token_fallback.as_ref())
+    {
+        findings.push(
+            Finding::new(
+                &r::POD_TOKEN_ELSEWHERE,
+                format!(
+                    "The preset's token {} is missing; {} holds a token for audience {} and was \
+                     used instead. A client that reads {} has no token.",
+                    fallback.expected, fallback.used, fallback.audience, fallback.expected
+                ),
+            )
+            .with_evidence("expected", fallback.expected.as_str())
+            .with_evidence("used", fallback.used.as_str())
+            .with_evidence("audience", fallback.audience.as_str())
+            .with_fix(format!(
+                "Point the client at {} (and the doctor with --token-file), or rename the \
+                 projection: the `path` of its serviceAccountToken source names the file. Then \
+                 `kubectl rollout restart deployment/NAME -n {}`.",
+                fallback.used,
+                config
+                    .pod
+                    .as_ref()
+                    .and_then(|p| p.namespace.as_deref())
+                    .unwrap_or("NAMESPACE")
+            )),
+        );
+    }
+    findings
 }
 
 /// What the MQTT stage sends, as read by this stage. The token is trimmed of surrounding

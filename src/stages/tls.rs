@@ -42,11 +42,12 @@ use crate::findings::registry::{
     TLS_BAD_PURPOSE, TLS_BUILTIN_ROOTS, TLS_CA_FILE_INVALID, TLS_CLIENT_CERT_BAD_PURPOSE,
     TLS_CLIENT_CERT_EXPIRED, TLS_CLIENT_CERT_INVALID, TLS_CLIENT_CERT_REJECTED,
     TLS_CLIENT_CERT_REQUIRED, TLS_CLIENT_KEY_MISMATCH, TLS_EXPIRED, TLS_EXPIRING_SOON,
-    TLS_HANDSHAKE_FAILED, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NOT_TLS, TLS_NOT_YET_VALID, TLS_OK,
-    TLS_UNKNOWN_ISSUER,
+    TLS_HANDSHAKE_FAILED, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NO_SNI, TLS_NOT_TLS,
+    TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
 use crate::pipeline::{Budget, Connection, Context, StageOutput, TlsDialer};
+use crate::reason_codes::Broker;
 use crate::stages::probe::{self, PlainReply};
 use crate::target::Host;
 
@@ -261,6 +262,26 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         ServerName::DnsName(name) => name.as_ref().to_string(),
         _ => "none (no SNI is sent for an IP address)".to_string(),
     };
+    if let ServerName::IpAddress(ip) = &server_name
+        && config.mqtt.broker == Some(Broker::Hivemq)
+    {
+        let address = std::net::IpAddr::from(*ip).to_string();
+        findings.push(
+            Finding::new(
+                &TLS_NO_SNI,
+                format!(
+                    "The target is the IP address {address}, so no SNI was sent. HiveMQ Cloud \
+                     picks the cluster by SNI and fails the connection without it."
+                ),
+            )
+            .with_evidence("address", address)
+            .with_evidence("broker", Broker::Hivemq.name())
+            .with_fix(
+                "Connect by the broker's host name, or keep the address and send the name with \
+                 --servername CLUSTER.s1.eu.hivemq.cloud.",
+            ),
+        );
+    }
     let budget = ctx.budget();
     let peer = connection.peer;
     let connector = TlsConnector::from(Arc::new(tls_config));

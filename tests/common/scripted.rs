@@ -35,9 +35,63 @@ pub struct Scripted {
     pub received: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
 }
 
+/// A connection the script runs over: plain TCP, or TLS over it.
+trait Conn: Read + Write {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
+/// A TLS server configuration with this certificate chain and key (PEM).
+pub fn tls_config(cert_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server certificate"),
+    )
+}
+
 impl Scripted {
     pub fn start(scripts: Vec<Vec<Step>>) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Self::serve(listener, scripts, None)
+    }
+
+    /// Listens on `addr` (a loopback address) and speaks TLS with `tls` when given, as a broker's
+    /// TLS listener does.
+    pub fn start_on(
+        addr: SocketAddr,
+        scripts: Vec<Vec<Step>>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Scripted> {
+        Ok(Self::serve(TcpListener::bind(addr)?, scripts, tls))
+    }
+
+    fn serve(
+        listener: TcpListener,
+        scripts: Vec<Vec<Step>>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Scripted {
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<Vec<Vec<u8>>>>> = Arc::default();
         let log = received.clone();
@@ -47,8 +101,16 @@ impl Scripted {
                 let script = scripts[n.min(scripts.len() - 1)].clone();
                 log.lock().unwrap().push(Vec::new());
                 let log = log.clone();
+                let tls = tls.clone();
                 thread::spawn(move || {
-                    let _ = run(stream, &script, &log, n);
+                    let _ = match tls {
+                        None => run(stream, &script, &log, n),
+                        Some(config) => rustls::ServerConnection::new(config)
+                            .map_err(io::Error::other)
+                            .and_then(|conn| {
+                                run(rustls::StreamOwned::new(conn, stream), &script, &log, n)
+                            }),
+                    };
                 });
             }
         });
@@ -71,12 +133,14 @@ impl Scripted {
 }
 
 fn run(
-    mut stream: TcpStream,
+    mut stream: impl Conn,
     script: &[Step],
     log: &Mutex<Vec<Vec<Vec<u8>>>>,
     n: usize,
 ) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream
+        .socket()
+        .set_read_timeout(Some(Duration::from_secs(20)))?;
     let record = |frame: &[u8]| log.lock().unwrap()[n].push(frame.to_vec());
     for step in script {
         match step {
@@ -97,7 +161,7 @@ fn run(
                 }
             },
             Step::ServeThen(after, bytes) => {
-                stream.set_read_timeout(Some(*after))?;
+                stream.socket().set_read_timeout(Some(*after))?;
                 loop {
                     match read_frame(&mut stream) {
                         Ok(frame) => {
@@ -128,7 +192,7 @@ fn run(
     Ok(())
 }
 
-fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+fn read_frame(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut frame = vec![0u8; 1];
     stream.read_exact(&mut frame)?;
     let mut remaining = 0usize;
