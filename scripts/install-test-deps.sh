@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh machine lacks: Mosquitto (Debian package) for the
 # broker tests, util-linux's unshare, mount and setpriv for the namespace and permission tests,
-# openssl to generate the RSA keys the JWT tests sign with (ring cannot generate RSA keys). Idempotent and quiet when
-# everything is already there.
+# openssl to generate the RSA keys the JWT tests sign with (ring cannot generate RSA keys), and
+# xmllint with the common JUnit XML schema (Jenkins' junit-10.xsd, MIT, as shipped in pytest's
+# source distribution on PyPI) to validate the JUnit report. Idempotent and quiet when everything
+# is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
@@ -13,12 +16,23 @@ have unshare || missing+=(util-linux)
 have mount || missing+=(mount)
 have setpriv || missing+=(util-linux)
 have openssl || missing+=(openssl)
+have xmllint || missing+=(libxml2-utils)
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "install-test-deps: installing ${missing[*]} from Debian's packages" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
-echo "install-test-deps: installing ${missing[*]} from Debian's packages" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# tests/ci.rs reads the schema from here (target/ is not committed).
+xsd=target/test-deps/junit-10.xsd
+if [ ! -s "$xsd" ]; then
+  echo "install-test-deps: fetching junit-10.xsd from pytest's source distribution (PyPI)" >&2
+  work=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$work" "pytest==8.3.4"
+  mkdir -p "$(dirname "$xsd")"
+  tar -xzf "$work"/pytest-8.3.4.tar.gz -O pytest-8.3.4/testing/example_scripts/junit-10.xsd > "$xsd.tmp"
+  mv "$xsd.tmp" "$xsd"
+  rm -rf "$work"
+fi

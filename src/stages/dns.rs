@@ -70,7 +70,9 @@ async fn localhost(
     name: &str,
     budget: Budget,
 ) -> (StageOutput, Vec<IpAddr>) {
-    let system = if config.reads_host_files() {
+    // Without a hosts file (a scratch image, a bare chroot) getaddrinfo has nothing to read for
+    // localhost and would only wait for a name server that owes no answer.
+    let system = if config.reads_host_files() && config.host_path(HOSTS).is_file() {
         Some(system_lookup(name, config.target.port, budget).await)
     } else {
         None
