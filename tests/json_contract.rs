@@ -23,6 +23,7 @@ fn report_fields_are_documented_and_strict() {
     ]);
     let report = out.report();
     assert_eq!(report.schema_version, 1);
+    assert_eq!(report.preset, None, "absent without --preset");
     assert_eq!(report.tool.name, "mqtt-doctor");
     assert!(report.started_at.ends_with('Z'), "{}", report.started_at);
 
@@ -83,4 +84,37 @@ fn unknown_fields_are_rejected() {
         strict.is_err(),
         "the model must reject fields it does not know"
     );
+}
+
+#[test]
+fn multi_target_fields_are_documented_and_strict() {
+    let (a, b) = (
+        format!("127.0.0.1:{}", closed_port()),
+        format!("127.0.0.1:{}", closed_port()),
+    );
+    let out = run(&[
+        "doctor",
+        &a,
+        &b,
+        "--preset",
+        "mosquitto",
+        "--format",
+        "json",
+    ]);
+    let multi: mqtt_doctor::report::MultiReport =
+        serde_json::from_str(&out.stdout).expect("a strict MultiReport");
+    assert_eq!(multi.reports.len(), 2);
+    assert_eq!(multi.reports[0].preset.as_deref(), Some("mosquitto"));
+
+    let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut fields = keys(&json);
+    fields.extend(keys(&json["verdict"]));
+    fields.extend(keys(&json["reports"][0]));
+    for field in fields {
+        assert!(
+            doc.contains(&format!("`{field}`")),
+            "docs/json-schema.md does not document `{field}`"
+        );
+    }
 }

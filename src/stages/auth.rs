@@ -514,6 +514,8 @@ fn missing_token(path: &Path, audience: Option<&str>) -> Finding {
          \x20   - volumeMounts:\n\
          \x20       - name: mqtt-token\n\
          \x20         mountPath: {dir}\n\
+         Volumes are set up when a pod starts: apply the change, then\n\
+         \x20 kubectl rollout restart deployment/NAME -n NAMESPACE\n\
          Mount the directory, never the file with subPath: the kubelet refreshes the token by \
          swapping a `..data` symlink, which a subPath mount never sees, so the token expires in \
          place. Outside Kubernetes: `kubectl create token SERVICE_ACCOUNT --audience AUDIENCE > \
@@ -1147,9 +1149,15 @@ fn check_audience(jwt: &Jwt, kind: &TokenKind, checks: &TokenChecks, out: &mut V
                  \x20 - serviceAccountToken:\n\
                  \x20     path: broker-sat\n\
                  \x20     audience: {expected}\n\
+                 then restart the pods, since volumes are set up when a pod starts:\n\
+                 \x20 kubectl rollout restart deployment/NAME -n {namespace}\n\
                  For a token minted by hand:\n\
                  \x20 {}",
-                kind.create_token_command(expected)
+                kind.create_token_command(expected),
+                namespace = match kind {
+                    TokenKind::Kubernetes { namespace, .. } => namespace.as_str(),
+                    TokenKind::Other => "NAMESPACE",
+                }
             );
             if api_server {
                 fix.push_str(
