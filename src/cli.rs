@@ -68,6 +68,10 @@ const DOCTOR_EXAMPLES: &str = concat!(
   mqtt-doctor doctor mqtt://broker -u alice --password-file ./password
   mqtt-doctor doctor mqtts://aio-broker:18883 --token-file /var/run/secrets/tokens/broker-sat --audience aio-internal
   MQTT_DOCTOR_PASSWORD=$JWT mqtt-doctor doctor mqtt://emqx:1883 -u device1 --issuer esp32-sensor
+  mqtt-doctor doctor --preset aio                     # in a pod: token, CA and K8S-SAT found
+  mqtt-doctor doctor --preset hivemq abc123.s1.eu.hivemq.cloud
+  mqtt-doctor doctor --profile staging --format junit > mqtt-doctor.xml
+  mqtt-doctor doctor broker-a:1883 broker-b:1883 --quiet
 
 ",
     exit_codes!()
@@ -666,6 +670,10 @@ impl DoctorArgs {
             None => None,
         };
         let checks = credentials.checks.into_checks(on_command_line)?;
+        // clap checks `requires` for typed values only; a profile can still give one alone.
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err("--cert and --key go together: give both, or neither".into());
+        }
         if self.mqtt.auth_method.is_some() && self.mqtt.mqtt_version == MqttVersion::V311 {
             return Err(
                 "--auth-method needs MQTT 5 (enhanced authentication does not exist in 3.1.1); \
