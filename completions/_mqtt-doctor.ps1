@@ -26,12 +26,12 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -46,7 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--annotations', '--annotations', [CompletionResultType]::ParameterName, 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true')
-            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod''s filesystem; the system resolver is then not consulted')
+            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset''s token and CA. E.g. a copy of a pod''s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted')
             [CompletionResult]::new('--cafile', '--cafile', [CompletionResultType]::ParameterName, 'CA certificates (PEM bundle) to trust instead of the system roots')
             [CompletionResult]::new('--capath', '--capath', [CompletionResultType]::ParameterName, 'Directory of CA certificates (PEM files) to trust instead of the system roots')
             [CompletionResult]::new('--servername', '--servername', [CompletionResultType]::ParameterName, 'Name to send as SNI and to check the certificate against (default: the target host)')
@@ -166,12 +166,12 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             break
         }
         'mqtt-doctor;help' {
-            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }

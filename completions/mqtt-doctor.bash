@@ -97,7 +97,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__completions)
+        mqtt__doctor__subcmd__completions)
             opts="-h -V --color --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -115,7 +115,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__doctor)
+        mqtt__doctor__subcmd__doctor)
             opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --format --strict --verbose --quiet --annotations --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -293,7 +293,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__explain)
+        mqtt__doctor__subcmd__explain)
             opts="-h -V --broker --list --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -315,7 +315,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help)
+        mqtt__doctor__subcmd__help)
             opts="doctor explain token presets completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -329,7 +329,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__completions)
+        mqtt__doctor__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -343,7 +343,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__doctor)
+        mqtt__doctor__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -357,7 +357,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__explain)
+        mqtt__doctor__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -371,7 +371,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__help)
+        mqtt__doctor__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -385,7 +385,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__man)
+        mqtt__doctor__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -399,7 +399,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__presets)
+        mqtt__doctor__subcmd__help__subcmd__presets)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -413,7 +413,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__token)
+        mqtt__doctor__subcmd__help__subcmd__token)
             opts="inspect"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -427,7 +427,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__help__subcmd__token__subcmd__inspect)
+        mqtt__doctor__subcmd__help__subcmd__token__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -441,7 +441,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__man)
+        mqtt__doctor__subcmd__man)
             opts="-h -V --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -459,7 +459,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__presets)
+        mqtt__doctor__subcmd__presets)
             opts="-h -V --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -477,7 +477,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__token)
+        mqtt__doctor__subcmd__token)
             opts="-h -V --color --help --version inspect help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -495,7 +495,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__token__subcmd__help)
+        mqtt__doctor__subcmd__token__subcmd__help)
             opts="inspect help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -509,7 +509,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__token__subcmd__help__subcmd__help)
+        mqtt__doctor__subcmd__token__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -523,7 +523,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__token__subcmd__help__subcmd__inspect)
+        mqtt__doctor__subcmd__token__subcmd__help__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -537,7 +537,7 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mqtt__subcmd__doctor__subcmd__token__subcmd__inspect)
+        mqtt__doctor__subcmd__token__subcmd__inspect)
             opts="-f -h -V --token --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --format --strict --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

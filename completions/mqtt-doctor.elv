@@ -23,12 +23,12 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
+            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)'
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand presets 'List the presets (--preset NAME) and the defaults each one sets'
             cand completions 'Print a shell completion script'
-            cand man 'Print the man page (roff)'
+            cand man 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqtt-doctor;doctor'= {
@@ -42,7 +42,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand -f 'Output format'
             cand --format 'Output format'
             cand --annotations 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true'
-            cand --root 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod''s filesystem; the system resolver is then not consulted'
+            cand --root 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset''s token and CA. E.g. a copy of a pod''s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted'
             cand --cafile 'CA certificates (PEM bundle) to trust instead of the system roots'
             cand --capath 'Directory of CA certificates (PEM files) to trust instead of the system roots'
             cand --servername 'Name to send as SNI and to check the certificate against (default: the target host)'
@@ -152,12 +152,12 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --version 'Print version'
         }
         &'mqtt-doctor;help'= {
-            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
+            cand doctor 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)'
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand presets 'List the presets (--preset NAME) and the defaults each one sets'
             cand completions 'Print a shell completion script'
-            cand man 'Print the man page (roff)'
+            cand man 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqtt-doctor;help;doctor'= {

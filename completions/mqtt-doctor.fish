@@ -29,12 +29,12 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print a man page (roff): the top page, or a command\'s (`man doctor`, `man token-inspect`)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l preset -d 'Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows them); any option overrides them' -r -f -a "mosquitto\t''
 emqx\t''
@@ -51,7 +51,7 @@ junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l annotations -d 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true' -r -f -a "auto\t'When GITHUB_ACTIONS=true'
 always\t''
 never\t''"
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a pod\'s filesystem; the system resolver is then not consulted' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset\'s token and CA. E.g. a copy of a pod\'s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l servername -d 'Name to send as SNI and to check the certificate against (default: the target host)' -r
@@ -145,11 +145,11 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "man" -d 'Print a man page (roff): the top page, or a command\'s (`man doctor`, `man token-inspect`)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'

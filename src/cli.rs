@@ -93,7 +93,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials)
+    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
     /// Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline
@@ -109,8 +109,12 @@ pub enum Command {
         /// The shell to complete for
         shell: Shell,
     },
-    /// Print the man page (roff)
-    Man,
+    /// Print a man page (roff): the top page, or a command's (`man doctor`, `man token-inspect`)
+    Man {
+        /// The command whose page to print
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -172,8 +176,9 @@ pub struct DoctorArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Annotations::Auto, env = "MQTT_DOCTOR_ANNOTATIONS")]
     pub annotations: Annotations,
 
-    /// Read well-known files (etc/resolv.conf, etc/hosts) below this directory, e.g. a copy of a
-    /// pod's filesystem; the system resolver is then not consulted
+    /// Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the
+    /// ServiceAccount files, the preset's token and CA. E.g. a copy of a pod's filesystem, or
+    /// /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted
     #[arg(
         long,
         value_name = "DIR",
@@ -1011,7 +1016,7 @@ pub fn main() -> ExitCode {
                 .and_then(|m| m.subcommand_matches("inspect")),
         ),
         Command::Completions { shell } => emit(&completion_script(shell)),
-        Command::Man => emit(&man_page()),
+        Command::Man { command } => man(command.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -1236,15 +1241,62 @@ fn explain(args: &ExplainArgs) -> u8 {
 pub fn completion_script(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "mqtt-doctor", &mut out);
+    if shell == Shell::Bash {
+        // clap_complete's bash script names a hyphenated program's subcommands one way where it
+        // walks the words and another in its case labels (clap-rs/clap#6421), so no option after
+        // a subcommand would complete. One spelling, until the fix is released.
+        let text = String::from_utf8_lossy(&out)
+            .replace("mqtt__subcmd__doctor__subcmd__", "mqtt__doctor__subcmd__");
+        out = text.into_bytes();
+    }
     out
 }
 
-/// The man page, generated from the clap definition.
-pub fn man_page() -> Vec<u8> {
-    let mut out = Vec::new();
-    // Rendering into a Vec cannot fail.
-    let _ = clap_mangen::Man::new(Cli::command()).render(&mut out);
-    out
+/// The man pages, generated from the clap definition: `mqtt-doctor` and one per subcommand
+/// (`mqtt-doctor-doctor`, `mqtt-doctor-token-inspect`, ...), which the top page refers to.
+pub fn man_pages() -> Vec<(String, Vec<u8>)> {
+    fn walk(command: &clap::Command, pages: &mut Vec<(String, Vec<u8>)>) {
+        let name = command
+            .get_display_name()
+            .unwrap_or(command.get_name())
+            .to_string();
+        let mut out = Vec::new();
+        // Rendering into a Vec cannot fail.
+        let _ = clap_mangen::Man::new(command.clone()).render(&mut out);
+        pages.push((name, out));
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            walk(sub, pages);
+        }
+    }
+    let mut command = Cli::command();
+    // Building names the subcommands as the pages refer to them (mqtt-doctor-doctor).
+    command.build();
+    let mut pages = Vec::new();
+    walk(&command, &mut pages);
+    pages
+}
+
+fn man(command: Option<&str>) -> u8 {
+    let wanted = match command {
+        None => "mqtt-doctor".to_string(),
+        Some(name) => format!("mqtt-doctor-{}", name.replace(' ', "-")),
+    };
+    let pages = man_pages();
+    match pages.iter().find(|(name, _)| *name == wanted) {
+        Some((_, page)) => emit(page),
+        None => {
+            let names: Vec<&str> = pages
+                .iter()
+                .filter_map(|(name, _)| name.strip_prefix("mqtt-doctor-"))
+                .collect();
+            eprintln!(
+                "mqtt-doctor: error: no man page for \"{}\"; there are: {}",
+                command.unwrap_or_default(),
+                names.join(", ")
+            );
+            exit::USAGE
+        }
+    }
 }
 
 fn emit(bytes: &[u8]) -> u8 {

@@ -6,7 +6,7 @@
 use std::fs;
 
 use clap_complete::Shell;
-use mqtt_doctor::cli::{completion_script, man_page};
+use mqtt_doctor::cli::{completion_script, man_pages};
 
 fn check(path: &str, generated: &[u8]) {
     if std::env::var_os("UPDATE_GENERATED").is_some() {
@@ -34,6 +34,40 @@ fn completions_are_current() {
 }
 
 #[test]
-fn man_page_is_current() {
-    check("docs/man/mqtt-doctor.1", &man_page());
+fn man_pages_are_current() {
+    let pages = man_pages();
+    let names: Vec<&str> = pages.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in [
+        "mqtt-doctor",
+        "mqtt-doctor-doctor",
+        "mqtt-doctor-token-inspect",
+    ] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    for (name, page) in &pages {
+        check(&format!("docs/man/{name}.1"), page);
+    }
+    // No page is left behind from a command that no longer exists.
+    for entry in fs::read_dir("docs/man").unwrap() {
+        let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let stem = file.trim_end_matches(".1");
+        assert!(
+            names.contains(&stem),
+            "docs/man/{file} belongs to no command"
+        );
+    }
+}
+
+/// The bash script completes options after a subcommand (clap-rs/clap#6421 worked around).
+#[test]
+fn bash_completes_options_of_a_subcommand() {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            "source completions/mqtt-doctor.bash; COMP_WORDS=(mqtt-doctor doctor --pres); \
+             COMP_CWORD=2; _mqtt__doctor mqtt-doctor --pres doctor; echo \"${COMPREPLY[*]}\"",
+        )
+        .output()
+        .expect("bash runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "--preset");
 }

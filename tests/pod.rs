@@ -237,13 +237,19 @@ fn without_the_projected_token_the_fix_is_the_volume_and_nothing_is_sent() {
     assert_eq!(run.code, 1);
     assert_eq!(report.verdict.root_cause.as_deref(), Some("token.missing"));
     let missing = report.finding("token.missing");
+    let fix = missing.fix.as_deref().unwrap();
+    assert!(fix.contains("serviceAccountToken"));
+    // The fix speaks of the pod's paths and namespace, not of the copy that was read.
     assert!(
-        missing
-            .fix
-            .as_deref()
-            .unwrap()
-            .contains("serviceAccountToken")
+        fix.contains("mountPath: /var/run/secrets/tokens\n"),
+        "{fix}"
     );
+    assert!(
+        fix.contains("kubectl rollout restart deployment/NAME -n factory"),
+        "{fix}"
+    );
+    let root = cluster.pod.path().display().to_string();
+    assert!(!fix.contains(&root), "{fix}");
     let pod = report.finding("pod.detected");
     assert_eq!(pod.evidence["projected_tokens"], Value::Array(Vec::new()));
     // A CONNECT without the token would only be refused for a reason already known.

@@ -46,6 +46,22 @@ pub(crate) fn run(ctx: &mut Context<'_>) -> StageOutput {
         SystemTime::now(),
     );
     ctx.credentials = credentials;
+    if !ctx.config.reads_host_files() {
+        // Fixes are for the pod: a mountPath or a `> FILE` names the path the pod sees, not the
+        // copy below --root that was read.
+        let root = ctx.config.root.display().to_string();
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        for finding in &mut output.findings {
+            if let Some(fix) = &mut finding.fix {
+                *fix = fix.replace(&prefix, "/");
+            }
+        }
+    }
+    if let Some(namespace) = ctx.config.pod.as_ref().and_then(|p| p.namespace.as_deref()) {
+        for fix in output.findings.iter_mut().filter_map(|f| f.fix.as_mut()) {
+            *fix = fix.replace("-n NAMESPACE", &format!("-n {namespace}"));
+        }
+    }
     let mut context = pod_findings(ctx.config);
     if !context.is_empty() {
         context.append(&mut output.findings);

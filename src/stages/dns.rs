@@ -146,6 +146,17 @@ impl Settings {
                     .collect();
                 settings.ndots = conf.ndots as usize;
             }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    && !config.reads_host_files() =>
+            {
+                settings.problem = Some(format!(
+                    "cannot read {}: {e}. Files below --root / MQTT_DOCTOR_ROOT must be readable \
+                     by this user: a debug container reading /proc/1/root must run as the target \
+                     container's user or as root",
+                    settings.path
+                ))
+            }
             Err(e) => settings.problem = Some(format!("cannot read {}: {e}", settings.path)),
         }
         if let Some(server) = config.dns_server {
