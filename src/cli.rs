@@ -866,15 +866,9 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
         && let Some(entry) = merged.iter_mut().find(|(id, _, layer)| {
             id == "token_file" && layers[*layer].source.starts_with("preset")
         })
-        && let Some(fallback) = token_fallback(applied.broker, &root, pod)
+        && let Some((fallback, read_from)) = token_fallback(applied.broker, &root, pod)
     {
-        entry.1 = vec![
-            pod.projected
-                .iter()
-                .find(|t| t.path == fallback.used)
-                .map(|t| t.host_path.display().to_string())
-                .unwrap_or_default(),
-        ];
+        entry.1 = vec![read_from.display().to_string()];
         applied.token_fallback = Some(fallback);
     }
 
@@ -915,8 +909,8 @@ enum LayerError {
 }
 
 /// When the preset's token file is missing in a pod, a projected token with the preset's
-/// audience is the one the pod was meant to use.
-fn token_fallback(broker: Broker, root: &Path, pod: &PodInfo) -> Option<TokenFallback> {
+/// audience is the one the pod was meant to use; returned with the path to read it from.
+fn token_fallback(broker: Broker, root: &Path, pod: &PodInfo) -> Option<(TokenFallback, PathBuf)> {
     let preset = presets::get(broker);
     let expected = preset.settings.iter().find_map(|s| match s.value {
         presets::Value::File(path) if s.option == "token-file" => Some(path),
@@ -929,12 +923,15 @@ fn token_fallback(broker: Broker, root: &Path, pod: &PodInfo) -> Option<TokenFal
     if root.join(expected.trim_start_matches('/')).exists() {
         return None;
     }
-    let used = pod.projected_for(audience).first()?.path.clone();
-    Some(TokenFallback {
-        expected: expected.to_string(),
-        used,
-        audience: audience.to_string(),
-    })
+    let used = pod.projected_for(audience).into_iter().next()?;
+    Some((
+        TokenFallback {
+            expected: expected.to_string(),
+            used: used.path.clone(),
+            audience: audience.to_string(),
+        },
+        used.host_path.clone(),
+    ))
 }
 
 /// Checks one config-file option with the doctor's own parser for it, and returns its clap id.
@@ -1081,10 +1078,15 @@ fn doctor(first: Option<&ArgMatches>) -> u8 {
             return exit::INTERNAL;
         }
     };
+    let expected = configs.len();
     let outcomes = runtime.block_on(pipeline::run_all(configs));
     // A getaddrinfo call that never returns must not hold the process open past its verdict.
     runtime.shutdown_background();
 
+    if outcomes.len() != expected {
+        eprintln!("mqtt-doctor: error: a check stopped without a result");
+        return exit::INTERNAL;
+    }
     let reports: Vec<Report> = outcomes.iter().map(Report::from_outcome).collect();
     let rendered = match (format, &reports[..]) {
         (Format::Json, [one]) => report::json::render(one),

@@ -243,8 +243,7 @@ pub async fn run_all(configs: Vec<DoctorConfig>) -> Vec<Outcome> {
     }
     let mut outcomes: Vec<Option<Outcome>> = (0..count).map(|_| None).collect();
     while let Some(joined) = set.join_next().await {
-        // A pipeline cannot panic by design (panic = "abort" in release); a join error would
-        // mean the runtime is shutting down, and then there is nothing left to report.
+        // A join error (a panic in a debug build) leaves a gap; the caller counts the outcomes.
         if let Ok((index, outcome)) = joined {
             outcomes[index] = Some(outcome);
         }

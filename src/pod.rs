@@ -38,7 +38,6 @@ pub struct TokenFile {
     pub service_account: Option<String>,
     /// `N bytes, sha256:…`, or why the file is not a token.
     pub describe: String,
-    pub is_jwt: bool,
 }
 
 impl TokenFile {
@@ -229,7 +228,6 @@ fn token_file(path: &str, host_path: &Path, now: i64) -> Option<TokenFile> {
     Some(TokenFile {
         path: path.to_string(),
         host_path: host_path.to_path_buf(),
-        is_jwt: !claims.is_empty(),
         expires_in: claims
             .get("exp")
             .and_then(Value::as_i64)
