@@ -837,25 +837,22 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
     }
 
     // Merge, lowest first: a higher layer replaces a value and its alternatives.
+    let alternatives = |id: &str| -> &[&str] {
+        ALTERNATIVES
+            .iter()
+            .find(|group| group.contains(&id))
+            .copied()
+            .unwrap_or(&[])
+    };
     let mut merged: Vec<(String, Vec<String>, usize)> = Vec::new();
     for (index, layer) in layers.iter().enumerate() {
         for (id, values) in &layer.values {
-            let siblings = ALTERNATIVES
-                .iter()
-                .find(|group| group.contains(&id.as_str()))
-                .copied()
-                .unwrap_or(&[]);
-            merged.retain(|(k, _, _)| k != id && !siblings.contains(&k.as_str()));
+            merged.retain(|(k, _, _)| k != id && !alternatives(id).contains(&k.as_str()));
             merged.push((id.clone(), values.clone(), index));
         }
     }
     merged.retain(|(id, _, _)| {
-        let group = ALTERNATIVES
-            .iter()
-            .find(|group| group.contains(&id.as_str()))
-            .copied()
-            .unwrap_or(&[]);
-        !explicit(id) && !group.iter().any(|member| explicit(member))
+        !explicit(id) && !alternatives(id).iter().any(|member| explicit(member))
     });
 
     let mut applied = preset.map(|broker| AppliedPreset {
@@ -920,7 +917,7 @@ fn token_fallback(broker: Broker, root: &Path, pod: &PodInfo) -> Option<(TokenFa
         presets::Value::Text(text) if s.option == "audience" => Some(text),
         _ => None,
     })?;
-    if root.join(expected.trim_start_matches('/')).exists() {
+    if crate::config::below_root(root, expected).exists() {
         return None;
     }
     let used = pod.projected_for(audience).into_iter().next()?;

@@ -223,7 +223,7 @@ impl DoctorConfig {
 
     /// A well-known absolute path, read below [`DoctorConfig::root`].
     pub fn host_path(&self, absolute: &str) -> PathBuf {
-        self.root.join(absolute.trim_start_matches('/'))
+        below_root(&self.root, absolute)
     }
 
     /// Whether the connection is wrapped in TLS.
@@ -236,6 +236,11 @@ impl DoctorConfig {
     pub fn reads_host_files(&self) -> bool {
         self.root == Path::new("/")
     }
+}
+
+/// Where the well-known absolute path `absolute` is read when the filesystem root is `root`.
+pub fn below_root(root: &Path, absolute: &str) -> PathBuf {
+    root.join(absolute.trim_start_matches('/'))
 }
 
 /// Parses a duration written like `500ms`, `2s`, `1m` or `1m30s`; zero is rejected because every

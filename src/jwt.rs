@@ -99,6 +99,22 @@ impl Jwt {
     pub fn signature(&self) -> &[u8] {
         &self.signature
     }
+
+    /// The `aud` claim as a list (RFC 7519 allows one string or an array); `None` without
+    /// one, an empty list when it has another type.
+    pub fn audiences(&self) -> Option<Vec<String>> {
+        match self.claims.get("aud")? {
+            Value::String(s) => Some(vec![s.clone()]),
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => Some(Vec::new()),
+        }
+    }
 }
 
 /// Whether a string has the shape of a compact JWT (`eyJ…` with two dots), to tell a password

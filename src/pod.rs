@@ -11,8 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use crate::config::below_root;
 use crate::jwt;
 use crate::secret;
 
@@ -75,42 +76,32 @@ pub struct PodInfo {
 impl PodInfo {
     /// Reads the pod's files below `root`.
     pub fn discover(root: &Path, now: SystemTime) -> PodInfo {
-        let below = |absolute: &str| root.join(absolute.trim_start_matches('/'));
+        let below = |absolute: &str| below_root(root, absolute);
         let now = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
+        let default_path = format!("{SERVICE_ACCOUNT_DIR}/token");
+        let default = token_file(&default_path, &below(&default_path), now);
         let mut info = PodInfo {
             namespace: read_small(&below(&format!("{SERVICE_ACCOUNT_DIR}/namespace")))
                 .map(|text| text.trim().to_string())
                 .filter(|ns| !ns.is_empty()),
             ..PodInfo::default()
         };
-        let default_path = format!("{SERVICE_ACCOUNT_DIR}/token");
-        info.default_token = token_file(&default_path, &below(&default_path), now);
-        if let Some(claims) = info
-            .default_token
-            .as_ref()
-            .and_then(|t| read_small(&t.host_path))
-            .and_then(|text| jwt::decode(text.trim()).ok())
-            .map(|jwt| jwt.claims)
-        {
-            let k8s = claims.get("kubernetes.io");
-            let name_of = |key: &str| {
-                k8s.and_then(|k| k.get(key))
-                    .and_then(|v| v.get("name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
-            info.service_account = name_of("serviceaccount").or_else(|| {
-                claims
-                    .get("sub")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.strip_prefix("system:serviceaccount:"))
-                    .and_then(|s| s.split(':').nth(1))
-                    .map(str::to_string)
-            });
-            info.pod = name_of("pod");
+        if let Some((token, claims)) = default {
+            info.service_account = token
+                .service_account
+                .as_deref()
+                .and_then(|account| account.split('/').nth(1))
+                .map(str::to_string);
+            info.pod = claims
+                .get("kubernetes.io")
+                .and_then(|k| k.get("pod"))
+                .and_then(|p| p.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            info.default_token = Some(token);
         }
 
         let dir = below(TOKENS_DIR);
@@ -128,7 +119,7 @@ impl PodInfo {
                     .iter()
                     .filter_map(|name| {
                         let path = format!("{TOKENS_DIR}/{name}");
-                        token_file(&path, &dir.join(name), now)
+                        token_file(&path, &dir.join(name), now).map(|(token, _)| token)
                     })
                     .collect();
             }
@@ -190,7 +181,8 @@ fn read_small(path: &Path) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn token_file(path: &str, host_path: &Path, now: i64) -> Option<TokenFile> {
+/// A token file and its claims (empty when it is not a JWT).
+fn token_file(path: &str, host_path: &Path, now: i64) -> Option<(TokenFile, Map<String, Value>)> {
     if !host_path.is_file() {
         return None;
     }
@@ -210,22 +202,17 @@ fn token_file(path: &str, host_path: &Path, now: i64) -> Option<TokenFile> {
             secret::fingerprint(trimmed.as_bytes())
         ),
     };
+    let audiences = decoded
+        .as_ref()
+        .and_then(|jwt| jwt.audiences())
+        .unwrap_or_default();
     let claims = decoded.map(|jwt| jwt.claims).unwrap_or_default();
-    let audiences = match claims.get("aud") {
-        Some(Value::String(aud)) => vec![aud.clone()],
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
     let service_account = claims
         .get("sub")
         .and_then(Value::as_str)
         .and_then(|s| s.strip_prefix("system:serviceaccount:"))
         .map(|s| s.replacen(':', "/", 1));
-    Some(TokenFile {
+    let token = TokenFile {
         path: path.to_string(),
         host_path: host_path.to_path_buf(),
         expires_in: claims
@@ -235,5 +222,6 @@ fn token_file(path: &str, host_path: &Path, now: i64) -> Option<TokenFile> {
         audiences,
         service_account,
         describe,
-    })
+    };
+    Some((token, claims))
 }

@@ -6,8 +6,9 @@
 //! it, option by option (the CLI does the layering). Well-known files are named as absolute pod
 //! paths and read below `MQTT_DOCTOR_ROOT`, so a copied pod filesystem works like a real pod.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::config::below_root;
 use crate::reason_codes::Broker;
 use crate::target::Scheme;
 
@@ -172,12 +173,11 @@ pub fn get(broker: Broker) -> &'static Preset {
 /// A preset setting as it applies to this run: its value, and whether a well-known file was
 /// missing (then the setting is left out).
 pub fn resolve(setting: &Setting, root: &Path) -> Option<String> {
-    let below_root = |absolute: &str| -> PathBuf { root.join(absolute.trim_start_matches('/')) };
     match setting.value {
         Value::Text(text) => Some(text.to_string()),
-        Value::File(path) => Some(below_root(path).display().to_string()),
+        Value::File(path) => Some(below_root(root, path).display().to_string()),
         Value::FileIfPresent(path) => {
-            let path = below_root(path);
+            let path = below_root(root, path);
             path.is_file().then(|| path.display().to_string())
         }
     }

@@ -142,13 +142,14 @@ fn render_quiet(report: &Report, options: TextOptions) -> String {
 pub fn render_many(reports: &[Report], options: TextOptions) -> String {
     let mut out = String::new();
     let width = options.width.max(40);
+    let rule = "─".repeat(width.min(100)).dimmed();
     for report in reports {
         let section = render(report, options);
         if section.is_empty() {
             continue;
         }
         if !out.is_empty() {
-            let _ = writeln!(out, "\n{}\n", "─".repeat(width.min(100)).dimmed());
+            let _ = writeln!(out, "\n{rule}\n");
         }
         out.push_str(&section);
     }
@@ -170,7 +171,7 @@ pub fn render_many(reports: &[Report], options: TextOptions) -> String {
             format!("{:.0} ms", report.duration_ms),
         ]);
     }
-    let _ = writeln!(out, "\n{}", "─".repeat(width.min(100)).dimmed());
+    let _ = writeln!(out, "\n{rule}");
     let _ = writeln!(out, "\n{table}");
     let _ = writeln!(out, "\n{} {}", word(verdict.status), verdict.summary);
     out

@@ -1096,26 +1096,11 @@ fn check_times(
     }
 }
 
-/// The `aud` claim as a list, whether the token has a string or an array.
-fn audiences(jwt: &Jwt) -> Option<Vec<String>> {
-    match jwt.claims.get("aud")? {
-        Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-        ),
-        _ => Some(Vec::new()),
-    }
-}
-
 fn check_audience(jwt: &Jwt, kind: &TokenKind, checks: &TokenChecks, out: &mut Vec<Finding>) {
     let Some(expected) = &checks.audience else {
         return;
     };
-    let found = audiences(jwt);
+    let found = jwt.audiences();
     if found.as_ref().is_some_and(|f| f.contains(expected)) {
         return;
     }
@@ -1551,7 +1536,8 @@ fn summary(
         ),
         TokenKind::Other => format!("JWT ({})", jwt.alg().unwrap_or("no alg")),
     };
-    let aud = audiences(jwt)
+    let aud = jwt
+        .audiences()
         .filter(|a| !a.is_empty())
         .map(|a| format!(", audience {}", a.join(" ")))
         .unwrap_or_default();
