@@ -3,7 +3,8 @@
 # broker tests, util-linux's unshare, mount and setpriv for the namespace and permission tests,
 # openssl to generate the RSA keys the JWT tests sign with (ring cannot generate RSA keys), and
 # xmllint with the common JUnit XML schema (Jenkins' junit-10.xsd, MIT, as shipped in pytest's
-# source distribution on PyPI) to validate the JUnit report. Idempotent and quiet when everything
+# source distribution on PyPI) to validate the JUnit report, and GNU time, whose peak-memory
+# reading bounds the doctor's memory against hostile peers. Idempotent and quiet when everything
 # is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ have mount || missing+=(mount)
 have setpriv || missing+=(util-linux)
 have openssl || missing+=(openssl)
 have xmllint || missing+=(libxml2-utils)
+[ -x /usr/bin/time ] || missing+=(time)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi

@@ -156,6 +156,11 @@ impl Wire {
         let _ = self.stream.shutdown().await;
     }
 
+    /// The bytes of a frame that has begun but not finished arriving.
+    pub fn pending(&self) -> &[u8] {
+        &self.buffer[..self.buffer.len().min(EVIDENCE_BYTES)]
+    }
+
     /// Reads the next frame. Cancel-safe: bytes already read stay in the buffer, so a caller may
     /// wrap this in a timeout and call it again.
     pub async fn read_frame(&mut self) -> Result<Frame, ReadError> {

@@ -15,8 +15,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -32,7 +34,7 @@ use rustls::{
     ProtocolVersion, RootCertStore, SignatureScheme,
 };
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 
@@ -46,7 +48,7 @@ use crate::findings::registry::{
     TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
-use crate::pipeline::{Budget, Connection, Context, StageOutput, TlsDialer};
+use crate::pipeline::{Budget, Connection, Context, StageOutput, TlsDialer, Transport};
 use crate::reason_codes::Broker;
 use crate::stages::probe::{self, PlainReply};
 use crate::target::Host;
@@ -285,9 +287,14 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let budget = ctx.budget();
     let peer = connection.peer;
     let connector = TlsConnector::from(Arc::new(tls_config));
+    let received = Arc::new(Mutex::new(Received::default()));
+    let stream = Tally {
+        inner: connection.stream,
+        received: received.clone(),
+    };
     let handshake = tokio::time::timeout(
         budget.timeout,
-        connector.connect(server_name.clone(), connection.stream),
+        connector.connect(server_name.clone(), stream),
     )
     .await;
 
@@ -304,19 +311,44 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     };
     match handshake {
         Err(_) => {
-            findings.push(facts.evidence(Finding::new(
-                &TLS_HANDSHAKE_FAILED,
-                format!(
-                    "{peer} did not complete the TLS handshake within {}: it accepted the TCP \
-                     connection but did not answer the ClientHello like a TLS server.",
-                    budget.describe()
-                ),
-            )
-            .with_fix(format!(
-                "Check that port {} is the broker's TLS listener; a plain MQTT port answers a \
-                 ClientHello with nothing or closes.",
-                peer.port()
-            ))));
+            let received = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
+            let finding = if received.total == 0 {
+                Finding::new(
+                    &TLS_HANDSHAKE_FAILED,
+                    format!(
+                        "{peer} did not complete the TLS handshake within {}: it accepted the \
+                         TCP connection but did not answer the ClientHello like a TLS server.",
+                        budget.describe()
+                    ),
+                )
+                .with_fix(format!(
+                    "Check that port {} is the broker's TLS listener; a plain MQTT port answers \
+                     a ClientHello with nothing or closes.",
+                    peer.port()
+                ))
+            } else {
+                Finding::new(
+                    &TLS_HANDSHAKE_FAILED,
+                    format!(
+                        "{peer} began the TLS handshake but did not finish it within {}: it sent \
+                         {} bytes ({}) and then nothing more.",
+                        budget.describe(),
+                        received.total,
+                        crate::wire::hex(&received.head)
+                    ),
+                )
+                .with_evidence("bytes_received", received.total as u64)
+                .with_fix(
+                    "A handshake that stalls half-way is most often one of two things. A TLS \
+                     terminator or proxy in front of the broker (HAProxy, a cloud load balancer, \
+                     an ingress) that waits for a backend which does not answer: check its \
+                     backend health and its log. Or a network path that loses large packets: the \
+                     server's certificate chain is the largest message of the handshake, and a \
+                     VPN or tunnel without MSS clamping drops it. Try from a host on the broker's \
+                     network, and check the path MTU (ping -M do -s 1400 HOST).",
+                )
+            };
+            findings.push(facts.evidence(finding));
             StageOutput::done("no answer to the TLS handshake", findings)
         }
         Ok(Err(error)) => {
@@ -1254,5 +1286,71 @@ mod tests {
     #[test]
     fn the_ring_provider_is_the_one_compiled_in() {
         assert!(!provider().cipher_suites.is_empty());
+    }
+}
+
+/// How much of the server's first bytes a stalled handshake shows.
+const RECEIVED_HEAD: usize = 16;
+
+/// What the server sent during the handshake: how many bytes, and the first few.
+#[derive(Debug, Default)]
+struct Received {
+    total: usize,
+    head: Vec<u8>,
+}
+
+/// The TCP stream under the handshake, counting what the server sends, so that a handshake that
+/// stalls half-way can say how far it got (rustls' future is dropped whole by the timeout).
+struct Tally {
+    inner: Box<dyn Transport>,
+    received: Arc<Mutex<Received>>,
+}
+
+impl AsyncRead for Tally {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let new = &buf.filled()[before..];
+        if !new.is_empty() {
+            let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+            received.total += new.len();
+            let room = RECEIVED_HEAD.saturating_sub(received.head.len());
+            received.head.extend_from_slice(&new[..new.len().min(room)]);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Tally {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -465,6 +465,24 @@ pub(super) async fn nothing_back(
                     .into(),
             ],
         ),
+        Silence::Stalled { budget, received } => (
+            format!(
+                "{peer} began answering the {} CONNECT ({} bytes so far: {}) but did not finish \
+                 the packet within {}.",
+                protocol_label(protocol),
+                received.len(),
+                hex(&received),
+                budget.describe()
+            ),
+            vec![
+                "Something on this port sends a byte at a time and never completes a packet (a \
+                 tarpit, or a proxy starved of bandwidth): check what listens there."
+                    .into(),
+                "The broker is overloaded and its writes stall: check its CPU, its log, and its \
+                 connection count."
+                    .into(),
+            ],
+        ),
         Silence::Cut(received) => (
             format!(
                 "{peer} sent {} bytes that do not complete an MQTT packet ({}) and then stopped, \

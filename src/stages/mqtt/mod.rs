@@ -148,6 +148,11 @@ pub(super) enum Silence {
     Closed,
     Reset(std::io::ErrorKind),
     TimedOut(Budget),
+    /// Part of a frame arrived, then nothing more within the timeout (a slowloris peer).
+    Stalled {
+        budget: Budget,
+        received: Vec<u8>,
+    },
     /// Bytes arrived but the frame never completed.
     Cut(Vec<u8>),
     /// A DISCONNECT instead of a CONNACK.
@@ -440,8 +445,17 @@ async fn exchange(
         let budget = ctx.budget();
         let frame = match tokio::time::timeout(budget.timeout, wire.read_frame()).await {
             Err(_) => {
+                let received = wire.pending();
+                let what = if received.is_empty() {
+                    Silence::TimedOut(budget)
+                } else {
+                    Silence::Stalled {
+                        budget,
+                        received: received.to_vec(),
+                    }
+                };
                 return Answer::Nothing {
-                    what: Silence::TimedOut(budget),
+                    what,
                     after: started.elapsed(),
                 };
             }
