@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs and a fresh machine lacks: Mosquitto (Debian package) for the
-# broker tests, util-linux's unshare, mount and setpriv for the namespace and permission tests,
-# openssl to generate the RSA keys the JWT tests sign with (ring cannot generate RSA keys), and
-# xmllint with the common JUnit XML schema (Jenkins' junit-10.xsd, MIT, as shipped in pytest's
-# source distribution on PyPI) to validate the JUnit report, and GNU time, whose peak-memory
-# reading bounds the doctor's memory against hostile peers. Idempotent and quiet when everything
-# is already there.
+# Installs what the test suite needs and a fresh machine lacks, from Debian's packages:
+# - Mosquitto and its clients, for the broker tests;
+# - util-linux's unshare and setpriv and mount, for the namespace and permission tests;
+# - openssl, to make the RSA keys the JWT tests sign with (ring cannot generate RSA keys);
+# - xmllint, with the common JUnit XML schema (Jenkins' junit-10.xsd, MIT, as shipped in
+#   pytest's source distribution on PyPI), to validate the JUnit report;
+# - GNU time, whose peak-memory reading bounds the doctor's memory against hostile peers.
+# Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin
 
 missing=()
 have mosquitto || missing+=(mosquitto)
+have mosquitto_sub || missing+=(mosquitto-clients)
 have unshare || missing+=(util-linux)
 have mount || missing+=(mount)
 have setpriv || missing+=(util-linux)

@@ -1,6 +1,6 @@
 //! Certificate files and the facts a person needs from a certificate.
 //!
-//! Loading is rustls-pki-types' PEM reader; reading a certificate is x509-parser. What is added
+//! Loading is rustls-pki-types' PEM reader over a file read with a size cap; reading a certificate is x509-parser. What is added
 //! here is the reporting: every failure names the file and what is wrong with it (and never
 //! quotes key material), and a certificate becomes a [`CertSummary`]: subject, issuer, SANs,
 //! validity with days left, key, serial, CA flag and EKU, the columns of the chain table.
@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
+
+use crate::files;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
@@ -57,8 +59,12 @@ fn pem_problem(path: &Path, error: &pem::Error, what: &str) -> FileProblem {
 
 /// Every certificate in a PEM bundle; a bundle without one is an error.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileProblem> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_problem(path, &e, "certificates"))?
+    parse_certs(&read_pem_file(path)?, path)
+}
+
+/// [`load_certs`] on bytes already read; `path` names them in problems.
+pub fn parse_certs(bytes: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, FileProblem> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_problem(path, &e, "certificates"))?;
     if certs.is_empty() {
@@ -76,6 +82,28 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileProbl
         })?;
     }
     Ok(certs)
+}
+
+/// A certificate or key file, read whole up to [`files::MAX_PEM_FILE`].
+fn read_pem_file(path: &Path) -> Result<Vec<u8>, FileProblem> {
+    files::read_capped(path, files::MAX_PEM_FILE).map_err(|e| match e {
+        files::ReadError::Io(error) => match error.kind() {
+            std::io::ErrorKind::NotFound => problem(path, "the file does not exist"),
+            std::io::ErrorKind::PermissionDenied => problem(path, "permission denied"),
+            _ => problem(
+                path,
+                format!("cannot be read: {}", files::io_problem(&error)),
+            ),
+        },
+        files::ReadError::TooLarge(size) => problem(
+            path,
+            format!(
+                "holds at least {size} bytes, more than any certificate or key file ({} MiB at \
+                 most): is it the right file?",
+                files::MAX_PEM_FILE >> 20
+            ),
+        ),
+    })
 }
 
 /// Every certificate in the regular files of a directory (an OpenSSL `capath` holds PEM files
@@ -100,7 +128,12 @@ pub fn load_cert_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, FilePro
 
 /// The private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, FileProblem> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_problem(path, &e, "private key"))
+    parse_key(&read_pem_file(path)?, path)
+}
+
+/// [`load_key`] on bytes already read; `path` names them in problems.
+pub fn parse_key(bytes: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, FileProblem> {
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| pem_problem(path, &e, "private key"))
 }
 
 /// What a certificate says, for reports.

@@ -19,6 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::files;
+
 /// Where the doctor looks when `--config` is not given.
 pub const DEFAULT_FILE: &str = "mqtt-doctor.toml";
 
@@ -65,20 +67,29 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, String> {
-        use std::io::Read;
         let shown = path.display();
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-        let mut text = String::new();
-        file.take(MAX_SIZE + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read {shown}: {e}"))?;
-        if text.len() as u64 > MAX_SIZE {
-            return Err(format!(
-                "{shown} is larger than {MAX_SIZE} bytes; it is not a config file"
-            ));
-        }
+        let bytes = files::read_capped(path, MAX_SIZE).map_err(|e| match e {
+            files::ReadError::TooLarge(_) => {
+                format!("{shown} is larger than {MAX_SIZE} bytes; it is not a config file")
+            }
+            files::ReadError::Io(error) => {
+                format!("cannot read {shown}: {}", files::io_problem(&error))
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "{shown} is not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// A config file's text; `path` names it in errors and anchors its relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, String> {
+        let shown = path.display();
         // The message without the quoted source line, which may hold a secret typed by mistake.
-        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|span| format!(" (line {})", text[..span.start].matches('\n').count() + 1))
@@ -241,7 +252,18 @@ mod tests {
         assert!(
             ConfigFile::load(&dir.path().join("none.toml"))
                 .unwrap_err()
-                .contains("cannot open")
+                .ends_with("none.toml: it does not exist")
+        );
+        assert!(
+            ConfigFile::load(Path::new("/dev/zero"))
+                .unwrap_err()
+                .contains("larger than 1048576 bytes")
+        );
+        std::fs::write(&path, b"timeout = \"\xff\"").unwrap();
+        assert!(
+            ConfigFile::load(&path)
+                .unwrap_err()
+                .contains("is not UTF-8 text (byte 11)")
         );
     }
 }

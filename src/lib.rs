@@ -9,7 +9,10 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod config_file;
+pub mod files;
 pub mod findings;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jwt;
 pub mod pipeline;
 pub mod pod;

@@ -174,11 +174,7 @@ impl PodInfo {
 }
 
 fn read_small(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE).read_to_end(&mut bytes).ok()?;
-    String::from_utf8(bytes).ok()
+    String::from_utf8(crate::files::read_capped(path, MAX_FILE).ok()?).ok()
 }
 
 /// A token file and its claims (empty when it is not a JWT).

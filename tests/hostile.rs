@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::dns::SilentDns;
+use common::jwt::{Token, now};
 use common::{ReportExt, Run, doctor_command, run_with};
 use mqtt_doctor::report::Report;
 
@@ -394,4 +395,92 @@ fn dns_server_that_never_answers() {
     );
     let report = measured.assert_bounded("silent DNS");
     assert_eq!(report.verdict.root_cause.as_deref(), Some("dns.timeout"));
+}
+
+/// Files that never end or never open: `/dev/zero` and a named pipe no one writes to, given
+/// wherever the doctor takes a file. Each is named as unusable, quickly and in little memory.
+#[test]
+fn endless_and_blocking_files() {
+    let peer = Peer::start(hold);
+    let tls = format!("mqtts://{}", peer.addr);
+    let plain = format!("mqtt://{}", peer.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let fifo = fifo.to_str().unwrap();
+    let token = Token::new("RS256")
+        .claim("exp", now() + 600)
+        .with_signature(b"not checked: the key file is unusable");
+
+    // Every case waits out the file timeout on the pipe: run them side by side.
+    thread::scope(|scope| {
+        for file in ["/dev/zero", fifo] {
+            let token_id = if file == fifo {
+                "token.unreadable"
+            } else {
+                // Too large to be a token.
+                "token.malformed"
+            };
+            let cases = [
+                (&tls, vec!["--cafile", file], "tls.ca_file_invalid"),
+                (
+                    &tls,
+                    vec!["--cert", file, "--key", file],
+                    "tls.client_cert_invalid",
+                ),
+                (&plain, vec!["-u", "u", "--token-file", file], token_id),
+                (
+                    &plain,
+                    vec!["-u", "u", "--password-file", file],
+                    "auth.password_file_invalid",
+                ),
+                (
+                    &plain,
+                    vec!["-u", "u", "--token", &token, "--jwt-key", file],
+                    "token.key_invalid",
+                ),
+            ];
+            for (target, extra, id) in cases {
+                scope.spawn(move || {
+                    let case = format!("{extra:?}");
+                    let measured = doctor(target, &extra);
+                    let report = measured.assert_bounded(&case);
+                    let finding = report.finding(id);
+                    let evidence = serde_json::to_string(&finding.evidence).unwrap();
+                    assert!(
+                        finding.detail.contains(file) || evidence.contains(file),
+                        "{case}: {id} does not name {file}: {}",
+                        finding.detail
+                    );
+                    let reason = if file == fifo {
+                        "named pipe that no one writes to"
+                    } else {
+                        "bytes"
+                    };
+                    assert!(
+                        finding.detail.contains(reason),
+                        "{case}: {}",
+                        finding.detail
+                    );
+                });
+            }
+            // The config file is read before anything runs: a usage error, exit code 2.
+            let plain = &plain;
+            scope.spawn(move || {
+                let measured = doctor(plain, &["--config", file]);
+                assert_eq!(measured.run.code, 2, "{}", measured.run.stderr);
+                assert!(
+                    measured.run.stderr.contains(file),
+                    "{}",
+                    measured.run.stderr
+                );
+                assert!(measured.peak_rss_kb < MAX_RSS_KB);
+                assert!(measured.elapsed < DEADLINE + SLACK);
+            });
+        }
+    });
 }

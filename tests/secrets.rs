@@ -26,6 +26,20 @@ impl Secrets {
     }
 }
 
+/// Every regular file below `dir`.
+fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_below(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn no_secret_reaches_any_output_format() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,30 +94,50 @@ fn no_secret_reaches_any_output_format() {
         "esp32-sensor",
         "--verbose",
     ];
+    // Every format, for one target and for two, with GitHub annotations on stderr, in a fresh
+    // working directory, HOME and TMPDIR: whatever the doctor wrote there is searched too.
+    let second = format!("mqtts://localhost:{}", broker.port);
     for format in ["text", "json", "junit"] {
-        let mut command = doctor_command();
-        command
-            .env("MQTT_DOCTOR_PASSWORD", PASSWORD)
-            .env("MQTT_DOCTOR_JWT_SECRET", JWT_SECRET);
-        let mut all = args.to_vec();
-        all.extend(["--format", format]);
-        let run = run_with(command, &all);
-        assert_eq!(run.code, 1, "{format}: {}{}", run.stdout, run.stderr);
-        // The run did look at every secret: the output proves each was used.
-        let mut expected = vec!["token.expired", "token.signature_invalid"];
-        if format != "junit" {
-            // JUnit carries only what needs attention.
-            expected.extend(["auth.credentials", "tls.ok"]);
+        for targets in [vec![url.as_str()], vec![url.as_str(), second.as_str()]] {
+            let scratch = tempfile::tempdir().unwrap();
+            let mut command = doctor_command();
+            command
+                .current_dir(scratch.path())
+                .env("HOME", scratch.path())
+                .env("TMPDIR", scratch.path())
+                .env("GITHUB_ACTIONS", "true")
+                .env("MQTT_DOCTOR_PASSWORD", PASSWORD)
+                .env("MQTT_DOCTOR_JWT_SECRET", JWT_SECRET);
+            let mut all = vec!["doctor"];
+            all.extend(&targets);
+            all.extend_from_slice(&args[2..]);
+            all.extend(["--format", format]);
+            let case = format!("{format}, {} target(s)", targets.len());
+            let run = run_with(command, &all);
+            assert_eq!(run.code, 1, "{case}: {}{}", run.stdout, run.stderr);
+            // The run did look at every secret: the output proves each was used.
+            let mut expected = vec!["token.expired", "token.signature_invalid"];
+            if format != "junit" {
+                // JUnit carries only what needs attention.
+                expected.extend(["auth.credentials", "tls.ok"]);
+            }
+            for expected in expected {
+                assert!(
+                    run.stdout.contains(expected),
+                    "{case}: no {expected}:\n{}",
+                    run.stdout
+                );
+            }
+            assert!(run.stderr.contains("::error"), "{case}: no annotations");
+            secrets.assert_absent(&format!("{case} stdout"), &run.stdout);
+            secrets.assert_absent(&format!("{case} stderr"), &run.stderr);
+            let written = files_below(scratch.path());
+            for file in &written {
+                let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+                secrets.assert_absent(&format!("{case}: {}", file.display()), &text);
+            }
+            assert!(written.is_empty(), "{case}: the doctor wrote {written:?}");
         }
-        for expected in expected {
-            assert!(
-                run.stdout.contains(expected),
-                "{format}: no {expected}:\n{}",
-                run.stdout
-            );
-        }
-        secrets.assert_absent(&format!("{format} stdout"), &run.stdout);
-        secrets.assert_absent(&format!("{format} stderr"), &run.stderr);
     }
 
     // The same token as a password (EMQX style) and through token inspect.

@@ -11,7 +11,7 @@
 //! Secrets never leave as text: findings carry lengths, fingerprints and decoded claims, never a
 //! token, its signature, a password or a key.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 use crate::config::{AuthOptions, CredentialSource, DoctorConfig, KeySource, TokenChecks};
+use crate::files::{ReadError, io_problem, read_capped};
 use crate::findings::{Finding, Status, registry as r};
 use crate::jwt::{self, Jwt, KeyKind, Verification, VerifyingKey};
 use crate::pipeline::{Context, StageOutput};
@@ -343,7 +344,7 @@ fn read_password(source: &CredentialSource) -> Result<Secret, Box<Finding>> {
                 ),
         )
     };
-    let bytes = match read_capped(path) {
+    let bytes = match read_capped(path, MAX_TOKEN_FILE) {
         Ok(bytes) => bytes,
         Err(ReadError::Io(e)) => {
             return Err(problem(format!(
@@ -374,42 +375,9 @@ fn read_password(source: &CredentialSource) -> Result<Secret, Box<Finding>> {
     Ok(Secret::new(line))
 }
 
-enum ReadError {
-    Io(io::Error),
-    TooLarge(u64),
-}
-
-fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
-    let metadata = file.metadata().map_err(ReadError::Io)?;
-    if metadata.is_dir() {
-        return Err(ReadError::Io(io::Error::from(io::ErrorKind::IsADirectory)));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_TOKEN_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > MAX_TOKEN_FILE {
-        // A pipe or a /proc file reports no size; what was read is the honest lower bound.
-        return Err(ReadError::TooLarge(metadata.len().max(bytes.len() as u64)));
-    }
-    Ok(bytes)
-}
-
-/// An I/O error in words, classified by kind.
-fn io_problem(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::NotFound => "it does not exist".into(),
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        io::ErrorKind::IsADirectory => "it is a directory, not a file".into(),
-        io::ErrorKind::NotADirectory => "a part of its path is not a directory".into(),
-        kind => format!("{kind}"),
-    }
-}
-
 fn read_token_file(path: &Path, audience: Option<&str>) -> Result<(Secret, Origin), Box<Finding>> {
     let projected = is_projected(path);
-    let bytes = match read_capped(path) {
+    let bytes = match read_capped(path, MAX_TOKEN_FILE) {
         Ok(bytes) => bytes,
         Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
             return Err(Box::new(missing_token(path, audience)));
@@ -1370,7 +1338,7 @@ fn load_keys(source: &KeySource) -> Result<Vec<VerifyingKey>, Box<Finding>> {
                 "--jwks"
             };
             let name = format!("{flag} {}", path.display());
-            let bytes = match read_capped(path) {
+            let bytes = match read_capped(path, MAX_TOKEN_FILE) {
                 Ok(bytes) => bytes,
                 Err(ReadError::Io(e)) => {
                     return Err(invalid(

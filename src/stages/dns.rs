@@ -23,6 +23,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 use serde_json::{Value, json};
 
 use crate::config::DoctorConfig;
+use crate::files;
 use crate::findings::registry::{
     DNS_FQDN_FAILS_SHORT_WORKS, DNS_NO_RECORDS, DNS_NO_RESOLVER, DNS_NXDOMAIN, DNS_RESOLVED,
     DNS_SEARCH_LIST_ONLY, DNS_SERVFAIL, DNS_SYSTEM_RESOLVER_DIFFERS, DNS_TIMEOUT,
@@ -129,7 +130,7 @@ impl Settings {
             ndots: 1,
             problem: None,
         };
-        match std::fs::read(&path) {
+        match files::read_capped(&path, files::MAX_SYSTEM_FILE) {
             Ok(bytes) => {
                 // Lines glibc would ignore are ignored here too; the rest is what clients use.
                 let (conf, _ignored) = resolv_conf::Config::parse_with_errors(&bytes);
@@ -146,7 +147,7 @@ impl Settings {
                     .collect();
                 settings.ndots = conf.ndots as usize;
             }
-            Err(e)
+            Err(files::ReadError::Io(e))
                 if e.kind() == std::io::ErrorKind::PermissionDenied
                     && !config.reads_host_files() =>
             {
@@ -157,7 +158,9 @@ impl Settings {
                     settings.path
                 ))
             }
-            Err(e) => settings.problem = Some(format!("cannot read {}: {e}", settings.path)),
+            Err(e) => {
+                settings.problem = Some(format!("cannot read {}: {}", settings.path, e.describe()))
+            }
         }
         if let Some(server) = config.dns_server {
             settings.nameservers = vec![server];
@@ -502,8 +505,9 @@ async fn system_lookup(name: &str, port: u16, budget: Budget) -> SystemAnswer {
 /// The hosts-file lines that name `name`, to quote as evidence.
 fn hosts_entries(config: &DoctorConfig, name: &str) -> Vec<String> {
     let name = name.trim_end_matches('.');
-    std::fs::read_to_string(config.host_path(HOSTS))
-        .map(|text| {
+    files::read_capped(&config.host_path(HOSTS), files::MAX_SYSTEM_FILE)
+        .map(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
             text.lines()
                 .map(|line| line.split('#').next().unwrap_or("").trim())
                 .filter(|line| {

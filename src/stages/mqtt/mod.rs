@@ -766,3 +766,33 @@ pub(super) fn parse_auth(body: &[u8]) -> Option<AuthPacket> {
     }
     Some(packet)
 }
+
+/// Every reader the stage applies to a frame from the broker, each for both protocol versions,
+/// with the reporting that follows a successful read: the body of the `mqtt_frames` fuzz target.
+pub(crate) fn decode_any(frame: &Frame) {
+    for protocol in [Protocol::V5, Protocol::V311] {
+        if let Ok(connack) = parse_connack(frame, protocol) {
+            if let Some(properties) = &connack.properties {
+                explain::properties_json(properties);
+            }
+            explain::capabilities(connack.properties.as_ref());
+            code_name(protocol, connack.code);
+        }
+        if let Some((_, codes, _)) = session::parse_suback(frame, protocol) {
+            codes.iter().for_each(|&code| {
+                session::suback_reason(code);
+            });
+        }
+        if let Some((_, code)) = session::parse_puback(frame, protocol) {
+            session::puback_reason(code);
+        }
+        session::read_publish(frame, protocol);
+    }
+    if let Some(auth) = parse_auth(frame.body()) {
+        code_name(Protocol::V5, auth.reason);
+    }
+    session::disconnect_properties(frame);
+    explain::disconnect_reason(frame.body().first().copied().unwrap_or(0));
+    explain::printable(frame.body());
+    frame.hex();
+}

@@ -51,26 +51,7 @@ impl Session {
     /// Acknowledges a QoS 1 PUBLISH (a retained message arriving on our subscription), so the
     /// broker has nothing in flight for us; returns its topic and payload.
     pub(super) async fn take_publish(&mut self, frame: &Frame) -> Option<(String, Bytes)> {
-        let (topic, payload, qos, pkid) = match self.protocol {
-            Protocol::V5 => {
-                let publish = Publish::read(frame.v5_header(), frame.bytes.clone()).ok()?;
-                (
-                    String::from_utf8_lossy(&publish.topic).into_owned(),
-                    publish.payload,
-                    publish.qos,
-                    publish.pkid,
-                )
-            }
-            Protocol::V311 => {
-                let publish = v4::Publish::read(frame.v4_header(), frame.bytes.clone()).ok()?;
-                let qos = match publish.qos {
-                    rumqttc::mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
-                    rumqttc::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
-                    rumqttc::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
-                };
-                (publish.topic, publish.payload, qos, publish.pkid)
-            }
-        };
+        let (topic, payload, qos, pkid) = read_publish(frame, self.protocol)?;
         if qos == QoS::AtLeastOnce {
             let mut ack = BytesMut::new();
             let _ = v4::PubAck::new(pkid).write(&mut ack);
@@ -483,11 +464,8 @@ impl Session {
         started: Instant,
         config: &DoctorConfig,
     ) -> (String, Finding) {
-        // The raw code: rumqttc's reader refuses codes it does not know, properties and all.
         let code = frame.body().first().copied().unwrap_or(0);
-        let properties = Disconnect::read(frame.v5_header(), frame.bytes.clone())
-            .ok()
-            .and_then(|d| d.properties);
+        let properties = disconnect_properties(frame);
         let reason_string = properties.as_ref().and_then(|p| p.reason_string.clone());
         let reference = properties.and_then(|p| p.server_reference);
         let after = started.elapsed();
@@ -616,6 +594,40 @@ impl Session {
         let _ = self.wire.send(&packet).await;
         self.wire.close().await;
     }
+}
+
+/// A PUBLISH's topic, payload, QoS and packet id, read with rumqttc's reader for `protocol`.
+pub(super) fn read_publish(frame: &Frame, protocol: Protocol) -> Option<(String, Bytes, QoS, u16)> {
+    Some(match protocol {
+        Protocol::V5 => {
+            let publish = Publish::read(frame.v5_header(), frame.bytes.clone()).ok()?;
+            (
+                String::from_utf8_lossy(&publish.topic).into_owned(),
+                publish.payload,
+                publish.qos,
+                publish.pkid,
+            )
+        }
+        Protocol::V311 => {
+            let publish = v4::Publish::read(frame.v4_header(), frame.bytes.clone()).ok()?;
+            let qos = match publish.qos {
+                rumqttc::mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
+                rumqttc::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
+                rumqttc::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
+            };
+            (publish.topic, publish.payload, qos, publish.pkid)
+        }
+    })
+}
+
+/// A DISCONNECT's properties. The reason code is read raw by the callers: rumqttc's reader
+/// refuses codes it does not know, properties and all.
+pub(super) fn disconnect_properties(
+    frame: &Frame,
+) -> Option<rumqttc::v5::mqttbytes::v5::DisconnectProperties> {
+    Disconnect::read(frame.v5_header(), frame.bytes.clone())
+        .ok()
+        .and_then(|d| d.properties)
 }
 
 pub(super) fn mark_echo(published: &mut [Published], topic: &str, payload: &[u8]) {
