@@ -1,0 +1,128 @@
+"""Turns bench/run.sh's measurements (hyperfine JSON, GNU time readings, sizes) into the
+Markdown tables of docs/benchmarks.md, with the machine they came from and each target checked.
+
+usage: report.py OUT_DIR TIMEOUT_SECONDS MANY
+"""
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+
+out, timeout, many = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+
+
+def load(name):
+    with open(os.path.join(out, name + ".json")) as f:
+        return {r["command"]: r for r in json.load(f)["results"]}
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.1f}"
+
+
+def version(command):
+    try:
+        text = subprocess.run(command, capture_output=True, text=True, timeout=10)
+        lines = (text.stdout or text.stderr).strip().splitlines()
+        return lines[0] if lines else "?"
+    except OSError:
+        return "not found"
+
+
+def cpu():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def outcome(result):
+    codes = set(result.get("exit_codes") or [])
+    if codes == {0}:
+        return "ok"
+    if 124 in codes:
+        return "killed at 10 s"
+    return "fails (exit " + ",".join(str(c) for c in sorted(c for c in codes if c is not None)) + ")"
+
+
+print("## Machine\n")
+print(f"- CPU: {cpu()}, {os.cpu_count()} cores")
+print(f"- Kernel: {platform.release()}; {version(['sh', '-c', '. /etc/os-release; echo $PRETTY_NAME'])}")
+print(f"- {version([out + '/../release/mqtt-doctor', '--version'])} (release build), {version(['rustc', '--version'])}")
+print(f"- {version(['sh', '-c', 'mosquitto_pub --help | grep -m1 version'])}")
+print(f"- paho-mqtt {version(['python3', '-c', 'import paho.mqtt; print(paho.mqtt.__version__)'])} on {version(['python3', '--version'])}")
+print(f"- {version(['hyperfine', '--version'])}; every command run with `hyperfine -N`, medians shown")
+print()
+
+scenarios = [
+    ("healthy_plain", "Healthy broker, plain (`mqtt://127.0.0.1`)"),
+    ("healthy_tls", "Healthy broker, TLS (`mqtts://localhost`, private CA)"),
+    ("refused", "Refused port"),
+    ("unanswered", f"TCP connect nobody answers (doctor --timeout {timeout:g}s)"),
+    ("dns_timeout", f"DNS server that never answers (resolver timeout {timeout:g}s)"),
+]
+checks = []
+print("## Time to verdict\n")
+print("| Scenario | mqtt-doctor | mosquitto_pub | paho script | doctor ÷ mosquitto_pub | doctor ÷ paho |")
+print("|---|---|---|---|---|---|")
+for name, title in scenarios:
+    try:
+        r = load(name)
+    except FileNotFoundError:
+        continue
+    d, m, p = r["mqtt-doctor"], r["mosquitto_pub"], r["paho"]
+    cells = [f"{ms(x['median'])} ms ({outcome(x)})" for x in (d, m, p)]
+    print(f"| {title} | {' | '.join(cells)} | {d['median'] / m['median']:.2f} | {d['median'] / p['median']:.2f} |")
+    if name.startswith("healthy"):
+        ratio = d["median"] / m["median"]
+        checks.append((f"{title}: ≤ 1.5 × mosquitto_pub", f"{ratio:.2f} ×", ratio <= 1.5))
+    if name in ("unanswered", "dns_timeout"):
+        bound = timeout * 1.1
+        checks.append((f"{title}: within timeout + 10 % ({bound:.1f} s)", f"max {max(d['times']):.3f} s", max(d["times"]) <= bound))
+    if name == "refused":
+        checks.append((f"{title}: within timeout + 10 %", f"max {max(d['times']) * 1000:.1f} ms", max(d["times"]) <= timeout * 1.1))
+print()
+
+print("## Peak memory (resident set, GNU time)\n")
+print("| Scenario | mqtt-doctor | mosquitto_pub | paho script |")
+print("|---|---|---|---|")
+with open(os.path.join(out, "memory.csv")) as f:
+    rows = list(csv.reader(f))[1:]
+for row in rows:
+    cells = [c if c == "-" else f"{int(c) / 1024:.1f} MiB" for c in row[1:]]
+    print(f"| {row[0]} | {' | '.join(cells)} |")
+    kb = int(row[1])
+    checks.append((f"peak memory, {row[0]}: < 20 MiB", f"{kb / 1024:.1f} MiB", kb < 20 * 1024))
+print()
+
+print(f"## {many} targets against one broker\n")
+r = load("many")
+one, seq = r["one run"], r["one after another"]
+print("| How | Time (median) |")
+print("|---|---|")
+print(f"| {many} targets in one run | {ms(one['median'])} ms |")
+print(f"| {many} runs one after another | {ms(seq['median'])} ms |")
+speedup = seq["median"] / one["median"]
+print(f"\nOne run is {speedup:.1f} × faster." if speedup >= 1 else f"\nOne run is {1 / speedup:.1f} × slower.")
+print()
+checks.append((f"{many} targets: one run faster than one after another", f"{speedup:.1f} ×", speedup > 1))
+
+print("## Binary size\n")
+size = int(open(os.path.join(out, "binary_size")).read())
+print(f"- release build (glibc, LTO, stripped): {size:,} bytes ({size / 2**20:.2f} MiB)")
+checks.append(("release binary < 6 MB", f"{size / 1e6:.2f} MB", size < 6e6))
+static = os.path.join(out, "static_size")
+if os.path.exists(static):
+    s = int(open(static).read())
+    print(f"- static musl build (scripts/build-static.sh): {s:,} bytes ({s / 2**20:.2f} MiB)")
+    checks.append(("static binary < 6 MB", f"{s / 1e6:.2f} MB", s < 6e6))
+print()
+
+print("## Targets\n")
+print("| Target | Measured | Met |")
+print("|---|---|---|")
+for what, measured, met in checks:
+    print(f"| {what} | {measured} | {'yes' if met else '**no**'} |")

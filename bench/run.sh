@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Benchmarks mqtt-doctor against the tools people reach for today, side by side in one run:
+# mosquitto_pub (connect, publish at QoS 1, disconnect) and a paho-mqtt script doing the same
+# (bench/paho_pub.py). Everything talks to loopback only; the DNS case runs in a network and
+# mount namespace of its own, so that every tool's resolver asks a silent server on 127.0.0.1.
+#
+# Scenarios: a healthy broker (plain and TLS), a refused port, a TCP connect nobody answers
+# (a listener whose accept queue is full), a DNS server that never answers; peak memory;
+# release binary size; 200 targets in one run against the same checks one after another.
+#
+# usage: bash bench/run.sh [--quick]      (results: target/bench/results.md)
+# Needs root for the DNS namespace (as on the CI machine); installs its peers itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=30
+FAIL_RUNS=5
+MANY=200
+TIMEOUT=2   # seconds: the doctor's --timeout, the peers' resolver timeout
+if [ "${1:-}" = "--quick" ]; then RUNS=5; FAIL_RUNS=2; MANY=50; fi
+
+# --- peers and tools -------------------------------------------------------------------------
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+command -v openssl >/dev/null || need+=(openssl)
+command -v unshare >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "bench: installing ${need[*]} from Debian's packages" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+python3 -c 'import paho.mqtt, sys; sys.exit(not paho.mqtt.__version__.startswith("2."))' 2>/dev/null \
+  || { echo "bench: installing paho-mqtt 2.1.0 from PyPI" >&2; python3 -m pip install --quiet 'paho-mqtt==2.1.0'; }
+MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+
+cargo build --release --quiet
+DOCTOR=$PWD/target/release/mqtt-doctor
+PAHO="python3 $PWD/bench/paho_pub.py"
+OUT=$PWD/target/bench
+rm -rf "$OUT"; mkdir -p "$OUT"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- a broker with a plain and a TLS listener, certificates made here ------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+  -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+PLAIN=$(free_port); TLS=$(free_port)
+cat > "$work/mosquitto.conf" <<CONF
+user root
+persistence false
+log_dest none
+allow_anonymous true
+listener $PLAIN 127.0.0.1
+listener $TLS 127.0.0.1
+cafile $work/ca.pem
+certfile $work/server.pem
+keyfile $work/server.key
+CONF
+"$MOSQUITTO" -c "$work/mosquitto.conf" & pids+=($!)
+for _ in $(seq 100); do mosquitto_pub -h 127.0.0.1 -p "$PLAIN" -t up -m x 2>/dev/null && break; sleep 0.05; done
+
+# A port nobody listens on, and a listener whose accept queue is full (connects get no answer).
+REFUSED=$(free_port)
+SILENT=$(free_port)
+python3 - "$SILENT" <<'PY' & pids+=($!)
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+fillers = []
+for _ in range(8):
+    c = socket.socket(); c.settimeout(0.2)
+    try: c.connect(("127.0.0.1", int(sys.argv[1]))); fillers.append(c)
+    except OSError: break
+time.sleep(3600)
+PY
+sleep 0.5
+
+hf() { # name, runs, then commands as "label=command"
+  local name=$1 runs=$2; shift 2
+  local args=() labels=()
+  for pair in "$@"; do labels+=(-n "${pair%%=*}"); args+=("${pair#*=}"); done
+  hyperfine -N -i --style none --warmup 2 --runs "$runs" "${labels[@]}" \
+    --export-json "$OUT/$name.json" "${args[@]}" >/dev/null 2>&1
+}
+
+D="$DOCTOR doctor --timeout ${TIMEOUT}s --format json"
+echo "bench: healthy broker" >&2
+hf healthy_plain "$RUNS" \
+  "mqtt-doctor=$D mqtt://127.0.0.1:$PLAIN" \
+  "mosquitto_pub=mosquitto_pub -h 127.0.0.1 -p $PLAIN -q 1 -t bench/pub -m hello" \
+  "paho=$PAHO 127.0.0.1 $PLAIN"
+hf healthy_tls "$RUNS" \
+  "mqtt-doctor=$D mqtts://localhost:$TLS --cafile $work/ca.pem" \
+  "mosquitto_pub=mosquitto_pub -h localhost -p $TLS --cafile $work/ca.pem -q 1 -t bench/pub -m hello" \
+  "paho=$PAHO localhost $TLS $work/ca.pem"
+echo "bench: refused port, unanswered connect" >&2
+hf refused "$RUNS" \
+  "mqtt-doctor=$D mqtt://127.0.0.1:$REFUSED" \
+  "mosquitto_pub=mosquitto_pub -h 127.0.0.1 -p $REFUSED -q 1 -t bench/pub -m hello" \
+  "paho=$PAHO 127.0.0.1 $REFUSED"
+hf unanswered "$FAIL_RUNS" \
+  "mqtt-doctor=$D mqtt://127.0.0.1:$SILENT" \
+  "mosquitto_pub=timeout 10 mosquitto_pub -h 127.0.0.1 -p $SILENT -q 1 -t bench/pub -m hello" \
+  "paho=timeout 10 $PAHO 127.0.0.1 $SILENT"
+
+echo "bench: silent DNS server (in a namespace of its own)" >&2
+cat > "$work/dns.sh" <<NS
+set -e
+ip link set lo up
+printf 'nameserver 127.0.0.1\noptions timeout:$TIMEOUT attempts:1\n' > $work/resolv.conf
+mount --bind $work/resolv.conf /etc/resolv.conf
+python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",53)); time.sleep(3600)' &
+sleep 0.3
+$(declare -f hf)
+OUT=$OUT
+hf dns_timeout $FAIL_RUNS \
+  "mqtt-doctor=$D mqtt://broker.bench.test:1883" \
+  "mosquitto_pub=timeout 10 mosquitto_pub -h broker.bench.test -p 1883 -q 1 -t bench/pub -m hello" \
+  "paho=timeout 10 $PAHO broker.bench.test 1883"
+kill \$!
+NS
+unshare --net --mount bash "$work/dns.sh"
+
+echo "bench: peak memory" >&2
+peak() { /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1 || true; cat "$work/rss" | tail -1; }
+{
+  echo "scenario,mqtt-doctor,mosquitto_pub,paho"
+  echo "healthy plain,$(peak $D mqtt://127.0.0.1:$PLAIN),$(peak mosquitto_pub -h 127.0.0.1 -p $PLAIN -q 1 -t b -m x),$(peak $PAHO 127.0.0.1 $PLAIN)"
+  echo "healthy TLS,$(peak $D mqtts://localhost:$TLS --cafile $work/ca.pem),$(peak mosquitto_pub -h localhost -p $TLS --cafile $work/ca.pem -q 1 -t b -m x),$(peak $PAHO localhost $TLS $work/ca.pem)"
+  echo "unanswered connect,$(peak $D mqtt://127.0.0.1:$SILENT),-,-"
+  many=(); for _ in $(seq "$MANY"); do many+=("mqtt://127.0.0.1:$PLAIN"); done
+  echo "$MANY targets in one run,$(peak $D "${many[@]}"),-,-"
+} > "$OUT/memory.csv"
+
+echo "bench: $MANY targets in one run vs one after another" >&2
+targets=""; for _ in $(seq "$MANY"); do targets+=" mqtt://127.0.0.1:$PLAIN"; done
+printf '#!/bin/sh\nfor i in $(seq %s); do %s mqtt://127.0.0.1:%s >/dev/null || exit 1; done\n' "$MANY" "$D" "$PLAIN" > "$work/sequential.sh"
+hf many 3 \
+  "one run=$D$targets" \
+  "one after another=sh $work/sequential.sh"
+
+ls -l "$DOCTOR" | awk '{print $5}' > "$OUT/binary_size"
+static=target/x86_64-unknown-linux-musl/release/mqtt-doctor
+[ -f "$static" ] && ls -l "$static" | awk '{print $5}' > "$OUT/static_size" || true
+
+python3 bench/report.py "$OUT" "$TIMEOUT" "$MANY" > "$OUT/results.md"
+cat "$OUT/results.md"
