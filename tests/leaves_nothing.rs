@@ -12,17 +12,47 @@ use std::time::{Duration, Instant};
 
 use common::{Mosquitto, ReportExt, doctor_json, evidence};
 
-/// Reads one `$SYS` topic (Mosquitto publishes them retained every `sys_interval`).
-fn sys(broker: &Mosquitto, topic: &str) -> u64 {
-    let output = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-t", topic, "-C", "1", "-W", "5"])
-        .output()
-        .expect("mosquitto_sub runs (apt-get install mosquitto-clients)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{topic}: {text:?}"))
+/// Follows the broker's client and subscription counts in `$SYS` (Mosquitto publishes a count
+/// when it changes, every `sys_interval`) for the whole test, so that the last value of each is
+/// the state after the doctor's runs, with this reader counted the same way throughout.
+struct SysReader {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+impl SysReader {
+    fn start(broker: &Mosquitto) -> SysReader {
+        let file = broker.dir.path().join("sys.txt");
+        let child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-v"])
+            .args([
+                "-t",
+                "$SYS/broker/clients/+",
+                "-t",
+                "$SYS/broker/subscriptions/count",
+            ])
+            .stdout(std::fs::File::create(&file).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub runs (apt-get install mosquitto-clients)");
+        SysReader { child, file }
+    }
+
+    /// The last value published on `topic`.
+    fn last(&self, topic: &str) -> Option<u64> {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix(topic)?.strip_prefix(' '))
+            .next_back()
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+impl Drop for SysReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A device that stays connected with a persistent session for the whole test.
@@ -48,8 +78,9 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 fn topic_checks_leave_no_trace_and_kick_no_one() {
     let broker = Mosquitto::start("sys_interval 1\n");
     let mut device = device(&broker);
-    wait_for("the device to connect", || {
-        broker.log().contains("as device-1")
+    let sys = SysReader::start(&broker);
+    wait_for("the device and the $SYS reader to connect", || {
+        sys.last("$SYS/broker/clients/connected") == Some(2)
     });
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
 
@@ -116,13 +147,18 @@ fn topic_checks_leave_no_trace_and_kick_no_one() {
         String::from_utf8_lossy(&retained.stdout)
     );
 
-    // Once $SYS has caught up: the only persistent session and the only subscription are the
-    // device's, the only client is the device (plus the reader of $SYS itself).
-    thread::sleep(Duration::from_millis(1500));
-    assert_eq!(sys(&broker, "$SYS/broker/clients/disconnected"), 0);
-    assert_eq!(sys(&broker, "$SYS/broker/clients/connected"), 2);
-    // The device's filter and the $SYS reader's.
-    assert_eq!(sys(&broker, "$SYS/broker/subscriptions/count"), 2);
+    // Once $SYS has caught up: the only persistent session and the only subscription left are
+    // the device's, the only clients connected are the device and the $SYS reader.
+    let settled = |topic: &str, expected: u64| {
+        wait_for(&format!("{topic} = {expected}"), || {
+            sys.last(topic) == Some(expected)
+        });
+    };
+    thread::sleep(Duration::from_millis(2500));
+    settled("$SYS/broker/clients/disconnected", 0);
+    settled("$SYS/broker/clients/connected", 2);
+    // The device's filter and the reader's two.
+    settled("$SYS/broker/subscriptions/count", 3);
 
     let _ = device.kill();
     let _ = device.wait();
