@@ -41,11 +41,7 @@ fn problem(path: &Path, problem: impl Into<String>) -> FileProblem {
 /// Describes a PEM error without its payload: for key files the payload could be secret.
 fn pem_problem(path: &Path, error: &pem::Error, what: &str) -> FileProblem {
     let text = match error {
-        pem::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::NotFound => "the file does not exist".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            kind => format!("cannot be read ({kind})"),
-        },
+        pem::Error::Io(io) => return unreadable(path, io),
         pem::Error::NoItemsFound => format!("contains no PEM {what}"),
         pem::Error::MissingSectionEnd { .. } => {
             "a PEM section has no END line (truncated file?)".into()
@@ -55,6 +51,18 @@ fn pem_problem(path: &Path, error: &pem::Error, what: &str) -> FileProblem {
         _ => format!("is not a valid PEM file of {what}"),
     };
     problem(path, text)
+}
+
+/// A file that could not be read at all.
+fn unreadable(path: &Path, error: &std::io::Error) -> FileProblem {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => problem(path, "the file does not exist"),
+        std::io::ErrorKind::PermissionDenied => problem(path, "permission denied"),
+        _ => problem(
+            path,
+            format!("cannot be read: {}", files::io_problem(error)),
+        ),
+    }
 }
 
 /// Every certificate in a PEM bundle; a bundle without one is an error.
@@ -87,14 +95,7 @@ pub fn parse_certs(bytes: &[u8], path: &Path) -> Result<Vec<CertificateDer<'stat
 /// A certificate or key file, read whole up to [`files::MAX_PEM_FILE`].
 fn read_pem_file(path: &Path) -> Result<Vec<u8>, FileProblem> {
     files::read_capped(path, files::MAX_PEM_FILE).map_err(|e| match e {
-        files::ReadError::Io(error) => match error.kind() {
-            std::io::ErrorKind::NotFound => problem(path, "the file does not exist"),
-            std::io::ErrorKind::PermissionDenied => problem(path, "permission denied"),
-            _ => problem(
-                path,
-                format!("cannot be read: {}", files::io_problem(&error)),
-            ),
-        },
+        files::ReadError::Io(error) => unreadable(path, &error),
         files::ReadError::TooLarge(size) => problem(
             path,
             format!(
