@@ -16,14 +16,15 @@ use clap_complete::Shell;
 
 use crate::config::{
     AppliedPreset, AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DoctorConfig, KeySource,
-    MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, parse_dns_server,
-    parse_duration, parse_duration_or_zero,
+    MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, WsHeader, WsOptions,
+    parse_dns_server, parse_duration, parse_duration_or_zero,
 };
 use crate::config_file::{self, ConfigFile};
 use crate::findings::{Status, registry};
 use crate::pipeline;
 use crate::pod::PodInfo;
 use crate::presets;
+use crate::proxy::{self, Proxy};
 use crate::reason_codes::{self, Broker};
 use crate::report::{self, Report, TokenReport, text::TextOptions};
 use crate::secret::Secret;
@@ -72,6 +73,10 @@ const DOCTOR_EXAMPLES: &str = concat!(
   mqtt-doctor doctor --preset hivemq abc123.s1.eu.hivemq.cloud
   mqtt-doctor doctor --profile staging --format junit > mqtt-doctor.xml
   mqtt-doctor doctor broker-a:1883 broker-b:1883 --quiet
+  mqtt-doctor doctor ws://broker:9001                 # MQTT over WebSocket, path /mqtt
+  mqtt-doctor doctor wss://broker/mqtt --ws-header 'Authorization: Bearer …'
+  mqtt-doctor doctor mqtts://broker:8883 --proxy http://proxy.corp:3128
+  mqtt-doctor doctor ws://broker:8083 --proxy socks5h://127.0.0.1:1080
 
 ",
     exit_codes!()
@@ -195,6 +200,109 @@ pub struct DoctorArgs {
 
     #[command(flatten)]
     pub mqtt: MqttArgs,
+
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// How the connection is carried: a proxy in front, WebSocket on top.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Proxy and WebSocket")]
+pub struct TransportArgs {
+    /// Tunnel through this proxy: http://[USER:PASS@]HOST:PORT (HTTP CONNECT), socks5://… or
+    /// socks5h://… (the proxy resolves the broker's name) [default: https_proxy, HTTPS_PROXY,
+    /// all_proxy or ALL_PROXY, unless NO_PROXY lists the broker or it is on this machine]
+    #[arg(long, value_name = "URL", value_parser = ProxyText, env = "MQTT_DOCTOR_PROXY", hide_env_values = true)]
+    pub proxy: Option<Proxy>,
+
+    /// Connect directly, ignoring the proxy environment variables
+    #[arg(long, conflicts_with = "proxy", env = "MQTT_DOCTOR_NO_PROXY")]
+    pub no_proxy: bool,
+
+    /// HTTP path of the WebSocket endpoint, for ws:// and wss:// targets that name none
+    /// [default: /mqtt]
+    #[arg(long, value_name = "PATH", value_parser = parse_ws_path, env = "MQTT_DOCTOR_WS_PATH")]
+    pub ws_path: Option<String>,
+
+    /// Extra header for the WebSocket upgrade, as 'Name: value' (repeatable). Values are never
+    /// shown, only their length and fingerprint
+    #[arg(long, value_name = "'NAME: VALUE'", value_parser = parse_ws_header, env = "MQTT_DOCTOR_WS_HEADER", hide_env_values = true)]
+    pub ws_header: Vec<WsHeader>,
+}
+
+/// Checks a proxy URL without letting clap echo it: it may carry a password.
+#[derive(Clone, Debug)]
+struct ProxyText;
+
+impl clap::builder::TypedValueParser for ProxyText {
+    type Value = Proxy;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Proxy, clap::Error> {
+        let invalid = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid proxy: {message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid("it is not valid UTF-8".into()))?;
+        proxy::parse(text, "--proxy").map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// A WebSocket path: starts with `/`, printable ASCII, no query (it would end up in reports).
+fn parse_ws_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err(format!("\"{text}\" must start with /, e.g. /mqtt"));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) || text.contains(['?', '#']) {
+        return Err(format!(
+            "\"{text}\" may hold only printable ASCII without spaces, ? or # (percent-encode others)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// `Name: value`, checked as an HTTP header; the value is kept as a secret (it is often a
+/// bearer token or an API key). The error never repeats the value.
+fn parse_ws_header(text: &str) -> Result<WsHeader, String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or("a header is written 'Name: value'")?;
+    let name = name.trim();
+    let value = value.trim();
+    if async_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("\"{name}\" is not a valid HTTP header name"));
+    }
+    if async_tungstenite::tungstenite::http::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "the value of {name} is not a valid HTTP header value (printable ASCII only)"
+        ));
+    }
+    const RESERVED: [&str; 6] = [
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+    ];
+    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "{name} is part of the WebSocket handshake; the doctor sets it itself"
+        ));
+    }
+    Ok(WsHeader {
+        name: name.to_string(),
+        value: Secret::new(value),
+    })
 }
 
 /// A topic to publish to: no wildcards, not empty.
@@ -620,6 +728,8 @@ pub struct Environment {
     pub in_kubernetes: bool,
     pub pod: Option<PodInfo>,
     pub preset: Option<AppliedPreset>,
+    /// The proxy variables that are set (`HTTPS_PROXY`, `NO_PROXY`, ...), name and value.
+    pub proxy_variables: Vec<(String, String)>,
 }
 
 impl DoctorArgs {
@@ -696,6 +806,8 @@ impl DoctorArgs {
             pod: env.pod.clone(),
             preset: env.preset.clone(),
             strict: self.strict,
+            proxy: proxy::ProxyChoice::None,
+            websocket: WsOptions::default(),
             tls: TlsOptions {
                 force: self.tls.tls,
                 cafile: self.tls.cafile,
@@ -724,13 +836,42 @@ impl DoctorArgs {
                 hold: self.mqtt.hold,
             },
         };
-        Ok(targets
+        let transport = self.transport;
+        let mut flag_proxy = transport.proxy;
+        if let Some(proxy) = flag_proxy.as_mut()
+            && !on_command_line("proxy")
+        {
+            proxy.source = "MQTT_DOCTOR_PROXY or the config file".into();
+        }
+        let lookup = |name: &str| {
+            env.proxy_variables
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        targets
             .into_iter()
-            .map(|target| DoctorConfig {
-                target,
-                ..base.clone()
+            .map(|mut target| {
+                if let (Some(path), false) = (&transport.ws_path, target.explicit_path)
+                    && target.path.is_some()
+                {
+                    target.path = Some(path.clone());
+                }
+                let proxy = match &flag_proxy {
+                    Some(proxy) => proxy::ProxyChoice::Use(proxy.clone()),
+                    None => proxy::choose(&target, None, transport.no_proxy, &lookup)
+                        .map_err(|e| format!("invalid proxy in the environment: {e}"))?,
+                };
+                Ok(DoctorConfig {
+                    target,
+                    proxy,
+                    websocket: WsOptions {
+                        headers: transport.ws_header.clone(),
+                    },
+                    ..base.clone()
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -895,6 +1036,11 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
             in_kubernetes,
             pod,
             preset: applied,
+            proxy_variables: proxy::PROXY_VARIABLES
+                .iter()
+                .chain(&proxy::NO_PROXY_VARIABLES)
+                .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+                .collect(),
         },
     ))
 }

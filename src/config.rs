@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::pod::PodInfo;
+use crate::proxy::ProxyChoice;
 use crate::reason_codes::Broker;
 use crate::secret::Secret;
 use crate::target::Target;
@@ -39,6 +40,9 @@ pub struct DoctorConfig {
     pub preset: Option<AppliedPreset>,
     /// Warnings count as failures.
     pub strict: bool,
+    /// The proxy to tunnel through, or why none is used.
+    pub proxy: ProxyChoice,
+    pub websocket: WsOptions,
     pub tls: TlsOptions,
     pub auth: AuthOptions,
     pub mqtt: MqttOptions,
@@ -112,6 +116,19 @@ impl Default for MqttOptions {
             hold: Duration::ZERO,
         }
     }
+}
+
+/// What the WebSocket stage adds to its upgrade request.
+#[derive(Clone, Debug, Default)]
+pub struct WsOptions {
+    pub headers: Vec<WsHeader>,
+}
+
+/// An extra header for the upgrade; its value is treated as a secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WsHeader {
+    pub name: String,
+    pub value: Secret,
 }
 
 /// How the TLS stage connects and what it trusts.
@@ -212,6 +229,8 @@ impl DoctorConfig {
             pod: None,
             preset: None,
             strict: false,
+            proxy: ProxyChoice::None,
+            websocket: WsOptions::default(),
             tls: TlsOptions {
                 expiry_warning: DEFAULT_EXPIRY_WARNING,
                 ..TlsOptions::default()

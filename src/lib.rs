@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod pipeline;
 pub mod pod;
 pub mod presets;
+pub mod proxy;
 pub mod reason_codes;
 pub mod report;
 pub mod secret;

@@ -31,20 +31,32 @@ use crate::stages::auth::Credentials;
 pub enum Stage {
     Dns,
     Tcp,
+    Proxy,
     Tls,
+    Websocket,
     Auth,
     Mqtt,
 }
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 5] = [Stage::Dns, Stage::Tcp, Stage::Tls, Stage::Auth, Stage::Mqtt];
+    pub const ALL: [Stage; 7] = [
+        Stage::Dns,
+        Stage::Tcp,
+        Stage::Proxy,
+        Stage::Tls,
+        Stage::Websocket,
+        Stage::Auth,
+        Stage::Mqtt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Dns => "dns",
             Stage::Tcp => "tcp",
+            Stage::Proxy => "proxy",
             Stage::Tls => "tls",
+            Stage::Websocket => "websocket",
             Stage::Auth => "auth",
             Stage::Mqtt => "mqtt",
         }
@@ -58,7 +70,9 @@ impl Stage {
         match self {
             Stage::Dns => &["dns"],
             Stage::Tcp => &["tcp"],
+            Stage::Proxy => &["proxy"],
             Stage::Tls => &["tls"],
+            Stage::Websocket => &["ws"],
             Stage::Auth => &["auth", "token", "pod"],
             Stage::Mqtt => &["mqtt", "acl", "session"],
         }
@@ -69,11 +83,13 @@ impl Stage {
         match self {
             Stage::Dns => &[],
             Stage::Tcp => &[Stage::Dns],
-            Stage::Tls => &[Stage::Tcp],
+            Stage::Proxy => &[Stage::Tcp],
+            Stage::Tls => &[Stage::Tcp, Stage::Proxy],
+            Stage::Websocket => &[Stage::Tcp, Stage::Proxy, Stage::Tls],
             // Credentials are checked offline, so their findings stand even when the broker
             // cannot be reached.
             Stage::Auth => &[],
-            Stage::Mqtt => &[Stage::Tcp, Stage::Tls],
+            Stage::Mqtt => &[Stage::Tcp, Stage::Proxy, Stage::Tls, Stage::Websocket],
         }
     }
 }
@@ -135,15 +151,58 @@ impl StageOutput {
     }
 }
 
-/// A byte stream the upper stages talk over: TCP, or TLS over TCP.
+/// A byte stream the upper stages talk over: TCP, a proxy tunnel, TLS, WebSocket, stacked.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Transport for T {}
 
+/// Who is at the other end of a connection, as reports name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Where the TCP connection goes: the broker, or the proxy.
+    pub addr: SocketAddr,
+    /// Through a proxy: the broker as the proxy was asked for it (`host:port`).
+    pub via_proxy: Option<String>,
+    /// The broker's port (the proxy's port is in `addr`).
+    broker_port: u16,
+}
+
+impl Peer {
+    pub fn direct(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            via_proxy: None,
+            broker_port: addr.port(),
+        }
+    }
+
+    pub fn proxied(proxy: SocketAddr, broker: String, broker_port: u16) -> Peer {
+        Peer {
+            addr: proxy,
+            via_proxy: Some(broker),
+            broker_port,
+        }
+    }
+
+    /// The broker's port, whichever way the connection goes.
+    pub fn port(&self) -> u16 {
+        self.broker_port
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.via_proxy {
+            None => write!(f, "{}", self.addr),
+            Some(broker) => write!(f, "{broker} (through the proxy at {})", self.addr),
+        }
+    }
+}
+
 /// An established connection, handed up from stage to stage.
 pub struct Connection {
     pub stream: Box<dyn Transport>,
-    pub peer: SocketAddr,
+    pub peer: Peer,
 }
 
 impl std::fmt::Debug for Connection {
@@ -173,8 +232,15 @@ impl std::fmt::Debug for TlsDialer {
 pub(crate) struct Context<'a> {
     pub config: &'a DoctorConfig,
     deadline: Instant,
-    /// Addresses to connect to, in the order a client would try them.
+    /// Addresses to connect to, in the order a client would try them: the broker's, or the
+    /// proxy's.
     pub addresses: Vec<SocketAddr>,
+    /// With a SOCKS5 proxy that is given addresses: the broker's, resolved here.
+    pub broker_addresses: Vec<SocketAddr>,
+    /// The proxy tunnel the proxy stage opened, to open another the same way.
+    pub tunnel: Option<stages::proxy::Tunnel>,
+    /// The WebSocket stage upgraded the connection, so another one must be upgraded too.
+    pub websocket: bool,
     pub connection: Option<Connection>,
     /// How the TLS stage secured the connection, so that a later stage can open another one
     /// the same way (the MQTT stage's retry with MQTT 3.1.1).
@@ -205,16 +271,36 @@ impl Budget {
 }
 
 impl Context<'_> {
-    /// Opens a new connection to the peer the TCP stage reached, secured as the TLS stage did.
-    pub async fn reconnect(&self, peer: SocketAddr) -> std::io::Result<Box<dyn Transport>> {
-        let tcp = TcpStream::connect(peer).await?;
+    /// Opens a new connection to `peer` as the TCP and proxy stages did: TCP, and the proxy's
+    /// tunnel when there is one. What the side probes (is this port TLS? plain MQTT?) talk over.
+    pub async fn open_raw(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
+        let tcp = TcpStream::connect(peer.addr).await?;
         let _ = tcp.set_nodelay(true);
-        match &self.tls_connector {
+        match &self.tunnel {
             None => Ok(Box::new(tcp)),
-            Some(TlsDialer { connector, name }) => {
-                Ok(Box::new(connector.connect(name.clone(), tcp).await?))
-            }
+            Some(tunnel) => stages::proxy::open(tcp, tunnel)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string())),
         }
+    }
+
+    /// Opens a new connection to `peer` with every layer the stages put up: TCP, the proxy's
+    /// tunnel, TLS and the WebSocket upgrade.
+    pub async fn reconnect(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
+        let raw = self.open_raw(peer).await?;
+        let secured: Box<dyn Transport> = match &self.tls_connector {
+            None => raw,
+            Some(TlsDialer { connector, name }) => {
+                Box::new(connector.connect(name.clone(), raw).await?)
+            }
+        };
+        if !self.websocket {
+            return Ok(secured);
+        }
+        stages::websocket::upgrade(self.config, secured)
+            .await
+            .map(|(stream, _)| stream)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// What is left of the run's deadline.
@@ -277,6 +363,9 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         config: &config,
         deadline: start + config.deadline,
         addresses: Vec::new(),
+        broker_addresses: Vec::new(),
+        tunnel: None,
+        websocket: false,
         connection: None,
         tls_connector: None,
         credentials: None,
@@ -302,7 +391,9 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         let output = match stage {
             Stage::Dns => stages::dns::run(&mut ctx).await,
             Stage::Tcp => stages::tcp::run(&mut ctx).await,
+            Stage::Proxy => stages::proxy::run(&mut ctx).await,
             Stage::Tls => stages::tls::run(&mut ctx).await,
+            Stage::Websocket => stages::websocket::run(&mut ctx).await,
             Stage::Auth => stages::auth::run(&mut ctx),
             Stage::Mqtt => stages::mqtt::run(&mut ctx).await,
         };

@@ -62,7 +62,7 @@ impl Scheme {
         matches!(self, Self::Mqtts | Self::Wss)
     }
 
-    fn is_websocket(self) -> bool {
+    pub fn is_websocket(self) -> bool {
         matches!(self, Self::Ws | Self::Wss)
     }
 }
@@ -96,6 +96,8 @@ pub struct Target {
     pub port: u16,
     /// The HTTP path of a WebSocket target (default `/mqtt`); `None` for MQTT over TCP.
     pub path: Option<String>,
+    /// The path was written in the target rather than defaulted.
+    pub explicit_path: bool,
 }
 
 impl Target {
@@ -239,6 +241,7 @@ pub fn parse_with(input: &str, scheme: Scheme, port: Option<u16>) -> Result<Targ
     }
 
     let path = url.path();
+    let explicit_path = !(path.is_empty() || path == "/");
     let path = if scheme.is_websocket() {
         Some(if path.is_empty() || path == "/" {
             "/mqtt".to_string()
@@ -260,6 +263,7 @@ pub fn parse_with(input: &str, scheme: Scheme, port: Option<u16>) -> Result<Targ
         host,
         port,
         path,
+        explicit_path,
     })
 }
 

@@ -22,7 +22,7 @@ fn report_fields_are_documented_and_strict() {
         "json",
     ]);
     let report = out.report();
-    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.schema_version, 2);
     assert_eq!(report.preset, None, "absent without --preset");
     assert_eq!(report.tool.name, "mqtt-doctor");
     assert!(report.started_at.ends_with('Z'), "{}", report.started_at);
@@ -55,7 +55,7 @@ fn token_report_fields_are_documented_and_strict() {
         .hs256(b"k");
     let out = run(&["token", "inspect", "--token", &token, "--format", "json"]);
     let report = out.token_report();
-    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.schema_version, 2);
     let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     let mut fields = keys(&json);

@@ -70,6 +70,18 @@ registry! {
     TCP_RESET = "tcp.reset", Tcp, Fail, "Connection reset right after connecting";
     /// Some addresses connect and others do not.
     TCP_PARTIAL = "tcp.partial", Tcp, Warn, "Some addresses do not connect";
+    /// The proxy opened a tunnel to the broker.
+    PROXY_CONNECTED = "proxy.connected", Proxy, Pass, "Proxy tunnel open";
+    /// The proxy refused to open the tunnel (policy, method, or it closed on us).
+    PROXY_REFUSED = "proxy.refused", Proxy, Fail, "Proxy refused the tunnel";
+    /// The proxy wants credentials, or rejected the ones given.
+    PROXY_AUTH_REQUIRED = "proxy.auth_required", Proxy, Fail, "Proxy wants credentials";
+    /// The proxy could not reach the broker (as the proxy sees it).
+    PROXY_TARGET_UNREACHABLE = "proxy.target_unreachable", Proxy, Fail, "Proxy cannot reach the broker";
+    /// The proxy accepted the connection but did not answer the tunnel request in time.
+    PROXY_TIMEOUT = "proxy.timeout", Proxy, Fail, "No answer from the proxy";
+    /// The proxy speaks another proxy protocol than the URL says (SOCKS vs HTTP).
+    PROXY_WRONG_KIND = "proxy.wrong_kind", Proxy, Fail, "Proxy speaks another protocol";
     /// The TLS handshake succeeded and the certificate checks out.
     TLS_OK = "tls.ok", Tls, Pass, "TLS handshake succeeded";
     /// The system has no CA certificates; the built-in roots stand in.
@@ -110,6 +122,18 @@ registry! {
     TLS_PLAIN_TO_TLS_PORT = "tls.plain_to_tls_port", Tls, Fail, "Plain MQTT sent to a TLS port";
     /// TLS to an IP address without --servername: no SNI, which SNI-routing brokers need.
     TLS_NO_SNI = "tls.no_sni", Tls, Warn, "No SNI sent";
+    /// The WebSocket upgrade succeeded with the `mqtt` subprotocol.
+    WS_UPGRADED = "ws.upgraded", Websocket, Pass, "WebSocket upgraded";
+    /// The upgrade was answered 404: no WebSocket endpoint at this path.
+    WS_BAD_PATH = "ws.bad_path", Websocket, Fail, "No WebSocket endpoint at this path";
+    /// The upgrade was answered 401 or 403.
+    WS_FORBIDDEN = "ws.forbidden", Websocket, Fail, "WebSocket upgrade not allowed";
+    /// The server upgraded without accepting the `mqtt` subprotocol.
+    WS_NO_SUBPROTOCOL = "ws.no_subprotocol", Websocket, Fail, "Server did not accept the mqtt subprotocol";
+    /// The port speaks plain MQTT, not WebSocket.
+    WS_NOT_WEBSOCKET = "ws.not_websocket", Websocket, Fail, "Port speaks plain MQTT, not WebSocket";
+    /// Any other answer to the upgrade: an HTTP error, a redirect, a web page, or none.
+    WS_HTTP_ERROR = "ws.http_error", Websocket, Fail, "WebSocket upgrade failed";
     /// The doctor runs in a pod: namespace, ServiceAccount and the tokens it has mounted.
     POD_DETECTED = "pod.detected", Auth, Info, "Running in a Kubernetes pod";
     /// The preset's token file is missing; a projected token with the right audience is used.

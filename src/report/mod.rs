@@ -16,10 +16,11 @@ use serde_json::{Map, Value};
 use crate::config::CredentialSource;
 use crate::findings::{Finding, Status, millis};
 use crate::pipeline::{Outcome, Stage};
+use crate::proxy::{ProxyChoice, ProxyKind};
 use crate::target::{Host, Scheme};
 
 /// Bumped on any change a strict consumer would notice.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,10 @@ pub struct Report {
     /// The preset in force (`--preset`), absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
+    /// The proxy in force, or the one the environment names and why it was not used; absent
+    /// when no proxy is configured anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyReport>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_ms: f64,
@@ -60,6 +65,42 @@ pub struct TargetReport {
     /// WebSocket path; absent for MQTT over TCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyReport {
+    /// The proxy URL, password masked; absent when the proxy was not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `http`, `socks5` or `socks5h`; absent when the proxy was not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ProxyKind>,
+    /// `--proxy`, or the environment variable the proxy came from.
+    pub source: String,
+    /// Why a proxy from the environment was not used (`NO_PROXY`, loopback, `--no-proxy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypassed: Option<String>,
+}
+
+impl ProxyReport {
+    fn from_choice(choice: &ProxyChoice) -> Option<ProxyReport> {
+        match choice {
+            ProxyChoice::None => None,
+            ProxyChoice::Use(proxy) => Some(ProxyReport {
+                url: Some(proxy.url()),
+                kind: Some(proxy.kind),
+                source: proxy.source.clone(),
+                bypassed: None,
+            }),
+            ProxyChoice::Bypassed { variable, reason } => Some(ProxyReport {
+                url: None,
+                kind: None,
+                source: variable.clone(),
+                bypassed: Some(reason.clone()),
+            }),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,6 +159,7 @@ impl Report {
                 .preset
                 .as_ref()
                 .map(|p| crate::presets::name(p.broker).to_string()),
+            proxy: ProxyReport::from_choice(&outcome.config.proxy),
             started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
             duration_ms: millis(outcome.duration),
             verdict: VerdictReport {

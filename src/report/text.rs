@@ -57,8 +57,16 @@ fn header(report: &Report) -> String {
         .as_ref()
         .map(|p| format!(" · preset {p}"))
         .unwrap_or_default();
+    let proxy = match &report.proxy {
+        Some(super::ProxyReport {
+            url: Some(url),
+            source,
+            ..
+        }) => format!(" · via {url} ({source})"),
+        _ => String::new(),
+    };
     format!(
-        "{} {} · {}{preset}",
+        "{} {} · {}{preset}{proxy}",
         report.tool.name.bold(),
         report.tool.version,
         report.target.url.bold()

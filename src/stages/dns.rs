@@ -30,6 +30,7 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, Status, millis};
 use crate::pipeline::{Budget, Context, StageOutput};
+use crate::proxy::Proxy;
 use crate::target::Host;
 
 const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -37,6 +38,9 @@ const HOSTS: &str = "/etc/hosts";
 
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let config = ctx.config;
+    if let Some(proxy) = config.proxy.proxy() {
+        return through_proxy(ctx, proxy).await;
+    }
     let port = config.target.port;
     let name = match &config.target.host {
         Host::Ip(ip) => {
@@ -58,6 +62,69 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         .map(|ip| SocketAddr::new(ip, port))
         .collect();
     output
+}
+
+/// Behind a proxy the connection goes to the proxy, so its name is the one resolved here. The
+/// broker's name is resolved here too for a SOCKS5 proxy that takes addresses; an HTTP or
+/// `socks5h` proxy resolves it itself, with its own DNS, and this stage says so rather than
+/// report answers that would not be used.
+async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
+    let config = ctx.config;
+    let mut findings = Vec::new();
+    let mut summaries = Vec::new();
+    let proxy_ips = match &proxy.host {
+        Host::Ip(ip) => vec![*ip],
+        Host::Name(name) => {
+            let (output, ips) = if is_localhost(name) {
+                localhost(config, name, ctx.budget()).await
+            } else {
+                resolve(ctx, name).await
+            };
+            summaries.push(format!("proxy {}", output.summary));
+            findings.extend(output.findings);
+            ips
+        }
+    };
+    ctx.addresses = proxy_ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, proxy.port))
+        .collect();
+    let port = config.target.port;
+    let broker = config.target.host.to_string();
+    match &config.target.host {
+        _ if proxy.kind.resolves_names() => {
+            let why = format!(
+                "{broker} is resolved by the {} proxy {}, with its own DNS",
+                proxy.kind.scheme(),
+                proxy.authority()
+            );
+            if summaries.is_empty() {
+                return StageOutput::not_applicable(format!("skipped: {why}"));
+            }
+            summaries.push(why);
+        }
+        Host::Ip(ip) => ctx.broker_addresses = vec![SocketAddr::new(*ip, port)],
+        Host::Name(name) => {
+            let (output, ips) = if is_localhost(name) {
+                localhost(config, name, ctx.budget()).await
+            } else {
+                resolve(ctx, name).await
+            };
+            summaries.push(output.summary);
+            findings.extend(output.findings);
+            ctx.broker_addresses = ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect();
+        }
+    }
+    if summaries.is_empty() {
+        return StageOutput::not_applicable(format!(
+            "{} and {broker} are IP addresses: nothing to resolve",
+            proxy.host
+        ));
+    }
+    StageOutput::done(summaries.join("; "), findings)
 }
 
 /// RFC 6761: `localhost` and names below it are loopback and never sent to DNS.

@@ -5,5 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod dns;
 pub(crate) mod mqtt;
 pub(crate) mod probe;
+pub(crate) mod proxy;
 pub(crate) mod tcp;
 pub(crate) mod tls;
+pub(crate) mod websocket;

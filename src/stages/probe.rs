@@ -4,16 +4,14 @@
 //! The probe leaves nothing behind: a random client id (so no real device is kicked off), a
 //! clean session, and a DISCONNECT right after the CONNACK.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::{Connect, Disconnect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::pipeline::Budget;
+use crate::pipeline::{Budget, Transport};
 
 /// What came back to a plain CONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +40,14 @@ pub(crate) fn random_client_id() -> String {
     )
 }
 
-/// Opens a new connection to `addr` and sends a plain MQTT 3.1.1 CONNECT.
-pub(crate) async fn plain_connect(addr: SocketAddr, budget: Budget) -> PlainReply {
+/// Opens a new connection with `open` (TCP, and whatever the lower stages put on it) and sends
+/// a plain MQTT 3.1.1 CONNECT; opening and the exchange together get `budget`.
+pub(crate) async fn plain_connect<F>(open: F, budget: Budget) -> PlainReply
+where
+    F: Future<Output = std::io::Result<Box<dyn Transport>>>,
+{
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
+        let mut stream = open.await?;
         let mut packet = BytesMut::new();
         Connect::new(random_client_id())
             .write(&mut packet)

@@ -21,7 +21,8 @@ use crate::findings::registry::{
     FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_REFUSED, TCP_RESET, TCP_TIMEOUT, TCP_UNREACHABLE,
 };
 use crate::findings::{Finding, millis};
-use crate::pipeline::{Budget, Connection, Context, StageOutput};
+use crate::pipeline::{Budget, Connection, Context, Peer, StageOutput};
+use crate::proxy::Proxy;
 
 /// How one connection attempt ended.
 #[derive(Debug)]
@@ -221,7 +222,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     }
     ctx.connection = Some(Connection {
         stream: Box::new(stream),
-        peer,
+        peer: Peer::direct(peer),
     });
     StageOutput::done(format!("connected to {peer}"), findings)
 }
@@ -324,6 +325,10 @@ fn failure_finding(
                 .to_string(),
         )
     };
+    let (detail, fix) = match ctx.config.proxy.proxy() {
+        Some(proxy) => proxy_failure(proxy, def, &addrs, budget),
+        None => (detail, fix),
+    };
     let finding = Finding::new(def, detail)
         .with_evidence(
             "addresses",
@@ -337,6 +342,43 @@ fn failure_finding(
         .with_evidence("timeout_ms", budget.timeout.as_millis() as u64)
         .with_fix(fix);
     with_attempts(finding, table)
+}
+
+/// Behind a proxy the TCP connection goes to the proxy: the broker was not tried at all, and the
+/// fix is about the proxy setting.
+fn proxy_failure(
+    proxy: &Proxy,
+    def: &'static FindingDef,
+    addrs: &str,
+    budget: Budget,
+) -> (String, String) {
+    let what = if def == &TCP_REFUSED {
+        "refused the connection: no proxy listens there".to_string()
+    } else if def == &TCP_TIMEOUT {
+        format!("did not answer within {}", budget.describe())
+    } else if def == &TCP_UNREACHABLE {
+        "cannot be reached from here".to_string()
+    } else {
+        "accepted the connection and dropped it at once".to_string()
+    };
+    let direct = if proxy.source == "--proxy" {
+        "leave out --proxy".to_string()
+    } else {
+        format!("pass --no-proxy (the proxy comes from {})", proxy.source)
+    };
+    (
+        format!(
+            "{addrs} is the proxy {} (from {}), and it {what}. The broker was not tried: every \
+             connection goes through the proxy.",
+            proxy.url(),
+            proxy.source
+        ),
+        format!(
+            "Check the proxy address in {} and that the proxy runs:\n  nc -vz {} {}\nTo try the \
+             broker directly instead, {direct}.",
+            proxy.source, proxy.host, proxy.port
+        ),
+    )
 }
 
 /// The per-address table, when there was more than one address to try.

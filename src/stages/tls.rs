@@ -13,7 +13,6 @@
 //! file is named before any byte goes to the broker.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +47,7 @@ use crate::findings::registry::{
     TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
-use crate::pipeline::{Budget, Connection, Context, StageOutput, TlsDialer, Transport};
+use crate::pipeline::{Budget, Connection, Context, Peer, StageOutput, TlsDialer, Transport};
 use crate::reason_codes::Broker;
 use crate::stages::probe::{self, PlainReply};
 use crate::target::Host;
@@ -215,8 +214,13 @@ struct ClientIdentity {
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let config = ctx.config;
     if !config.uses_tls() {
+        let (what, secure) = if config.target.scheme.is_websocket() {
+            ("WebSocket without TLS", "wss://")
+        } else {
+            ("plain MQTT", "mqtts://")
+        };
         return StageOutput::not_applicable(format!(
-            "{}:// is plain MQTT (use mqtts:// or --tls for TLS)",
+            "{}:// is {what} (use {secure} or --tls for TLS)",
             config.target.scheme.as_str()
         ));
     }
@@ -302,7 +306,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let facts = Facts {
         name: &name_text,
         sni: &sni,
-        peer,
+        peer: peer.clone(),
         trust_source: &trust.source,
         seen: &seen,
         chain: seen.chain(),
@@ -355,7 +359,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             // No TLS alert, just a close or bytes that are not TLS: find out what the port speaks.
             let finding = match rustls_error(&error) {
                 None | Some(TlsError::InvalidMessage(_)) => {
-                    closed_during_handshake(&facts, &error, ctx.budget()).await
+                    closed_during_handshake(ctx, &facts, &error).await
                 }
                 Some(tls_error) => classify(&facts, tls_error),
             };
@@ -408,7 +412,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
 struct Facts<'a> {
     name: &'a str,
     sni: &'a str,
-    peer: SocketAddr,
+    peer: Peer,
     trust_source: &'a str,
     seen: &'a Seen,
     /// The broker's chain as presented, leaf first.
@@ -749,8 +753,12 @@ where
 
 /// The handshake broke off without a TLS error: the port may speak plain MQTT. A plain CONNECT
 /// on a new connection settles it.
-async fn closed_during_handshake(facts: &Facts<'_>, error: &io::Error, budget: Budget) -> Finding {
-    let reply = probe::plain_connect(facts.peer, budget).await;
+async fn closed_during_handshake(
+    ctx: &Context<'_>,
+    facts: &Facts<'_>,
+    error: &io::Error,
+) -> Finding {
+    let reply = probe::plain_connect(ctx.open_raw(&facts.peer), ctx.budget()).await;
     match reply {
         PlainReply::Connack(code) => facts.evidence(
             Finding::new(
@@ -1167,20 +1175,18 @@ fn success_findings(
 /// Whether `peer` answers a TLS ClientHello with a ServerHello, on a new connection and without
 /// checking the certificate (only the protocol is in question). Returns the negotiated version and
 /// cipher suite, or the alert the server sent: an alert is TLS speaking too.
-pub(crate) async fn speaks_tls(
-    config: &DoctorConfig,
-    peer: SocketAddr,
-    budget: Budget,
-) -> Option<String> {
+pub(crate) async fn speaks_tls(ctx: &Context<'_>, peer: &Peer) -> Option<String> {
+    let config = ctx.config;
+    let budget = ctx.budget();
     let seen = Arc::new(Seen::default());
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls_config = client_config(config, roots, &None, &seen, true).ok()?;
     let name = server_name(config)
         .1
-        .unwrap_or_else(|| ServerName::IpAddress(peer.ip().into()));
+        .unwrap_or_else(|| ServerName::IpAddress(peer.addr.ip().into()));
     let attempt = async {
-        let tcp = tokio::net::TcpStream::connect(peer).await?;
+        let tcp = ctx.open_raw(peer).await?;
         TlsConnector::from(Arc::new(tls_config))
             .connect(name, tcp)
             .await
@@ -1210,7 +1216,7 @@ pub(crate) async fn speaks_tls(
 /// The finding for a plain MQTT connection closed by a port that speaks TLS.
 pub(crate) fn plain_to_tls_port(
     config: &DoctorConfig,
-    peer: SocketAddr,
+    peer: &Peer,
     what_happened: &str,
     tls_answer: &str,
 ) -> Finding {

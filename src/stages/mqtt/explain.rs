@@ -31,11 +31,7 @@ pub(crate) struct BrokerGuess {
 }
 
 impl BrokerGuess {
-    pub(super) fn before_connack(
-        config: &DoctorConfig,
-        peer: SocketAddr,
-        sent: &Sent,
-    ) -> BrokerGuess {
+    pub(super) fn before_connack(config: &DoctorConfig, peer: &Peer, sent: &Sent) -> BrokerGuess {
         if let Some(broker) = config.mqtt.broker {
             return BrokerGuess {
                 broker: Some(broker),
@@ -404,7 +400,7 @@ pub(super) fn capabilities(p: Option<&ConnAckProperties>) -> Value {
 /// No CONNACK: say what the evidence points to.
 pub(super) async fn nothing_back(
     ctx: &Context<'_>,
-    peer: SocketAddr,
+    peer: &Peer,
     what: Silence,
     after: Duration,
     auth_rounds: &[String],
@@ -419,7 +415,7 @@ pub(super) async fn nothing_back(
     };
     if plain
         && let Some(ended) = &ended
-        && let Some(answer) = tls::speaks_tls(config, peer, ctx.budget()).await
+        && let Some(answer) = tls::speaks_tls(ctx, peer).await
     {
         return tls::plain_to_tls_port(config, peer, ended, &answer);
     }
@@ -530,7 +526,7 @@ pub(super) async fn nothing_back(
     finding
 }
 
-pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: SocketAddr, what: NotMqtt) -> Finding {
+pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: &Peer, what: NotMqtt) -> Finding {
     let config = ctx.config;
     let host = config.target.host.to_string();
     let port = peer.port();
@@ -563,7 +559,7 @@ pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: SocketAddr, what: NotMqtt)
         ),
         NotMqtt::Tls(received) => {
             if !config.uses_tls()
-                && let Some(answer) = tls::speaks_tls(config, peer, ctx.budget()).await
+                && let Some(answer) = tls::speaks_tls(ctx, peer).await
             {
                 return tls::plain_to_tls_port(
                     config,

@@ -13,7 +13,6 @@
 //! nothing behind: a random client id unless told otherwise, clean start with session expiry 0,
 //! non-retained messages, and a DISCONNECT at the end.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -28,7 +27,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{DoctorConfig, MqttVersion};
 use crate::findings::registry as r;
 use crate::findings::{Finding, FindingDef, Status, millis};
-use crate::pipeline::{Budget, Context, StageOutput};
+use crate::pipeline::{Budget, Context, Peer, StageOutput};
 use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
 use crate::stages::{probe, tls};
 use crate::wire::{self, Frame, ReadError, Wire, hex, packet_name};
@@ -215,7 +214,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         && let Some(why) = only_311(&attempt)
     {
         let budget = ctx.budget();
-        if let Ok(Ok(stream)) = tokio::time::timeout(budget.timeout, ctx.reconnect(peer)).await {
+        if let Ok(Ok(stream)) = tokio::time::timeout(budget.timeout, ctx.reconnect(&peer)).await {
             // Enhanced authentication does not exist in 3.1.1: the retry goes without it.
             let plain = Sent {
                 method: None,
@@ -248,7 +247,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         }
     }
 
-    let broker = BrokerGuess::before_connack(config, peer, &sent);
+    let broker = BrokerGuess::before_connack(config, &peer, &sent);
     let protocol = attempt.protocol;
     let auth_rounds = std::mem::take(&mut attempt.auth_rounds);
     let elapsed = attempt.started.elapsed();
@@ -308,13 +307,13 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             StageOutput::done(summary, findings)
         }
         Answer::Nothing { what, after } => {
-            let finding = nothing_back(ctx, peer, what, after, &auth_rounds, protocol).await;
+            let finding = nothing_back(ctx, &peer, what, after, &auth_rounds, protocol).await;
             let summary = finding.def.title.to_string();
             findings.push(finding);
             StageOutput::done(summary, findings)
         }
         Answer::NotMqtt(what) => {
-            let finding = not_mqtt(ctx, peer, what).await;
+            let finding = not_mqtt(ctx, &peer, what).await;
             let summary = finding.def.title.to_string();
             findings.push(finding);
             StageOutput::done(summary, findings)

@@ -1,0 +1,546 @@
+//! WebSocket stage: the HTTP upgrade for `ws://` and `wss://` targets, then MQTT over it.
+//!
+//! Brokers behind browsers, gateways and ingresses are reached over WebSocket, and the upgrade
+//! fails in ways an MQTT client reports as "connection lost": a path the server has no route for
+//! (404), something in front wanting credentials (401/403), a reverse proxy whose backend is down
+//! (502), a server that upgrades but does not take the `mqtt` subprotocol (MQTT.js and Paho
+//! abort), or a port that is plain MQTT. Each gets a finding with the server's own status line and
+//! the response headers that matter.
+//!
+//! The handshake is tungstenite's (through async-tungstenite, over whatever stream the lower
+//! stages built: TCP, a proxy tunnel, TLS), classified by its error variants. Once upgraded,
+//! `ws_stream_tungstenite` turns binary messages back into a byte stream, so the MQTT stage runs
+//! over it unchanged.
+
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError, SubProtocolError};
+use async_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, Response};
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use serde_json::{Map, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ws_stream_tungstenite::WsStream;
+
+use crate::config::DoctorConfig;
+use crate::findings::registry::{
+    WS_BAD_PATH, WS_FORBIDDEN, WS_HTTP_ERROR, WS_NO_SUBPROTOCOL, WS_NOT_WEBSOCKET, WS_UPGRADED,
+};
+use crate::findings::{Finding, millis};
+use crate::pipeline::{Connection, Context, Peer, StageOutput, Transport};
+use crate::stages::probe::{self, PlainReply};
+
+/// The subprotocol MQTT over WebSocket is registered under (MQTT 5.0, section 6).
+pub(crate) const SUBPROTOCOL: &str = "mqtt";
+
+/// The largest WebSocket message or frame accepted: well above the MQTT stage's own frame cap,
+/// far below what could hurt.
+const MAX_MESSAGE: usize = 1024 * 1024;
+
+/// Response headers worth showing: who answered, and what it said about the upgrade.
+const SHOWN_HEADERS: [&str; 9] = [
+    "server",
+    "upgrade",
+    "connection",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "www-authenticate",
+    "location",
+    "via",
+    "content-type",
+];
+
+/// The start of an error page, enough to recognise it.
+const BODY_SHOWN: usize = 200;
+
+/// The upgrade request for the target: its path, `Sec-WebSocket-Protocol: mqtt`, and the extra
+/// headers given with `--ws-header`.
+fn request(
+    config: &DoctorConfig,
+) -> Result<async_tungstenite::tungstenite::handshake::client::Request, WsError> {
+    let target = &config.target;
+    let scheme = if config.uses_tls() { "wss" } else { "ws" };
+    let path = target.path.as_deref().unwrap_or("/mqtt");
+    let mut request = format!("{scheme}://{}{path}", target.authority()).into_client_request()?;
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    for header in &config.websocket.headers {
+        // Both were checked when the option was parsed.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(header.value.expose()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    Ok(request)
+}
+
+/// Upgrades `stream` to a WebSocket and returns it as a byte stream, with the server's response.
+pub(crate) async fn upgrade(
+    config: &DoctorConfig,
+    stream: Box<dyn Transport>,
+) -> Result<(Box<dyn Transport>, Response<Option<Vec<u8>>>), WsError> {
+    let mut limits = WebSocketConfig::default();
+    limits.max_message_size = Some(MAX_MESSAGE);
+    limits.max_frame_size = Some(MAX_MESSAGE);
+    let (socket, response) =
+        async_tungstenite::tokio::client_async_with_config(request(config)?, stream, Some(limits))
+            .await?;
+    Ok((
+        Box::new(Exclusive(Mutex::new(WsStream::new(socket)))),
+        response,
+    ))
+}
+
+/// `WsStream` is `Send` but not `Sync` (it keeps event observers), while the pipeline's streams
+/// must be both. Stages only ever reach a stream through `&mut`, so a mutex opened with
+/// `get_mut` makes it `Sync` without ever locking.
+struct Exclusive<T>(Mutex<T>);
+
+impl<T> Exclusive<T> {
+    fn inner(self: Pin<&mut Self>) -> Pin<&mut T>
+    where
+        T: Unpin,
+    {
+        Pin::new(
+            self.get_mut()
+                .0
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Exclusive<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.inner().poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Exclusive<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.inner().poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        self.inner().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        self.inner().poll_shutdown(cx)
+    }
+}
+
+pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
+    let config = ctx.config;
+    if !config.target.scheme.is_websocket() {
+        return StageOutput::not_applicable(format!(
+            "{}:// is MQTT over TCP: no WebSocket upgrade",
+            config.target.scheme.as_str()
+        ));
+    }
+    let Some(connection) = ctx.connection.take() else {
+        return StageOutput::not_applicable("no connection to upgrade");
+    };
+    let peer = connection.peer;
+    let url = config.target.url();
+    let budget = ctx.budget();
+    let started = Instant::now();
+    let attempt = tokio::time::timeout(budget.timeout, upgrade(config, connection.stream)).await;
+    let elapsed = started.elapsed();
+    let sent = sent_headers(config);
+
+    let finding = match attempt {
+        Ok(Ok((stream, response))) => {
+            let status = status_line(&response);
+            let subprotocol = header(response.headers(), "sec-websocket-protocol");
+            let finding = Finding::new(
+                &WS_UPGRADED,
+                format!(
+                    "{peer} upgraded {} to a WebSocket in {} ms (\"{status}\", subprotocol {}).",
+                    config.target.path.as_deref().unwrap_or("/mqtt"),
+                    millis(elapsed),
+                    subprotocol.as_deref().unwrap_or(SUBPROTOCOL)
+                ),
+            )
+            .with_evidence("url", url.as_str())
+            .with_evidence("status", status.as_str())
+            .with_evidence("subprotocol", subprotocol.as_deref().unwrap_or(SUBPROTOCOL))
+            .with_evidence("headers", shown_headers(response.headers()))
+            .with_evidence("elapsed_ms", millis(elapsed));
+            let finding = with_sent(finding, &sent);
+            ctx.connection = Some(Connection { stream, peer });
+            ctx.websocket = true;
+            return StageOutput::done(format!("{status}, subprotocol mqtt"), vec![finding]);
+        }
+        Ok(Err(WsError::Http(response))) => http_finding(config, &peer, &response, &sent),
+        Ok(Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(error)))) => {
+            no_subprotocol(&peer, &url, error)
+        }
+        Ok(Err(error)) => {
+            let what = match &error {
+                WsError::Io(io) => format!("the connection ended ({})", io.kind()),
+                WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
+                    "the server closed the connection without answering".to_string()
+                }
+                WsError::Protocol(ProtocolError::HttparseError(_)) => {
+                    "the server answered with something that is not HTTP".to_string()
+                }
+                WsError::Protocol(protocol) => {
+                    format!("the answer broke the handshake: {protocol}")
+                }
+                other => other.to_string(),
+            };
+            not_websocket_or(ctx, &peer, &url, what).await
+        }
+        Err(_) => {
+            let what = format!("no answer to the upgrade within {}", budget.describe());
+            not_websocket_or(ctx, &peer, &url, what).await
+        }
+    };
+    let summary = finding.def.title.to_string();
+    StageOutput::done(summary, vec![with_sent(finding, &sent)])
+}
+
+fn status_line(response: &Response<Option<Vec<u8>>>) -> String {
+    let status = response.status();
+    format!(
+        "{:?} {} {}",
+        response.version(),
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// The response headers that tell who answered and why.
+fn shown_headers(headers: &HeaderMap) -> Value {
+    let mut shown = Map::new();
+    for name in SHOWN_HEADERS {
+        if let Some(value) = header(headers, name) {
+            shown.insert(name.to_string(), Value::String(truncate(&value, 200)));
+        }
+    }
+    Value::Object(shown)
+}
+
+fn truncate(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// The extra headers sent, each value as its length and fingerprint only.
+fn sent_headers(config: &DoctorConfig) -> Vec<(String, String)> {
+    config
+        .websocket
+        .headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.describe()))
+        .collect()
+}
+
+fn with_sent(finding: Finding, sent: &[(String, String)]) -> Finding {
+    if sent.is_empty() {
+        return finding;
+    }
+    let list: Map<String, Value> = sent
+        .iter()
+        .map(|(name, described)| (name.clone(), Value::String(described.clone())))
+        .collect();
+    finding.with_evidence("sent_headers", Value::Object(list))
+}
+
+/// The start of an error page, printable characters only, with any value the doctor sent (a
+/// page may echo the request) blanked out.
+fn body_text(config: &DoctorConfig, body: Option<&Vec<u8>>) -> Option<String> {
+    let body = body.filter(|b| !b.is_empty())?;
+    let mut text: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    for header in &config.websocket.headers {
+        let value = String::from_utf8_lossy(header.value.expose()).into_owned();
+        if !value.is_empty() {
+            text = text.replace(&value, "[redacted]");
+        }
+    }
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!text.is_empty()).then(|| truncate(&text, BODY_SHOWN))
+}
+
+fn http_finding(
+    config: &DoctorConfig,
+    peer: &Peer,
+    response: &Response<Option<Vec<u8>>>,
+    sent: &[(String, String)],
+) -> Finding {
+    let status = response.status().as_u16();
+    let line = status_line(response);
+    let headers = response.headers();
+    let path = config.target.path.as_deref().unwrap_or("/mqtt");
+    let host = config.target.authority();
+    let scheme = config.target.scheme.as_str();
+    let server = header(headers, "server")
+        .map(|s| format!(" (server: {s})"))
+        .unwrap_or_default();
+    let finding = match status {
+        404 => Finding::new(
+            &WS_BAD_PATH,
+            format!(
+                "{peer} answered the upgrade of {path} with \"{line}\"{server}: there is no \
+                 WebSocket endpoint at this path."
+            ),
+        )
+        .with_evidence("path", path)
+        .with_fix(format!(
+            "Use the path the broker serves MQTT on: EMQX and HiveMQ use /mqtt (EMQX: \
+             listeners.ws.default.websocket.mqtt_path), others /ws or /. Give it in the URL \
+             ({scheme}://{host}/PATH) or with --ws-path. Behind nginx, an ingress or a load \
+             balancer, check that a route for {path} leads to the broker's WebSocket listener."
+        )),
+        401 | 403 => {
+            let challenge = header(headers, "www-authenticate")
+                .map(|c| format!(" It asks for: {c}."))
+                .unwrap_or_default();
+            let given = if sent.is_empty() {
+                "No extra headers were sent".to_string()
+            } else {
+                format!(
+                    "The headers sent ({}) did not satisfy it",
+                    sent.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            Finding::new(
+                &WS_FORBIDDEN,
+                format!(
+                    "{peer} answered the upgrade with \"{line}\"{server}: something in front of \
+                     the broker does not let this client upgrade.{challenge} {given}. This is \
+                     HTTP, not MQTT: the broker has not seen the MQTT credentials yet."
+                ),
+            )
+            .with_fix(
+                "Give what the web server, gateway or ingress in front wants as a header, e.g. \
+                 --ws-header 'Authorization: Bearer <token>', or have this client's address or \
+                 Origin allowed there (nginx auth_basic or allow/deny, an ingress auth \
+                 annotation, a WAF rule).",
+            )
+        }
+        301 | 302 | 303 | 307 | 308 => {
+            let location = header(headers, "location").unwrap_or_default();
+            let hint = if location.starts_with("https://") || location.starts_with("wss://") {
+                " The server wants TLS: use wss://.".to_string()
+            } else {
+                String::new()
+            };
+            Finding::new(
+                &WS_HTTP_ERROR,
+                format!(
+                    "{peer} answered the upgrade with a redirect, \"{line}\" to {location}.{hint} \
+                     WebSocket clients do not follow redirects."
+                ),
+            )
+            .with_fix(format!(
+                "Connect to where the redirect points: the scheme, host, port and path of \
+                 {location}."
+            ))
+        }
+        502..=504 => Finding::new(
+            &WS_HTTP_ERROR,
+            format!(
+                "{peer} answered the upgrade with \"{line}\"{server}: a reverse proxy or load \
+                 balancer answered, and it cannot reach the broker behind it."
+            ),
+        )
+        .with_fix(
+            "Check the proxy's backend: is the broker running, and does the proxy point at its \
+             WebSocket listener's port? nginx logs the backend error in its error.log (\"connect() \
+             failed\", \"upstream timed out\").",
+        ),
+        200 => Finding::new(
+            &WS_HTTP_ERROR,
+            format!(
+                "{peer} answered the upgrade with \"{line}\"{server}, a web page: the server \
+                 behind this URL ignores WebSocket upgrades."
+            ),
+        )
+        .with_fix(
+            "Point at the broker's WebSocket listener: a web server or a reverse proxy without \
+             WebSocket forwarding (nginx needs proxy_http_version 1.1 and the Upgrade and \
+             Connection headers passed on) answers like this.",
+        ),
+        _ => Finding::new(
+            &WS_HTTP_ERROR,
+            format!("{peer} refused the upgrade with \"{line}\"{server}."),
+        )
+        .with_fix(
+            "A 400 often means the server wants something in the request it did not get (EMQX \
+             answers 400 to an upgrade without a subprotocol it supports); 426 means it wants \
+             another protocol version. Check the broker's or the proxy's log for this request.",
+        ),
+    };
+    let mut finding = finding
+        .with_evidence("url", config.target.url())
+        .with_evidence("status", line.as_str())
+        .with_evidence("headers", shown_headers(headers));
+    if let Some(body) = body_text(config, response.body().as_ref()) {
+        finding = finding.with_evidence("body", body);
+    }
+    finding
+}
+
+fn no_subprotocol(peer: &Peer, url: &str, error: SubProtocolError) -> Finding {
+    let (answered, what) = match error {
+        SubProtocolError::NoSubProtocol => (
+            Value::Null,
+            "accepted the upgrade without naming a subprotocol".to_string(),
+        ),
+        SubProtocolError::InvalidSubProtocol => (
+            Value::String("not mqtt".into()),
+            "accepted the upgrade with a subprotocol other than mqtt".to_string(),
+        ),
+        SubProtocolError::ServerSentSubProtocolNoneRequested => (
+            Value::String("unrequested".into()),
+            "named a subprotocol that was not asked for".to_string(),
+        ),
+    };
+    Finding::new(
+        &WS_NO_SUBPROTOCOL,
+        format!(
+            "{peer} {what}: it did not take the mqtt subprotocol the upgrade asked for. \
+             Browsers, MQTT.js and Paho close such a connection at once."
+        ),
+    )
+    .with_evidence("url", url)
+    .with_evidence("status", "101 Switching Protocols")
+    .with_evidence("subprotocol", answered)
+    .with_fix(
+        "Either this path leads to another application's WebSocket (check the route to the \
+         broker), or a proxy in front drops the Sec-WebSocket-Protocol header so that the broker \
+         never sees it: pass it through (nginx passes it unless told otherwise; check \
+         proxy_set_header lines and ingress annotations). Mosquitto upgrades a request without \
+         the header and answers without a subprotocol, which is exactly this.",
+    )
+}
+
+/// The upgrade got no HTTP answer. If a plain MQTT CONNECT on a new connection (with TLS when
+/// the target has it) gets a CONNACK, the port is an MQTT listener; otherwise say what came back.
+async fn not_websocket_or(ctx: &Context<'_>, peer: &Peer, url: &str, what: String) -> Finding {
+    let config = ctx.config;
+    let budget = ctx.budget();
+    let open = async {
+        let raw = ctx.open_raw(peer).await?;
+        match &ctx.tls_connector {
+            None => Ok(raw),
+            Some(dialer) => Ok(
+                Box::new(dialer.connector.connect(dialer.name.clone(), raw).await?)
+                    as Box<dyn Transport>,
+            ),
+        }
+    };
+    let reply = probe::plain_connect(open, budget).await;
+    let plain_scheme = if config.uses_tls() { "mqtts" } else { "mqtt" };
+    let host = config.target.authority();
+    match reply {
+        PlainReply::Connack(code) => Finding::new(
+            &WS_NOT_WEBSOCKET,
+            format!(
+                "{peer} did not answer the WebSocket upgrade ({what}), and a plain MQTT CONNECT \
+                 on a new connection got a CONNACK (return code {code}): this port speaks MQTT \
+                 directly, not over WebSocket."
+            ),
+        )
+        .with_evidence("url", url)
+        .with_evidence("upgrade_answer", what)
+        .with_evidence("plain_connect", format!("CONNACK, return code {code}"))
+        .with_fix(format!(
+            "Use {plain_scheme}://{host} for this port, or the broker's WebSocket listener (a \
+             Mosquitto listener with protocol websockets, often 9001 or 8080; EMQX 8083, or \
+             8084 for wss; HiveMQ 8000)."
+        )),
+        other => Finding::new(
+            &WS_HTTP_ERROR,
+            format!(
+                "{peer} did not answer the WebSocket upgrade like a web server: {what}. A plain \
+                 MQTT CONNECT got no CONNACK either ({}).",
+                plain_text(&other)
+            ),
+        )
+        .with_evidence("url", url)
+        .with_evidence("status", what)
+        .with_fix(
+            "Check which service listens on this port, and whether a proxy or load balancer in \
+             front expects another protocol (TLS: wss://, the PROXY protocol).",
+        ),
+    }
+}
+
+fn plain_text(reply: &PlainReply) -> String {
+    match reply {
+        PlainReply::Connack(code) => format!("CONNACK {code}"),
+        PlainReply::Other(bytes) => format!("it answered {}", crate::wire::hex(bytes)),
+        PlainReply::Nothing(why) => why.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WsHeader;
+    use crate::secret::Secret;
+
+    #[test]
+    fn the_request_asks_for_mqtt_and_carries_the_extra_headers() {
+        let mut config = DoctorConfig::new(crate::target::parse("ws://broker:8083").unwrap());
+        config.websocket.headers.push(WsHeader {
+            name: "Authorization".into(),
+            value: Secret::new("Bearer abc"),
+        });
+        let request = request(&config).unwrap();
+        assert_eq!(request.uri().to_string(), "ws://broker:8083/mqtt");
+        assert_eq!(request.headers()["sec-websocket-protocol"], "mqtt");
+        assert_eq!(request.headers()["authorization"], "Bearer abc");
+        let sent = sent_headers(&config);
+        assert_eq!(sent[0].0, "Authorization");
+        assert!(!sent[0].1.contains("abc"));
+    }
+
+    #[test]
+    fn an_echoed_header_value_is_blanked_from_the_body() {
+        let mut config = DoctorConfig::new(crate::target::parse("ws://broker").unwrap());
+        config.websocket.headers.push(WsHeader {
+            name: "X-Api-Key".into(),
+            value: Secret::new("k3y-value"),
+        });
+        let body = b"<html>\n denied: X-Api-Key k3y-value\n</html>".to_vec();
+        let text = body_text(&config, Some(&body)).unwrap();
+        assert!(!text.contains("k3y-value"), "{text}");
+        assert!(text.contains("[redacted]"));
+    }
+}
