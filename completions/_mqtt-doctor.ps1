@@ -26,7 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket, credentials, MQTT)')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
@@ -76,6 +76,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)')
             [CompletionResult]::new('--subscribe', '--subscribe', [CompletionResultType]::ParameterName, 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription')
             [CompletionResult]::new('--hold', '--hold', [CompletionResultType]::ParameterName, 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Tunnel through this proxy: http://[USER:PASS@]HOST:PORT (HTTP CONNECT), socks5://… or socks5h://… (the proxy resolves the broker''s name) [default: https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY, unless NO_PROXY lists the broker or it is on this machine]')
+            [CompletionResult]::new('--ws-path', '--ws-path', [CompletionResultType]::ParameterName, 'HTTP path of the WebSocket endpoint, for ws:// and wss:// targets that name none [default: /mqtt]')
+            [CompletionResult]::new('--ws-header', '--ws-header', [CompletionResultType]::ParameterName, 'Extra header for the WebSocket upgrade, as ''Name: value'' (repeatable). Values are never shown, only their length and fingerprint')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Treat warnings as failures (exit code 1)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show passing findings with their evidence too')
@@ -85,6 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even though the target''s scheme is plain (mqtt://, tcp://)')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the broker''s certificate (reported as a warning, never silently)')
             [CompletionResult]::new('--jwt-secret-base64', '--jwt-secret-base64', [CompletionResultType]::ParameterName, 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)')
+            [CompletionResult]::new('--no-proxy', '--no-proxy', [CompletionResultType]::ParameterName, 'Connect directly, ignoring the proxy environment variables')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -166,7 +170,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             break
         }
         'mqtt-doctor;help' {
-            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket, credentials, MQTT)')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')

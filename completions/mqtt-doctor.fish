@@ -29,7 +29,7 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket, credentials, MQTT)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
@@ -83,6 +83,9 @@ hivemq\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l publish -d 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l subscribe -d 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l hold -d 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip)' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l proxy -d 'Tunnel through this proxy: http://[USER:PASS@]HOST:PORT (HTTP CONNECT), socks5://… or socks5h://… (the proxy resolves the broker\'s name) [default: https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY, unless NO_PROXY lists the broker or it is on this machine]' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l ws-path -d 'HTTP path of the WebSocket endpoint, for ws:// and wss:// targets that name none [default: /mqtt]' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l ws-header -d 'Extra header for the WebSocket upgrade, as \'Name: value\' (repeatable). Values are never shown, only their length and fingerprint' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -92,6 +95,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s q -l 
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l tls -d 'Use TLS even though the target\'s scheme is plain (mqtt://, tcp://)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l insecure -d 'Do not verify the broker\'s certificate (reported as a warning, never silently)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-secret-base64 -d 'The --jwt-secret is base64-encoded (EMQX\'s secret_base64_encoded)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l no-proxy -d 'Connect directly, ignoring the proxy environment variables'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l broker -d 'Rank a code\'s causes for this broker' -r -f -a "mosquitto\t''
@@ -145,7 +149,7 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket, credentials, MQTT)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets completions man help" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'

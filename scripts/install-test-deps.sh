@@ -5,7 +5,10 @@
 # - openssl, to make the RSA keys the JWT tests sign with (ring cannot generate RSA keys);
 # - xmllint, with the common JUnit XML schema (Jenkins' junit-10.xsd, MIT, as shipped in
 #   pytest's source distribution on PyPI), to validate the JUnit report;
-# - GNU time, whose peak-memory reading bounds the doctor's memory against hostile peers.
+# - GNU time, whose peak-memory reading bounds the doctor's memory against hostile peers;
+# - tinyproxy (HTTP CONNECT) and microsocks (SOCKS5), the real proxies the proxy tests go
+#   through, and nginx, the reverse proxy in front of Mosquitto's websockets listener that
+#   answers the WebSocket tests' 404, 401, 403 and 502.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +24,9 @@ have setpriv || missing+=(util-linux)
 have openssl || missing+=(openssl)
 have xmllint || missing+=(libxml2-utils)
 [ -x /usr/bin/time ] || missing+=(time)
+have tinyproxy || missing+=(tinyproxy)
+have microsocks || missing+=(microsocks)
+have nginx || missing+=(nginx-light)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi

@@ -98,7 +98,8 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, TLS, credentials, MQTT)
+    /// Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket,
+    /// credentials, MQTT)
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
     /// Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline

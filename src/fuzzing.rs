@@ -32,12 +32,17 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }
 
-/// The target on the command line, with every scheme a preset may imply.
+/// The target on the command line, with every scheme a preset may imply, and the same text read
+/// as a proxy URL (`--proxy`, `HTTPS_PROXY`).
 pub fn target_url(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     target::redact(text);
+    crate::proxy::redact(text);
+    if let Ok(proxy) = crate::proxy::parse(text, "fuzz") {
+        proxy.url();
+    }
     if let Ok(target) = target::parse(text) {
         target.url();
         target.authority();

@@ -30,7 +30,7 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, Status, millis};
 use crate::pipeline::{Budget, Context, StageOutput};
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyKind};
 use crate::target::Host;
 
 const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -92,7 +92,7 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
     let port = config.target.port;
     let broker = config.target.host.to_string();
     match &config.target.host {
-        _ if proxy.kind.resolves_names() => {
+        Host::Name(_) if proxy.kind.resolves_names() => {
             let why = format!(
                 "{broker} is resolved by the {} proxy {}, with its own DNS",
                 proxy.kind.scheme(),
@@ -103,7 +103,11 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
             }
             summaries.push(why);
         }
-        Host::Ip(ip) => ctx.broker_addresses = vec![SocketAddr::new(*ip, port)],
+        Host::Ip(ip) => {
+            if proxy.kind == ProxyKind::Socks5 {
+                ctx.broker_addresses = vec![SocketAddr::new(*ip, port)];
+            }
+        }
         Host::Name(name) => {
             let (output, ips) = if is_localhost(name) {
                 localhost(config, name, ctx.budget()).await

@@ -231,6 +231,8 @@ async fn socks_connect<S: Transport + 'static>(
 /// What the proxy stage concluded about a failure.
 struct Diagnosis {
     def: &'static FindingDef,
+    /// An HTTP proxy's `Proxy-Authenticate` challenge.
+    authenticate: Option<String>,
     reply: String,
     detail: String,
     fix: String,
@@ -346,9 +348,12 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         }
         Ok(Err(failure)) => diagnose(ctx, &tunnel, proxy_addr, failure).await,
     };
-    let finding = base(Finding::new(diagnosis.def, diagnosis.detail))
+    let mut finding = base(Finding::new(diagnosis.def, diagnosis.detail))
         .with_evidence("reply", diagnosis.reply)
         .with_fix(diagnosis.fix);
+    if let Some(challenge) = diagnosis.authenticate {
+        finding = finding.with_evidence("authenticate", challenge);
+    }
     let finding = match &finding.def {
         def if *def == &PROXY_AUTH_REQUIRED => finding.with_evidence(
             "credentials_sent",
@@ -403,6 +408,7 @@ async fn diagnose(
     let target = tunnel.target.authority();
     let credentials_sent = proxy.username.is_some() || proxy.password.is_some();
     let unreachable = |reply: String, what: &str| Diagnosis {
+        authenticate: None,
         def: &PROXY_TARGET_UNREACHABLE,
         detail: format!(
             "The proxy at {proxy_addr} could not connect to {target}: {what}. This is the \
@@ -424,6 +430,7 @@ async fn diagnose(
         ),
     };
     let auth = |reply: String, what: String| Diagnosis {
+        authenticate: None,
         def: &PROXY_AUTH_REQUIRED,
         detail: what,
         reply,
@@ -444,13 +451,14 @@ async fn diagnose(
         },
     };
     let refused = |reply: String, what: String| Diagnosis {
+        authenticate: None,
         def: &PROXY_REFUSED,
         detail: what,
         reply,
         fix: format!(
             "Ask the proxy's administrators to allow tunnels to {target}: Squid allows CONNECT \
-             to port 443 only unless an ACL adds the port (acl mqtt_ports port {port}; \
-             http_access allow CONNECT mqtt_ports), tinyproxy only to its ConnectPort list. \
+             to its SSL_ports only (add the port to that list: acl SSL_ports port {port}), \
+             tinyproxy only to its ConnectPort list. \
              Otherwise reach the broker another way ({}).",
             bypass_hint(proxy),
             port = ctx.config.target.port
@@ -479,11 +487,12 @@ async fn diagnose(
                         }
                     ),
                 );
-                if let Some(challenge) = authenticate {
+                if let Some(challenge) = &authenticate {
                     diagnosis
                         .detail
                         .push_str(&format!(" It asks for: {challenge}."));
                 }
+                diagnosis.authenticate = authenticate;
                 diagnosis
             }
             500 | 502 | 503 | 504 => unreachable(
@@ -660,6 +669,7 @@ fn wrong_kind(
     };
     Diagnosis {
         def: &PROXY_WRONG_KIND,
+        authenticate: None,
         detail: format!(
             "The proxy URL says {said}, but {proxy_addr} is {is}: it did not answer the {said} \
              request ({shown}), and answered the other protocol on a new connection."
@@ -695,10 +705,13 @@ async fn other_protocol(
             }
         };
         stream.write_all(&hello).await.ok()?;
+        // A SOCKS5 server answers the greeting with two bytes and waits; an HTTP reply starts
+        // with five known ones.
         let mut reply = [0u8; 5];
+        let wanted = if other == ProxyKind::Http { 5 } else { 2 };
         let mut read = 0;
-        while read < reply.len() {
-            match stream.read(&mut reply[read..]).await {
+        while read < wanted {
+            match stream.read(&mut reply[read..wanted]).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => read += n,
             }

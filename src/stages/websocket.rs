@@ -60,11 +60,13 @@ const BODY_SHOWN: usize = 200;
 /// headers given with `--ws-header`.
 fn request(
     config: &DoctorConfig,
-) -> Result<async_tungstenite::tungstenite::handshake::client::Request, WsError> {
+) -> Result<async_tungstenite::tungstenite::handshake::client::Request, Box<WsError>> {
     let target = &config.target;
     let scheme = if config.uses_tls() { "wss" } else { "ws" };
     let path = target.path.as_deref().unwrap_or("/mqtt");
-    let mut request = format!("{scheme}://{}{path}", target.authority()).into_client_request()?;
+    let mut request = format!("{scheme}://{}{path}", target.authority())
+        .into_client_request()
+        .map_err(Box::new)?;
     let headers = request.headers_mut();
     headers.insert(
         "sec-websocket-protocol",
@@ -86,7 +88,7 @@ fn request(
 pub(crate) async fn upgrade(
     config: &DoctorConfig,
     stream: Box<dyn Transport>,
-) -> Result<(Box<dyn Transport>, Response<Option<Vec<u8>>>), WsError> {
+) -> Result<(Box<dyn Transport>, Response<Option<Vec<u8>>>), Box<WsError>> {
     let mut limits = WebSocketConfig::default();
     limits.max_message_size = Some(MAX_MESSAGE);
     limits.max_frame_size = Some(MAX_MESSAGE);
@@ -188,26 +190,28 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             ctx.websocket = true;
             return StageOutput::done(format!("{status}, subprotocol mqtt"), vec![finding]);
         }
-        Ok(Err(WsError::Http(response))) => http_finding(config, &peer, &response, &sent),
-        Ok(Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(error)))) => {
-            no_subprotocol(&peer, &url, error)
-        }
-        Ok(Err(error)) => {
-            let what = match &error {
-                WsError::Io(io) => format!("the connection ended ({})", io.kind()),
-                WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
-                    "the server closed the connection without answering".to_string()
-                }
-                WsError::Protocol(ProtocolError::HttparseError(_)) => {
-                    "the server answered with something that is not HTTP".to_string()
-                }
-                WsError::Protocol(protocol) => {
-                    format!("the answer broke the handshake: {protocol}")
-                }
-                other => other.to_string(),
-            };
-            not_websocket_or(ctx, &peer, &url, what).await
-        }
+        Ok(Err(error)) => match *error {
+            WsError::Http(response) => http_finding(config, &peer, &response, &sent),
+            WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(error)) => {
+                no_subprotocol(&peer, &url, error)
+            }
+            error => {
+                let what = match &error {
+                    WsError::Io(io) => format!("the connection ended ({})", io.kind()),
+                    WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
+                        "the server closed the connection without answering".to_string()
+                    }
+                    WsError::Protocol(ProtocolError::HttparseError(_)) => {
+                        "the server answered with something that is not HTTP".to_string()
+                    }
+                    WsError::Protocol(protocol) => {
+                        format!("the answer broke the handshake: {protocol}")
+                    }
+                    other => other.to_string(),
+                };
+                not_websocket_or(ctx, &peer, &url, what).await
+            }
+        },
         Err(_) => {
             let what = format!("no answer to the upgrade within {}", budget.describe());
             not_websocket_or(ctx, &peer, &url, what).await

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod jwt;
 pub mod pki;
 pub mod scripted;
+pub mod servers;
 
 use std::fs;
 use std::io;
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_doctor::report::{FindingReport, Report, TokenReport};
+use mqtt_doctor::report::{FindingReport, Report, StageReport, TokenReport};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt-doctor");
@@ -126,17 +127,19 @@ impl ReportExt for Report {
 }
 
 pub trait StageExt {
-    fn stage_status(&self, stage: &str) -> &str;
+    fn stage(&self, stage: &str) -> &StageReport;
+
+    fn stage_status(&self, stage: &str) -> &str {
+        self.stage(stage).status.as_str()
+    }
 }
 
 impl StageExt for Report {
-    fn stage_status(&self, stage: &str) -> &str {
-        let stage = self
-            .stages
+    fn stage(&self, stage: &str) -> &StageReport {
+        self.stages
             .iter()
             .find(|s| s.name.name() == stage)
-            .unwrap_or_else(|| panic!("no stage {stage}"));
-        stage.status.as_str()
+            .unwrap_or_else(|| panic!("no stage {stage}"))
     }
 }
 
