@@ -78,6 +78,18 @@ impl Stage {
         }
     }
 
+    /// Whether the stage belongs in this run at all. The transport layers that the target does
+    /// not use are left out of the report rather than listed as skipped: a plain `mqtt://` run
+    /// without any proxy configured reads as it always has. A proxy in the environment that is
+    /// not used for this target keeps its stage, which says why.
+    fn applies(self, config: &DoctorConfig) -> bool {
+        match self {
+            Stage::Proxy => !matches!(config.proxy, crate::proxy::ProxyChoice::None),
+            Stage::Websocket => config.target.scheme.is_websocket(),
+            _ => true,
+        }
+    }
+
     /// The stages whose failure makes this one pointless.
     fn depends_on(self) -> &'static [Stage] {
         match self {
@@ -376,7 +388,7 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
     // Stages that failed or could not run, so their dependents are skipped too.
     let mut blocked: Vec<(Stage, String)> = Vec::new();
 
-    for stage in Stage::ALL {
+    for stage in Stage::ALL.into_iter().filter(|s| s.applies(&config)) {
         let blocker = stage
             .depends_on()
             .iter()

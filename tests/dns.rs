@@ -56,7 +56,7 @@ fn nxdomain() {
     );
     assert_eq!(evidence(finding, "search"), r#"["corp.test"]"#);
     assert_eq!(report.stage_status("tcp"), "skip");
-    assert!(report.stages[1].summary.contains("dns failed"));
+    assert!(report.stage("tcp").summary.contains("dns failed"));
 }
 
 #[test]

@@ -98,12 +98,14 @@ impl WsBroker {
             writeln!(config, "{extra}").unwrap();
             let config_path = dir.path().join("mosquitto.conf");
             fs::write(&config_path, config).expect("write mosquitto.conf");
+            // Configuration errors go to stderr: the log file is not open yet.
+            let stderr = fs::File::create(dir.path().join("stderr")).expect("create stderr");
             let child = Command::new(&binary)
                 .arg("-c")
                 .arg(&config_path)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .expect("spawn mosquitto");
             let mut broker = WsBroker {
@@ -120,7 +122,11 @@ impl WsBroker {
             }) {
                 return broker;
             }
-            last_log = broker.log();
+            last_log = format!(
+                "{}{}",
+                broker.log(),
+                read(&broker.dir.path().join("stderr"))
+            );
         }
         panic!("mosquitto did not open its listeners; its last log:\n{last_log}");
     }
