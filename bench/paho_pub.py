@@ -2,8 +2,9 @@
 message at QoS 1, waits for the PUBACK and disconnects, like the guides' test_mqtt_paho.py.
 Exit code 0 on success, 1 with the error on stderr otherwise.
 
-usage: paho_pub.py HOST PORT [CAFILE]
+usage: paho_pub.py HOST PORT [CAFILE]      (PAHO_WS_PATH=/mqtt: MQTT over WebSocket at that path)
 """
+import os
 import sys
 
 import paho.mqtt.client as mqtt
@@ -11,7 +12,11 @@ import paho.mqtt.client as mqtt
 
 def main() -> int:
     host, port = sys.argv[1], int(sys.argv[2])
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="")
+    ws_path = os.environ.get("PAHO_WS_PATH")
+    transport = "websockets" if ws_path else "tcp"
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", transport=transport)
+    if ws_path:
+        client.ws_set_options(path=ws_path)
     if len(sys.argv) > 3:
         client.tls_set(ca_certs=sys.argv[3])
     try:

@@ -5,7 +5,8 @@
 # mount namespace of its own, so that every tool's resolver asks a silent server on 127.0.0.1.
 #
 # Scenarios: a healthy broker (plain and TLS), a refused port, a TCP connect nobody answers
-# (a listener whose accept queue is full), a DNS server that never answers; peak memory;
+# (a listener whose accept queue is full), a DNS server that never answers, MQTT over WebSocket
+# (no mosquitto_pub: it has no WebSocket), plain MQTT through a SOCKS5 proxy; peak memory;
 # release binary size; 200 targets in one run against the same checks one after another.
 #
 # usage: bash bench/run.sh [--quick]      (results: target/bench/results.md)
@@ -26,6 +27,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v openssl >/dev/null || need+=(openssl)
 command -v unshare >/dev/null || need+=(util-linux)
+command -v microsocks >/dev/null || need+=(microsocks)
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
@@ -58,7 +60,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localh
 printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
 openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
   -days 2 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
-PLAIN=$(free_port); TLS=$(free_port)
+PLAIN=$(free_port); TLS=$(free_port); WS=$(free_port); SOCKS=$(free_port)
 cat > "$work/mosquitto.conf" <<CONF
 user root
 persistence false
@@ -69,7 +71,10 @@ listener $TLS 127.0.0.1
 cafile $work/ca.pem
 certfile $work/server.pem
 keyfile $work/server.key
+listener $WS 127.0.0.1
+protocol websockets
 CONF
+microsocks -i 127.0.0.1 -p "$SOCKS" >/dev/null 2>&1 & pids+=($!)
 "$MOSQUITTO" -c "$work/mosquitto.conf" & pids+=($!)
 for _ in $(seq 100); do mosquitto_pub -h 127.0.0.1 -p "$PLAIN" -t up -m x 2>/dev/null && break; sleep 0.05; done
 
@@ -106,6 +111,13 @@ hf healthy_tls "$RUNS" \
   "mqtt-doctor=$D mqtts://localhost:$TLS --cafile $work/ca.pem" \
   "mosquitto_pub=mosquitto_pub -h localhost -p $TLS --cafile $work/ca.pem -q 1 -t bench/pub -m hello" \
   "paho=$PAHO localhost $TLS $work/ca.pem"
+echo "bench: WebSocket, SOCKS5 proxy" >&2
+hf healthy_ws "$RUNS" \
+  "mqtt-doctor=$D ws://127.0.0.1:$WS/mqtt" \
+  "paho=env PAHO_WS_PATH=/mqtt $PAHO 127.0.0.1 $WS"
+hf healthy_socks "$RUNS" \
+  "mqtt-doctor=$D mqtt://127.0.0.1:$PLAIN --proxy socks5h://127.0.0.1:$SOCKS" \
+  "mosquitto_pub=mosquitto_pub -h 127.0.0.1 -p $PLAIN --proxy socks5h://127.0.0.1:$SOCKS -q 1 -t bench/pub -m hello"
 echo "bench: refused port, unanswered connect" >&2
 hf refused "$RUNS" \
   "mqtt-doctor=$D mqtt://127.0.0.1:$REFUSED" \
