@@ -296,16 +296,21 @@ impl Context<'_> {
         }
     }
 
+    /// [`Context::open_raw`], then TLS as the TLS stage did it, when it did.
+    pub async fn open_secured(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
+        let raw = self.open_raw(peer).await?;
+        match &self.tls_connector {
+            None => Ok(raw),
+            Some(TlsDialer { connector, name }) => {
+                Ok(Box::new(connector.connect(name.clone(), raw).await?))
+            }
+        }
+    }
+
     /// Opens a new connection to `peer` with every layer the stages put up: TCP, the proxy's
     /// tunnel, TLS and the WebSocket upgrade.
     pub async fn reconnect(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
-        let raw = self.open_raw(peer).await?;
-        let secured: Box<dyn Transport> = match &self.tls_connector {
-            None => raw,
-            Some(TlsDialer { connector, name }) => {
-                Box::new(connector.connect(name.clone(), raw).await?)
-            }
-        };
+        let secured = self.open_secured(peer).await?;
         if !self.websocket {
             return Ok(secured);
         }

@@ -70,6 +70,22 @@ impl Proxy {
         format!("{}://{user}{}:{}", self.kind.scheme(), self.host, self.port)
     }
 
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some() || self.password.is_some()
+    }
+
+    /// How to reach the broker without this proxy, for fixes.
+    pub fn direct_hint(&self) -> String {
+        if self.source == "--proxy" {
+            "leave out --proxy".to_string()
+        } else {
+            format!(
+                "pass --no-proxy or list the broker in NO_PROXY (the proxy comes from {})",
+                self.source
+            )
+        }
+    }
+
     /// `host:port` of the proxy itself.
     pub fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)

@@ -52,11 +52,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         Host::Name(name) => name.clone(),
     };
 
-    let (output, addresses) = if is_localhost(&name) {
-        localhost(config, &name, ctx.budget()).await
-    } else {
-        resolve(ctx, &name).await
-    };
+    let (output, addresses) = lookup(ctx, &name).await;
     ctx.addresses = addresses
         .into_iter()
         .map(|ip| SocketAddr::new(ip, port))
@@ -75,11 +71,7 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
     let proxy_ips = match &proxy.host {
         Host::Ip(ip) => vec![*ip],
         Host::Name(name) => {
-            let (output, ips) = if is_localhost(name) {
-                localhost(config, name, ctx.budget()).await
-            } else {
-                resolve(ctx, name).await
-            };
+            let (output, ips) = lookup(ctx, name).await;
             summaries.push(format!("proxy {}", output.summary));
             findings.extend(output.findings);
             ips
@@ -109,11 +101,7 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
             }
         }
         Host::Name(name) => {
-            let (output, ips) = if is_localhost(name) {
-                localhost(config, name, ctx.budget()).await
-            } else {
-                resolve(ctx, name).await
-            };
+            let (output, ips) = lookup(ctx, name).await;
             summaries.push(output.summary);
             findings.extend(output.findings);
             ctx.broker_addresses = ips
@@ -129,6 +117,15 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
         ));
     }
     StageOutput::done(summaries.join("; "), findings)
+}
+
+/// Resolves `name`: a loopback name without DNS, any other through it.
+async fn lookup(ctx: &Context<'_>, name: &str) -> (StageOutput, Vec<IpAddr>) {
+    if is_localhost(name) {
+        localhost(ctx.config, name, ctx.budget()).await
+    } else {
+        resolve(ctx, name).await
+    }
 }
 
 /// RFC 6761: `localhost` and names below it are loopback and never sent to DNS.

@@ -24,6 +24,17 @@ pub(crate) enum PlainReply {
     Nothing(String),
 }
 
+impl PlainReply {
+    /// What came back, for a finding's text.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            PlainReply::Connack(code) => format!("CONNACK {code}"),
+            PlainReply::Other(bytes) => format!("it answered {}", crate::wire::hex(bytes)),
+            PlainReply::Nothing(why) => why.clone(),
+        }
+    }
+}
+
 /// A client id no real device uses: `mqtt-doctor-` and a per-process unique suffix, 23
 /// characters in all, the longest MQTT 3.1.1 obliges every broker to accept.
 pub(crate) fn random_client_id() -> String {

@@ -181,7 +181,7 @@ fn is_reset(error: &std::io::Error) -> bool {
 
 /// `user:password` in Base64, for HTTP Basic; `None` without a user name or password.
 fn basic_credentials(proxy: &Proxy) -> Option<String> {
-    if proxy.username.is_none() && proxy.password.is_none() {
+    if !proxy.has_credentials() {
         return None;
     }
     let mut plain = proxy.username.clone().unwrap_or_default().into_bytes();
@@ -312,14 +312,9 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             };
             if let Some(other) = other {
                 let silence = format!("no answer within {}", budget.describe());
-                let diagnosis = wrong_kind(&tunnel, proxy_addr, other, silence);
-                let finding = base(Finding::new(diagnosis.def, diagnosis.detail))
-                    .with_evidence("reply", diagnosis.reply)
-                    .with_evidence("speaks", other.scheme())
-                    .with_fix(diagnosis.fix);
-                return StageOutput::done(finding.def.title, vec![finding]);
-            }
-            let finding = base(Finding::new(
+                wrong_kind(&tunnel, proxy_addr, other, silence)
+            } else {
+                let finding = base(Finding::new(
                 &PROXY_TIMEOUT,
                 format!(
                     "The proxy at {proxy_addr} accepted the TCP connection but did not answer the \
@@ -344,7 +339,8 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 tunnel.proxy.kind.scheme(),
                 tunnel.target.authority()
             ));
-            return StageOutput::done("no answer from the proxy", vec![finding]);
+                return StageOutput::done("no answer from the proxy", vec![finding]);
+            }
         }
         Ok(Err(failure)) => diagnose(ctx, &tunnel, proxy_addr, failure).await,
     };
@@ -355,10 +351,9 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         finding = finding.with_evidence("authenticate", challenge);
     }
     let finding = match &finding.def {
-        def if *def == &PROXY_AUTH_REQUIRED => finding.with_evidence(
-            "credentials_sent",
-            tunnel.proxy.username.is_some() || tunnel.proxy.password.is_some(),
-        ),
+        def if *def == &PROXY_AUTH_REQUIRED => {
+            finding.with_evidence("credentials_sent", tunnel.proxy.has_credentials())
+        }
         def if *def == &PROXY_WRONG_KIND => finding.with_evidence(
             "speaks",
             match tunnel.proxy.kind {
@@ -386,18 +381,6 @@ fn evidence(finding: Finding, tunnel: &Tunnel) -> Finding {
         .with_evidence("target", tunnel.target.authority())
 }
 
-/// Where the proxy came from, for the fixes: how to change or bypass it.
-fn bypass_hint(proxy: &Proxy) -> String {
-    if proxy.source == "--proxy" {
-        "or leave out --proxy to connect directly".to_string()
-    } else {
-        format!(
-            "or bypass the proxy from {} with --no-proxy (or list the broker in NO_PROXY)",
-            proxy.source
-        )
-    }
-}
-
 async fn diagnose(
     ctx: &Context<'_>,
     tunnel: &Tunnel,
@@ -406,7 +389,7 @@ async fn diagnose(
 ) -> Diagnosis {
     let proxy = &tunnel.proxy;
     let target = tunnel.target.authority();
-    let credentials_sent = proxy.username.is_some() || proxy.password.is_some();
+    let credentials_sent = proxy.has_credentials();
     let unreachable = |reply: String, what: &str| Diagnosis {
         authenticate: None,
         def: &PROXY_TARGET_UNREACHABLE,
@@ -424,9 +407,9 @@ async fn diagnose(
         fix: format!(
             "Check the broker from the proxy's side (its log for this request), and whether \
              the broker should be reached through this proxy at all: an internal broker is \
-             often reachable only directly ({}). If the proxy cannot resolve an internal name, \
+             often reachable only directly (to try: {}). If the proxy cannot resolve an internal name, \
              use socks5:// to resolve it here instead.",
-            bypass_hint(proxy)
+            proxy.direct_hint()
         ),
     };
     let auth = |reply: String, what: String| Diagnosis {
@@ -459,8 +442,8 @@ async fn diagnose(
             "Ask the proxy's administrators to allow tunnels to {target}: Squid allows CONNECT \
              to its SSL_ports only (add the port to that list: acl SSL_ports port {port}), \
              tinyproxy only to its ConnectPort list. \
-             Otherwise reach the broker another way ({}).",
-            bypass_hint(proxy),
+             Otherwise reach the broker another way (directly: {}).",
+            proxy.direct_hint(),
             port = ctx.config.target.port
         ),
     };

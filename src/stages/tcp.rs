@@ -361,11 +361,6 @@ fn proxy_failure(
     } else {
         "accepted the connection and dropped it at once".to_string()
     };
-    let direct = if proxy.source == "--proxy" {
-        "leave out --proxy".to_string()
-    } else {
-        format!("pass --no-proxy (the proxy comes from {})", proxy.source)
-    };
     (
         format!(
             "{addrs} is the proxy {} (from {}), and it {what}. The broker was not tried: every \
@@ -376,7 +371,10 @@ fn proxy_failure(
         format!(
             "Check the proxy address in {} and that the proxy runs:\n  nc -vz {} {}\nTo try the \
              broker directly instead, {direct}.",
-            proxy.source, proxy.host, proxy.port
+            proxy.source,
+            proxy.host,
+            proxy.port,
+            direct = proxy.direct_hint()
         ),
     )
 }

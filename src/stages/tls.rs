@@ -787,7 +787,7 @@ async fn closed_during_handshake(
                      listener nor a plain MQTT broker, or it drops this client.",
                     facts.peer,
                     error.kind(),
-                    plain_text(&other)
+                    other.describe()
                 ),
             )
             .with_fix(
@@ -795,14 +795,6 @@ async fn closed_during_handshake(
                  front expects another protocol (PROXY protocol, HTTP).",
             ),
         ),
-    }
-}
-
-fn plain_text(reply: &PlainReply) -> String {
-    match reply {
-        PlainReply::Connack(code) => format!("CONNACK {code}"),
-        PlainReply::Other(bytes) => format!("it answered bytes {bytes:02x?}"),
-        PlainReply::Nothing(why) => why.clone(),
     }
 }
 

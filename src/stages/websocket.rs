@@ -458,17 +458,7 @@ fn no_subprotocol(peer: &Peer, url: &str, error: SubProtocolError) -> Finding {
 async fn not_websocket_or(ctx: &Context<'_>, peer: &Peer, url: &str, what: String) -> Finding {
     let config = ctx.config;
     let budget = ctx.budget();
-    let open = async {
-        let raw = ctx.open_raw(peer).await?;
-        match &ctx.tls_connector {
-            None => Ok(raw),
-            Some(dialer) => Ok(
-                Box::new(dialer.connector.connect(dialer.name.clone(), raw).await?)
-                    as Box<dyn Transport>,
-            ),
-        }
-    };
-    let reply = probe::plain_connect(open, budget).await;
+    let reply = probe::plain_connect(ctx.open_secured(peer), budget).await;
     let plain_scheme = if config.uses_tls() { "mqtts" } else { "mqtt" };
     let host = config.target.authority();
     match reply {
@@ -493,7 +483,7 @@ async fn not_websocket_or(ctx: &Context<'_>, peer: &Peer, url: &str, what: Strin
             format!(
                 "{peer} did not answer the WebSocket upgrade like a web server: {what}. A plain \
                  MQTT CONNECT got no CONNACK either ({}).",
-                plain_text(&other)
+                other.describe()
             ),
         )
         .with_evidence("url", url)
@@ -502,14 +492,6 @@ async fn not_websocket_or(ctx: &Context<'_>, peer: &Peer, url: &str, what: Strin
             "Check which service listens on this port, and whether a proxy or load balancer in \
              front expects another protocol (TLS: wss://, the PROXY protocol).",
         ),
-    }
-}
-
-fn plain_text(reply: &PlainReply) -> String {
-    match reply {
-        PlainReply::Connack(code) => format!("CONNACK {code}"),
-        PlainReply::Other(bytes) => format!("it answered {}", crate::wire::hex(bytes)),
-        PlainReply::Nothing(why) => why.clone(),
     }
 }
 
