@@ -192,7 +192,8 @@ fn run(
     Ok(())
 }
 
-fn read_frame(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+/// One whole MQTT frame, fixed header included, read from a blocking stream.
+pub fn read_frame(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut frame = vec![0u8; 1];
     stream.read_exact(&mut frame)?;
     let mut remaining = 0usize;
