@@ -29,6 +29,7 @@ use crate::findings::registry::{
     DNS_SEARCH_LIST_ONLY, DNS_SERVFAIL, DNS_SYSTEM_RESOLVER_DIFFERS, DNS_TIMEOUT,
 };
 use crate::findings::{Finding, Status, millis};
+use crate::limits::LocalFailure;
 use crate::pipeline::{Budget, Context, StageOutput};
 use crate::proxy::{Proxy, ProxyKind};
 use crate::target::Host;
@@ -72,6 +73,9 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
         Host::Ip(ip) => vec![*ip],
         Host::Name(name) => {
             let (output, ips) = lookup(ctx, name).await;
+            if output.local_failure.is_some() {
+                return output;
+            }
             summaries.push(format!("proxy {}", output.summary));
             findings.extend(output.findings);
             ips
@@ -102,6 +106,9 @@ async fn through_proxy(ctx: &mut Context<'_>, proxy: &Proxy) -> StageOutput {
         }
         Host::Name(name) => {
             let (output, ips) = lookup(ctx, name).await;
+            if output.local_failure.is_some() {
+                return output;
+            }
             summaries.push(output.summary);
             findings.extend(output.findings);
             ctx.broker_addresses = ips
@@ -326,6 +333,8 @@ enum Answer {
     ServerError(ResponseCode),
     /// No usable answer: timeout, unreachable server, unparsable reply.
     Unanswered(String),
+    /// Not asked: the doctor could not open a socket for the query.
+    Local(LocalFailure),
 }
 
 impl Answer {
@@ -336,6 +345,7 @@ impl Answer {
             Answer::NoData => "no records (NODATA)".into(),
             Answer::ServerError(code) => rcode_text(*code),
             Answer::Unanswered(why) => format!("no answer ({why})"),
+            Answer::Local(failure) => format!("not asked: {failure}"),
         }
     }
 }
@@ -391,7 +401,10 @@ impl CandidateResult {
         let answers = [&self.a.answer, &self.aaaa.answer];
         if answers.iter().any(|a| matches!(a, Answer::Addresses(_))) {
             Class::Resolved
-        } else if answers.iter().any(|a| matches!(a, Answer::Unanswered(_))) {
+        } else if answers
+            .iter()
+            .any(|a| matches!(a, Answer::Unanswered(_) | Answer::Local(_)))
+        {
             Class::NoAnswer
         } else if answers.iter().any(|a| matches!(a, Answer::ServerError(_))) {
             Class::ServerError
@@ -447,25 +460,23 @@ async fn query(resolver: TokioResolver, fqdn: String, rtype: RecordType, budget:
     let start = Instant::now();
     let answer = match Name::from_ascii(&fqdn) {
         Err(e) => Answer::Unanswered(format!("the name cannot be encoded: {e}")),
-        Ok(name) => {
-            match tokio::time::timeout(budget.timeout, resolver.lookup(name, rtype)).await {
-                Err(_) => Answer::Unanswered(timeout_text(budget)),
-                Ok(Ok(lookup)) => {
-                    let ips: Vec<IpAddr> = lookup
-                        .answers()
-                        .iter()
-                        .filter(|record| record.record_type() == rtype)
-                        .filter_map(|record| record.data.ip_addr())
-                        .collect();
-                    if ips.is_empty() {
-                        Answer::NoData
-                    } else {
-                        Answer::Addresses(ips)
-                    }
+        Ok(name) => match budget.run(resolver.lookup(name, rtype)).await {
+            None => Answer::Unanswered(timeout_text(budget)),
+            Some(Ok(lookup)) => {
+                let ips: Vec<IpAddr> = lookup
+                    .answers()
+                    .iter()
+                    .filter(|record| record.record_type() == rtype)
+                    .filter_map(|record| record.data.ip_addr())
+                    .collect();
+                if ips.is_empty() {
+                    Answer::NoData
+                } else {
+                    Answer::Addresses(ips)
                 }
-                Ok(Err(error)) => classify(&error, budget),
             }
-        }
+            Some(Err(error)) => classify(&error, budget),
+        },
     };
     Query {
         answer,
@@ -487,12 +498,15 @@ fn classify(error: &NetError, budget: Budget) -> Answer {
         NetError::Dns(DnsError::ResponseCode(code)) => Answer::ServerError(*code),
         NetError::Timeout => Answer::Unanswered(timeout_text(budget)),
         NetError::NoConnections => Answer::Unanswered("no connection to any name server".into()),
-        NetError::Io(io) => Answer::Unanswered(match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => {
-                "the name server port refused the query".into()
-            }
-            kind => format!("network error: {kind}"),
-        }),
+        NetError::Io(io) => match LocalFailure::classify(io) {
+            Some(failure) => Answer::Local(failure),
+            None => Answer::Unanswered(match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "the name server port refused the query".into()
+                }
+                kind => format!("network error: {kind}"),
+            }),
+        },
         NetError::Proto(proto) => Answer::Unanswered(format!("unreadable reply: {proto}")),
         other => Answer::Unanswered(other.to_string()),
     }
@@ -550,15 +564,21 @@ async fn query_all(
 enum SystemAnswer {
     Addresses(Vec<IpAddr>, Duration),
     Failed(String),
+    /// Not asked: the doctor's own resources ran out (getaddrinfo's `EAI_SYSTEM` carries the
+    /// OS error number).
+    Local(LocalFailure),
 }
 
 async fn system_lookup(name: &str, port: u16, budget: Budget) -> SystemAnswer {
     let start = Instant::now();
-    match tokio::time::timeout(budget.timeout, tokio::net::lookup_host((name, port))).await {
-        Err(_) => SystemAnswer::Failed(timeout_text(budget)),
+    match budget.run(tokio::net::lookup_host((name, port))).await {
+        None => SystemAnswer::Failed(timeout_text(budget)),
         // getaddrinfo's errors carry no portable type; the text is shown, never interpreted.
-        Ok(Err(error)) => SystemAnswer::Failed(error.to_string()),
-        Ok(Ok(addrs)) => {
+        Some(Err(error)) => match LocalFailure::classify(&error) {
+            Some(failure) => SystemAnswer::Local(failure),
+            None => SystemAnswer::Failed(error.to_string()),
+        },
+        Some(Ok(addrs)) => {
             let mut ips: Vec<IpAddr> = Vec::new();
             for addr in addrs {
                 if !ips.contains(&addr.ip()) {
@@ -616,6 +636,26 @@ async fn resolve(ctx: &Context<'_>, name: &str) -> (StageOutput, Vec<IpAddr>) {
         }
     };
     let (dns, system) = tokio::join!(dns_query, system_query);
+
+    // A query the doctor could not even send says nothing about the name.
+    let local = dns
+        .iter()
+        .flatten()
+        .flat_map(|r| [&r.a.answer, &r.aaaa.answer])
+        .find_map(|a| match a {
+            Answer::Local(failure) => Some(*failure),
+            _ => None,
+        })
+        .or(match &system {
+            Some(SystemAnswer::Local(failure)) => Some(*failure),
+            _ => None,
+        });
+    if let Some(failure) = local {
+        return (
+            StageOutput::local_failure(format!("{name}: not checked: {failure}"), failure),
+            Vec::new(),
+        );
+    }
 
     let results = dns.as_ref().map(Vec::as_slice).unwrap_or(&[]);
     let answered = results.iter().find(|r| r.class() == Class::Resolved);

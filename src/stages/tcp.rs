@@ -4,6 +4,9 @@
 //! load-balancer backend shows up as "slow sometimes" or "fails from some machines". Connecting
 //! to all of them concurrently, each with its own timeout and timing, turns that into a finding
 //! that names the bad address. Failures are classified by `io::ErrorKind`, never by message text.
+//! A connect that fails for want of this machine's own resources (descriptors, memory, local
+//! ports) is not about the address at all: the stage then reports a [`LocalFailure`] and no
+//! finding, rather than blame the network.
 //!
 //! Once every attempt has settled, each open connection is checked once, without waiting, for a
 //! reset or close that already arrived: a load balancer with no healthy backend or a connection
@@ -21,6 +24,7 @@ use crate::findings::registry::{
     FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_REFUSED, TCP_RESET, TCP_TIMEOUT, TCP_UNREACHABLE,
 };
 use crate::findings::{Finding, millis};
+use crate::limits::LocalFailure;
 use crate::pipeline::{Budget, Connection, Context, Peer, StageOutput};
 use crate::proxy::Proxy;
 
@@ -36,6 +40,8 @@ enum Attempt {
         reset: bool,
     },
     Other(io::Error),
+    /// Not tried: the doctor could not open a socket for it.
+    Local(LocalFailure),
 }
 
 #[derive(Debug)]
@@ -56,13 +62,14 @@ impl Outcome {
             Attempt::Dropped { reset: true } => "accepted, then reset".into(),
             Attempt::Dropped { reset: false } => "accepted, then closed".into(),
             Attempt::Other(e) => format!("error: {e}"),
+            Attempt::Local(failure) => format!("not tried: {failure}"),
         }
     }
 
     /// The finding this failed attempt belongs to.
     fn failure_def(&self) -> Option<&'static FindingDef> {
         match self.attempt {
-            Attempt::Connected => None,
+            Attempt::Connected | Attempt::Local(_) => None,
             Attempt::Refused => Some(&TCP_REFUSED),
             Attempt::TimedOut => Some(&TCP_TIMEOUT),
             Attempt::Unreachable(_) | Attempt::Other(_) => Some(&TCP_UNREACHABLE),
@@ -74,22 +81,15 @@ impl Outcome {
 async fn connect(addr: SocketAddr, budget: Budget) -> (Outcome, Option<TcpStream>) {
     let start = Instant::now();
     let mut stream = None;
-    let attempt = match tokio::time::timeout(budget.timeout, TcpStream::connect(addr)).await {
-        Err(_) => Attempt::TimedOut,
-        Ok(Ok(connected)) => {
+    let attempt = match budget.run(TcpStream::connect(addr)).await {
+        None => Attempt::TimedOut,
+        Some(Ok(connected)) => {
             stream = Some(connected);
             Attempt::Connected
         }
-        Ok(Err(error)) => match error.kind() {
-            ErrorKind::ConnectionRefused => Attempt::Refused,
-            ErrorKind::TimedOut => Attempt::TimedOut,
-            kind @ (ErrorKind::NetworkUnreachable
-            | ErrorKind::HostUnreachable
-            | ErrorKind::AddrNotAvailable) => Attempt::Unreachable(kind),
-            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-                Attempt::Dropped { reset: true }
-            }
-            _ => Attempt::Other(error),
+        Some(Err(error)) => match LocalFailure::on_connect(&error, addr) {
+            Some(failure) => Attempt::Local(failure),
+            None => classify(error),
         },
     };
     (
@@ -100,6 +100,21 @@ async fn connect(addr: SocketAddr, budget: Budget) -> (Outcome, Option<TcpStream
         },
         stream,
     )
+}
+
+/// A connect error about the address or the path to it.
+fn classify(error: io::Error) -> Attempt {
+    match error.kind() {
+        ErrorKind::ConnectionRefused => Attempt::Refused,
+        ErrorKind::TimedOut => Attempt::TimedOut,
+        kind @ (ErrorKind::NetworkUnreachable
+        | ErrorKind::HostUnreachable
+        | ErrorKind::AddrNotAvailable) => Attempt::Unreachable(kind),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            Attempt::Dropped { reset: true }
+        }
+        _ => Attempt::Other(error),
+    }
 }
 
 /// Looks, without waiting, for a reset or close that has already arrived on a fresh connection.
@@ -149,6 +164,18 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             outcome.attempt = Attempt::Dropped { reset };
             *stream = None;
         }
+    }
+
+    // Every address is tried at once, so one that could not be tried makes the others' results
+    // no comparison: the stage did not check this target, and the run says why.
+    if let Some((addr, failure)) = outcomes.iter().find_map(|o| match o.attempt {
+        Attempt::Local(failure) => Some((o.addr, failure)),
+        _ => None,
+    }) {
+        return StageOutput::local_failure(
+            format!("not checked: connecting to {addr}: {failure}"),
+            failure,
+        );
     }
 
     let table = attempts_json(&outcomes, budget);
