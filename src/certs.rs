@@ -14,9 +14,11 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 
-use crate::files;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
+
+use crate::files;
+use crate::secret::{MAX_PEER_TEXT, peer_text};
 
 /// A file that could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +156,13 @@ pub struct CertSummary {
     pub eku: Option<Vec<&'static str>>,
 }
 
+/// Names of each kind (DNS, IP) kept from a certificate's SANs. Real certificates carry a few,
+/// at most a few hundred; a hostile server's may carry thousands, each of which would be shown.
+const MAX_NAMES: usize = 256;
+
 impl CertSummary {
+    /// The certificate's facts, its strings (chosen by whoever made it, often the peer) cleaned of
+    /// control characters and capped like everything else a peer says.
     pub fn from_der(der: &[u8]) -> Result<CertSummary, String> {
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         let mut dns_names = Vec::new();
@@ -162,8 +170,10 @@ impl CertSummary {
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 match name {
-                    GeneralName::DNSName(dns) => dns_names.push(dns.to_string()),
-                    GeneralName::IPAddress(bytes) => {
+                    GeneralName::DNSName(dns) if dns_names.len() < MAX_NAMES => {
+                        dns_names.push(peer_text(dns, MAX_PEER_TEXT));
+                    }
+                    GeneralName::IPAddress(bytes) if ip_addresses.len() < MAX_NAMES => {
                         if let Ok(octets) = <[u8; 4]>::try_from(*bytes) {
                             ip_addresses.push(IpAddr::from(octets));
                         } else if let Ok(octets) = <[u8; 16]>::try_from(*bytes) {
@@ -198,14 +208,14 @@ impl CertSummary {
             Err(_) => "unknown".into(),
         };
         Ok(CertSummary {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
+            subject: peer_text(&cert.subject().to_string(), MAX_PEER_TEXT),
+            issuer: peer_text(&cert.issuer().to_string(), MAX_PEER_TEXT),
             common_name: cert
                 .subject()
                 .iter_common_name()
                 .next()
                 .and_then(|cn| cn.as_str().ok())
-                .map(str::to_string),
+                .map(|cn| peer_text(cn, MAX_PEER_TEXT)),
             dns_names,
             ip_addresses,
             not_before: cert.validity().not_before.timestamp(),

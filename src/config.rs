@@ -131,6 +131,93 @@ pub struct WsHeader {
     pub value: Secret,
 }
 
+/// Why a `--ws-header` was rejected. No variant holds the value, nor any text that could be
+/// part of it: the value is often a bearer token, and a usage error is printed in CI logs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WsHeaderError {
+    #[error("{} has no colon; write it as 'Name: value'", named(.0))]
+    NoColon(Option<String>),
+    #[error(
+        "the text before the colon is not a valid HTTP header name (letters, digits and \
+         !#$%&'*+-.^_`|~ only, no spaces); write the header as 'Name: value'"
+    )]
+    BadName,
+    #[error(
+        "the value of {0} holds a line break or another control character; a header value \
+         is one line of printable text"
+    )]
+    ControlCharacter(String),
+    #[error("the value of {0} is not a valid HTTP header value (printable ASCII only)")]
+    BadValue(String),
+    #[error("{0} is part of the WebSocket handshake; the doctor sets it itself")]
+    Reserved(String),
+    #[error("the --ws-header value is not valid UTF-8")]
+    NotUtf8,
+}
+
+/// `the Authorization header`, or `the --ws-header value` when no name can be told.
+fn named(name: &Option<String>) -> String {
+    match name {
+        Some(name) => format!("the {name} header"),
+        None => "the --ws-header value".to_string(),
+    }
+}
+
+/// Headers the WebSocket handshake sets itself.
+const RESERVED_HEADERS: [&str; 6] = [
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+];
+
+impl WsHeader {
+    /// Parses `Name: value`, checked as an HTTP header. The value is kept as a secret, and no
+    /// error repeats it: a line break or other control character in it is rejected (it would
+    /// split the request or garble a log), a malformed header is named by its name alone.
+    /// Whitespace around the name and the value (a trailing line break included, as a value
+    /// read from a file has) is not part of them.
+    pub fn parse(text: &str) -> Result<WsHeader, WsHeaderError> {
+        use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        let Some((name, value)) = text.split_once(':') else {
+            return Err(WsHeaderError::NoColon(guessed_name(text)));
+        };
+        let name = name.trim();
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(WsHeaderError::BadName);
+        }
+        let value = value.trim();
+        if value.chars().any(char::is_control) {
+            return Err(WsHeaderError::ControlCharacter(name.to_string()));
+        }
+        if HeaderValue::from_str(value).is_err() {
+            return Err(WsHeaderError::BadValue(name.to_string()));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(WsHeaderError::Reserved(name.to_string()));
+        }
+        Ok(WsHeader {
+            name: name.to_string(),
+            value: Secret::new(value),
+        })
+    }
+}
+
+/// The header a colon-less `--ws-header` was meant to be: its first word, when that looks
+/// like a header name and something follows it (`Authorization Bearer X`). A single word is
+/// not named, since it is as likely to be the value (`--ws-header "$TOKEN"`).
+fn guessed_name(text: &str) -> Option<String> {
+    let (first, rest) = text.trim_start().split_once(char::is_whitespace)?;
+    let looks_like_name = (1..=64).contains(&first.len())
+        && first.starts_with(|c: char| c.is_ascii_alphabetic())
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (looks_like_name && !rest.trim().is_empty()).then(|| first.to_string())
+}
+
 /// How the TLS stage connects and what it trusts.
 #[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
@@ -272,13 +359,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "\"{text}\" is zero; give a positive duration such as 2s"
         ));
     }
-    Ok(duration)
+    at_most_the_longest(text, duration)
 }
 
 /// Parses a duration that may be zero (`--hold 0s`).
 pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("\"{text}\" is not a duration ({e}); write e.g. 0s, 500ms or 2s"))
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("\"{text}\" is not a duration ({e}); write e.g. 0s, 500ms or 2s"))?;
+    at_most_the_longest(text, duration)
+}
+
+/// The longest duration any option takes: ten years. Deadlines are instants on the monotonic
+/// clock, and a duration of centuries would overflow them (the run would panic instead of
+/// starting); nothing the doctor waits for, nor any certificate warning, needs more.
+pub const LONGEST: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+fn at_most_the_longest(text: &str, duration: Duration) -> Result<Duration, String> {
+    if duration > LONGEST {
+        return Err(format!(
+            "\"{text}\" is longer than the longest allowed, 10 years"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Parses `ADDR` or `ADDR:PORT` (IPv6 as `[ADDR]:PORT`) for `--dns-server`; the port defaults to 53.
@@ -306,6 +408,17 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        // Centuries would overflow the deadline's instant: refused, not a panic.
+        assert!(
+            parse_duration("500000000000y")
+                .unwrap_err()
+                .contains("10 years")
+        );
+        assert!(
+            parse_duration_or_zero("500000000000y")
+                .unwrap_err()
+                .contains("10 years")
+        );
         assert!(parse_duration("5").unwrap_err().contains("not a duration"));
         assert!(
             parse_duration("fast")
@@ -330,6 +443,39 @@ mod tests {
         );
         assert_eq!(parse_dns_server("::1"), Ok("[::1]:53".parse().unwrap()));
         assert!(parse_dns_server("dns.google").is_err());
+    }
+
+    #[test]
+    fn ws_headers_are_parsed_and_rejected_without_their_value() {
+        let header = WsHeader::parse("Authorization:  Bearer abc ").unwrap();
+        assert_eq!(header.name, "Authorization");
+        assert_eq!(header.value.expose(), b"Bearer abc");
+        let cases = [
+            (
+                "Authorization Bearer SECRET",
+                "the Authorization header has no colon",
+            ),
+            ("SECRET", "the --ws-header value has no colon"),
+            ("Bad Name SECRET: x", "is not a valid HTTP header name"),
+            (
+                "X-Key: SECRET\r\nHost: evil",
+                "the value of X-Key holds a line break",
+            ),
+            (
+                "X-Key: SEC\u{1b}RET",
+                "the value of X-Key holds a line break",
+            ),
+            (
+                "X-Key: SEC\u{85}RET",
+                "the value of X-Key holds a line break",
+            ),
+            ("Host: SECRET", "Host is part of the WebSocket handshake"),
+        ];
+        for (text, expected) in cases {
+            let error = WsHeader::parse(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+            assert!(!error.contains("SEC"), "{text:?}: {error}");
+        }
     }
 
     #[test]

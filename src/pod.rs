@@ -37,7 +37,7 @@ pub struct TokenFile {
     pub expires_in: Option<i64>,
     /// `NAMESPACE/NAME` of the ServiceAccount it speaks for.
     pub service_account: Option<String>,
-    /// `N bytes, sha256:…`, or why the file is not a token.
+    /// `N bytes, fp:…`, or why the file is not a token.
     pub describe: String,
 }
 

@@ -79,7 +79,7 @@ fn a_valid_kubernetes_token_is_shown_with_its_service_account() {
     let exp = evidence(ok, "exp");
     assert!(exp.contains("(in 22h") || exp.contains("(in 23h"), "{exp}");
     assert_eq!(evidence(ok, "lifetime"), "1day");
-    assert!(evidence(ok, "token").contains("bytes, sha256:"));
+    assert!(evidence(ok, "token").contains("bytes, fp:"));
     assert!(
         report
             .verdict
@@ -697,7 +697,7 @@ fn a_password_that_is_a_jwt_is_checked_as_a_token() {
     );
     let credentials = report.finding("auth.credentials");
     assert_eq!(evidence(credentials, "username"), "esp32-sensor-01");
-    assert!(evidence(credentials, "password").contains("bytes, sha256:"));
+    assert!(evidence(credentials, "password").contains("bytes, fp:"));
     assert_eq!(
         evidence(report.finding("token.decoded"), "source"),
         "the password (a JWT)"

@@ -195,7 +195,7 @@ fn ws_header_and_ws_path_reach_a_protected_endpoint_without_showing_the_value() 
     let sent = upgraded.evidence["sent_headers"]["Authorization"]
         .as_str()
         .unwrap();
-    assert!(sent.contains("bytes, sha256:"), "{sent}");
+    assert!(sent.contains("bytes, fp:"), "{sent}");
     report.finding("mqtt.connected");
 
     let text = run(&[

@@ -29,6 +29,7 @@ use crate::findings::registry::{
 use crate::findings::{Finding, millis};
 use crate::pipeline::{Budget, Connection, Context, Peer, StageOutput, Transport};
 use crate::proxy::{Proxy, ProxyChoice, ProxyKind};
+use crate::secret::{MAX_PEER_TEXT, peer_bytes, peer_text};
 use crate::target::Host;
 
 /// The longest HTTP reply head read from a proxy; real ones are a few hundred bytes.
@@ -147,13 +148,16 @@ async fn http_connect<S: Transport + 'static>(
         return Err(ProxyFailure::NotHttp(head));
     }
     let status = response.code.unwrap_or(0);
-    let status_line = format!(
-        "HTTP/1.{} {status} {}",
-        response.version.unwrap_or(1),
-        response.reason.unwrap_or("")
-    )
-    .trim_end()
-    .to_string();
+    // The reason phrase and the challenge are the proxy's own words, quoted in findings:
+    // cleaned of control characters and capped (a hostile proxy may send anything there).
+    let status_line = peer_text(
+        &format!(
+            "HTTP/1.{} {status} {}",
+            response.version.unwrap_or(1),
+            response.reason.unwrap_or("")
+        ),
+        MAX_PEER_TEXT,
+    );
     if (200..300).contains(&status) {
         return Ok((Box::new(stream), status_line));
     }
@@ -164,7 +168,7 @@ async fn http_connect<S: Transport + 'static>(
             h.name.eq_ignore_ascii_case("proxy-authenticate")
                 || h.name.eq_ignore_ascii_case("www-authenticate")
         })
-        .map(|h| String::from_utf8_lossy(h.value).into_owned());
+        .map(|h| peer_bytes(h.value, MAX_PEER_TEXT));
     Err(ProxyFailure::Http {
         status,
         status_line,
@@ -265,17 +269,15 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let budget = ctx.budget();
     let started = Instant::now();
     let received = Arc::new(AtomicUsize::new(0));
-    let attempt = tokio::time::timeout(
-        budget.timeout,
-        open_counting(connection.stream, &tunnel, &received),
-    )
-    .await;
+    let attempt = budget
+        .run(open_counting(connection.stream, &tunnel, &received))
+        .await;
     let elapsed = started.elapsed();
     let proxy_addr = connection.peer.addr;
     let base = |finding: Finding| evidence(finding, &tunnel);
 
     let diagnosis = match attempt {
-        Ok(Ok((stream, reply))) => {
+        Some(Ok((stream, reply))) => {
             let finding = base(Finding::new(
                 &PROXY_CONNECTED,
                 format!(
@@ -299,7 +301,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             ctx.tunnel = Some(tunnel);
             return StageOutput::done(summary, vec![finding]);
         }
-        Err(_) => {
+        None => {
             let bytes = received.load(Ordering::Relaxed);
             // Silence to one protocol and an answer to the other: tinyproxy waits for the end of
             // a request line that a SOCKS5 greeting never sends.
@@ -342,7 +344,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 return StageOutput::done("no answer from the proxy", vec![finding]);
             }
         }
-        Ok(Err(failure)) => diagnose(ctx, &tunnel, proxy_addr, failure).await,
+        Some(Err(failure)) => diagnose(ctx, &tunnel, proxy_addr, failure).await,
     };
     let mut finding = base(Finding::new(diagnosis.def, diagnosis.detail))
         .with_evidence("reply", diagnosis.reply)
@@ -705,21 +707,22 @@ async fn other_protocol(
         };
         answered.then_some(other)
     };
-    tokio::time::timeout(budget.timeout, probe)
-        .await
-        .ok()
-        .flatten()
+    budget.run(probe).await.flatten()
 }
 
-/// Up to 32 bytes of a reply: as text when printable, else in hex.
+/// The start of a reply that is not what the URL promised: as text when printable (cleaned and
+/// capped, enough to recognise an HTTP or TLS answer), else in hex. Either way a cut is marked
+/// (`… (N more bytes)`, `… (N bytes)`), so that a secret the reply quotes where it is cut is
+/// still recognised by the redactor.
 fn shown_bytes(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(32)];
+    const SHOWN: usize = 32;
+    let head = &bytes[..bytes.len().min(SHOWN)];
     if head
         .iter()
-        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r' || *b == b'\n')
+        .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n'))
     {
-        format!("{:?}", String::from_utf8_lossy(head))
+        format!("\"{}\"", peer_bytes(bytes, SHOWN))
     } else {
-        crate::wire::hex(head)
+        crate::wire::hex(bytes)
     }
 }
