@@ -115,6 +115,36 @@ print(f"\nOne run is {speedup:.1f} × faster." if speedup >= 1 else f"\nOne run 
 print()
 checks.append((f"{many} targets: one run faster than one after another", f"{speedup:.1f} ×", speedup > 1))
 
+# Peak memory of thousands of targets in one run, in each report format (bench/run.sh `scale`).
+scale_rows = []
+scale_file = os.path.join(out, "scale.csv")
+if os.path.exists(scale_file):
+    with open(scale_file) as f:
+        for line in f.read().splitlines()[1:]:
+            # The verdict is last and may hold commas.
+            n, fmt, kb, secs, code, size, verdict = line.split(",", 6)
+            scale_rows.append((int(n), fmt, int(kb), float(secs), int(code), int(size), verdict))
+if scale_rows:
+    counts = sorted({r[0] for r in scale_rows})
+    print(f"## {' and '.join(f'{n:,}' for n in counts)} targets in one run\n")
+    print("| Targets | Format | Peak memory | Wall time | Report size | Exit | Verdict |")
+    print("|---|---|---|---|---|---|---|")
+    for n, fmt, kb, secs, code, size, verdict in scale_rows:
+        print(f"| {n:,} | {fmt} | {kb / 1024:.1f} MiB | {secs:.2f} s | {size / 2**20:.1f} MiB | {code} | {verdict} |")
+        if n == counts[-1]:
+            checks.append((f"{n:,} targets in one run, {fmt}: peak memory < 100 MiB", f"{kb / 1024:.1f} MiB", kb < 100 * 1024))
+        checks.append((f"{n:,} targets in one run, {fmt}: every target healthy (exit 0)", f"exit {code}", code == 0))
+    lo, hi = counts[0], counts[-1]
+    if hi > lo:
+        peak = {(r[0], r[1]): r[2] for r in scale_rows}
+        growth = []
+        for fmt in ("json", "text", "junit"):
+            if (lo, fmt) in peak and (hi, fmt) in peak:
+                per = (peak[(hi, fmt)] - peak[(lo, fmt)]) * 1024 / (hi - lo)
+                growth.append(f"{fmt} {per:,.0f} bytes")
+        print(f"\nPeak memory grows, from {lo:,} to {hi:,} targets, per target: {'; '.join(growth)}.")
+    print()
+
 print("## Binary size\n")
 size = int(open(os.path.join(out, "binary_size")).read())
 print(f"- release build (glibc, LTO, stripped): {size:,} bytes ({size / 2**20:.2f} MiB)")

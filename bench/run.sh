@@ -7,7 +7,8 @@
 # Scenarios: a healthy broker (plain and TLS), a refused port, a TCP connect nobody answers
 # (a listener whose accept queue is full), a DNS server that never answers, MQTT over WebSocket
 # (no mosquitto_pub: it has no WebSocket), plain MQTT through a SOCKS5 proxy; peak memory;
-# release binary size; 200 targets in one run against the same checks one after another.
+# release binary size; 200 targets in one run against the same checks one after another; peak
+# memory and time of 1,000 and 10,000 targets in one run, in each report format.
 #
 # usage: bash bench/run.sh [--quick]      (results: target/bench/results.md)
 # Needs root for the DNS namespace (as on the CI machine); installs its peers itself.
@@ -17,8 +18,9 @@ cd "$(dirname "$0")/.."
 RUNS=30
 FAIL_RUNS=5
 MANY=200
+SCALE="1000 10000"   # targets in one run, for peak memory
 TIMEOUT=2   # seconds: the doctor's --timeout, the peers' resolver timeout
-if [ "${1:-}" = "--quick" ]; then RUNS=5; FAIL_RUNS=2; MANY=50; fi
+if [ "${1:-}" = "--quick" ]; then RUNS=5; FAIL_RUNS=2; MANY=50; SCALE="1000 2000"; fi
 
 # --- peers and tools -------------------------------------------------------------------------
 need=()
@@ -156,6 +158,31 @@ peak() { /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1 || true; cat "$
   many=(); for _ in $(seq "$MANY"); do many+=("mqtt://127.0.0.1:$PLAIN"); done
   echo "$MANY targets in one run,$(peak $D "${many[@]}"),-,-"
 } > "$OUT/memory.csv"
+
+echo "bench: $(echo $SCALE | sed 's/ / and /') targets in one run (peak memory, time)" >&2
+# Each target's report is written as the target finishes (src/report/stream.rs), so memory
+# should barely grow with the number of targets. One broker, its loopback URL repeated: the
+# doctor checks at most 64 targets at a time (pipeline::MAX_CONCURRENT_TARGETS), inside
+# Mosquitto's listen backlog of 100, and Linux reuses loopback ports in TIME_WAIT
+# (net.ipv4.tcp_tw_reuse=2, its default), so 10,000 connections in a row do not exhaust them.
+scale() { # targets, format -> targets,format,peak KiB,seconds,exit code,report bytes,verdict
+  local n=$1 format=$2 code=0 verdict targets=()
+  for _ in $(seq "$n"); do targets+=("mqtt://127.0.0.1:$PLAIN"); done
+  /usr/bin/time -f "%M %e" -o "$work/scale" "$DOCTOR" doctor --timeout "${TIMEOUT}s" \
+    --format "$format" "${targets[@]}" > "$work/scale.out" 2>/dev/null || code=$?
+  # Every format ends (JSON, text) or opens (JUnit) with the verdict over all targets.
+  case $format in
+    json) verdict=$(tail -c 400 "$work/scale.out" | grep -o '"summary": "[^"]*"' | tail -1 | cut -d'"' -f4) ;;
+    text) verdict=$(tail -n 1 "$work/scale.out") ;;
+    junit) verdict=$(sed -n 2p "$work/scale.out" | grep -o 'tests="[0-9]*" failures="[0-9]*"') ;;
+  esac
+  echo "$n,$format,$(tail -1 "$work/scale" | tr ' ' ','),$code,$(wc -c < "$work/scale.out"),$verdict"
+}
+{
+  echo "targets,format,peak_kb,seconds,exit,bytes,verdict"
+  for n in $SCALE; do for format in json text junit; do scale "$n" "$format"; done; done
+} > "$OUT/scale.csv"
+rm -f "$work/scale.out"
 
 echo "bench: $MANY targets in one run vs one after another" >&2
 targets=""; for _ in $(seq "$MANY"); do targets+=" mqtt://127.0.0.1:$PLAIN"; done

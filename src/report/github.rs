@@ -9,30 +9,29 @@
 use super::Report;
 use crate::findings::Status;
 
-pub fn render(reports: &[Report], strict: bool) -> String {
+/// One target's annotations, written as soon as that target finishes.
+pub fn render_one(report: &Report, strict: bool) -> String {
     let mut out = String::new();
-    for report in reports {
-        for finding in &report.findings {
-            let command = if finding.status.fails(strict) {
-                "error"
-            } else if finding.status == Status::Warn {
-                "warning"
-            } else {
-                continue;
-            };
-            let title = format!("mqtt-doctor {}: {}", report.target.url, finding.id);
-            let mut message = format!("{}: {}", finding.title, finding.detail);
-            if let Some(fix) = &finding.fix {
-                message.push_str("\nFix: ");
-                message.push_str(fix);
-            }
-            message.push_str(&format!("\nMore: {}", finding.docs));
-            out.push_str(&format!(
-                "::{command} title={}::{}\n",
-                escape_property(&title),
-                escape_data(&message)
-            ));
+    for finding in &report.findings {
+        let command = if finding.status.fails(strict) {
+            "error"
+        } else if finding.status == Status::Warn {
+            "warning"
+        } else {
+            continue;
+        };
+        let title = format!("mqtt-doctor {}: {}", report.target.url, finding.id);
+        let mut message = format!("{}: {}", finding.title, finding.detail);
+        if let Some(fix) = &finding.fix {
+            message.push_str("\nFix: ");
+            message.push_str(fix);
         }
+        message.push_str(&format!("\nMore: {}", finding.docs));
+        out.push_str(&format!(
+            "::{command} title={}::{}\n",
+            escape_property(&title),
+            escape_data(&message)
+        ));
     }
     out
 }

@@ -12,18 +12,20 @@
 use std::io;
 
 use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::{FindingReport, Report, StageReport};
 use crate::findings::Status;
 
 pub fn render(reports: &[Report], strict: bool) -> String {
-    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let mut document = Document::default();
+    for report in reports {
+        document.push(Suite::new(report, strict));
+    }
+    let mut out = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = write(&mut writer, reports, strict);
-    let mut text = String::from_utf8(writer.into_inner()).unwrap_or_default();
-    text.push('\n');
-    text
+    let _ = document.write(&mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Test, failure and skip counts of one report's stages.
@@ -41,34 +43,79 @@ fn counts(report: &Report, strict: bool) -> (usize, usize, usize) {
     (report.stages.len(), failures, skipped)
 }
 
-fn write(writer: &mut Writer<Vec<u8>>, reports: &[Report], strict: bool) -> io::Result<()> {
-    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    // The common schema (Jenkins' junit-10.xsd) has no `skipped` on <testsuites>.
-    let (mut tests, mut failures, mut ms) = (0, 0, 0.0_f64);
-    for report in reports {
-        let (t, f, _) = counts(report, strict);
-        tests += t;
-        failures += f;
-        // Targets run at the same time: the run took as long as the slowest.
-        ms = ms.max(report.duration_ms);
+/// One target's `<testsuite>`, rendered as soon as the target finishes: the XML text exactly as
+/// it sits inside `<testsuites>`, and the counts the enclosing element totals.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    /// Boxed, so that a buffered suite holds no spare capacity.
+    xml: Box<[u8]>,
+    tests: usize,
+    failures: usize,
+    duration_ms: f64,
+}
+
+impl Suite {
+    pub fn new(report: &Report, strict: bool) -> Suite {
+        // A writer one level inside `<testsuites>`, so that the suite is indented (and its line
+        // breaks placed) as in the whole document; the opening tag itself is thrown away.
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        // Writing into a Vec cannot fail.
+        let _ = writer.write_event(Event::Start(BytesStart::new("testsuites")));
+        writer.get_mut().clear();
+        let _ = testsuite(&mut writer, report, strict);
+        let (tests, failures, _) = counts(report, strict);
+        Suite {
+            xml: writer.into_inner().into_boxed_slice(),
+            tests,
+            failures,
+            duration_ms: report.duration_ms,
+        }
     }
-    let (tests, failures, time) = (tests.to_string(), failures.to_string(), seconds(ms));
-    writer
-        .create_element("testsuites")
-        .with_attributes([
-            ("name", "mqtt-doctor"),
-            ("tests", tests.as_str()),
-            ("failures", failures.as_str()),
-            ("errors", "0"),
-            ("time", time.as_str()),
-        ])
-        .write_inner_content(|w| {
-            for report in reports {
-                testsuite(w, report, strict)?;
-            }
-            Ok(())
-        })?;
-    Ok(())
+}
+
+/// The JUnit document of a run. `<testsuites>` carries the totals as attributes of its opening
+/// tag, which comes before every suite, so the suites wait here until the last target is done:
+/// their rendered XML text only (a few KiB a target), never the reports.
+#[derive(Debug, Default)]
+pub struct Document {
+    suites: Vec<Suite>,
+}
+
+impl Document {
+    pub fn push(&mut self, suite: Suite) {
+        self.suites.push(suite);
+    }
+
+    pub fn write(self, out: &mut impl io::Write) -> io::Result<()> {
+        // The common schema (Jenkins' junit-10.xsd) has no `skipped` on <testsuites>.
+        let (mut tests, mut failures, mut ms) = (0, 0, 0.0_f64);
+        for suite in &self.suites {
+            tests += suite.tests;
+            failures += suite.failures;
+            // Targets run at the same time: the run took as long as the slowest.
+            ms = ms.max(suite.duration_ms);
+        }
+        let (tests, failures, time) = (tests.to_string(), failures.to_string(), seconds(ms));
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+        writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(
+            [
+                ("name", "mqtt-doctor"),
+                ("tests", tests.as_str()),
+                ("failures", failures.as_str()),
+                ("errors", "0"),
+                ("time", time.as_str()),
+            ],
+        )))?;
+        out.write_all(&std::mem::take(writer.get_mut()))?;
+        for suite in self.suites {
+            out.write_all(&suite.xml)?;
+        }
+        // The writer is still one level in, so the closing tag goes on a line of its own.
+        writer.write_event(Event::End(BytesEnd::new("testsuites")))?;
+        out.write_all(writer.get_mut())?;
+        out.write_all(b"\n")
+    }
 }
 
 /// One `<testsuite>` per target.
@@ -184,4 +231,60 @@ fn body(finding: &FindingReport) -> String {
 /// JUnit times are seconds.
 fn seconds(ms: f64) -> String {
     format!("{:.3}", ms / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::reports;
+
+    /// The document as it was written before suites were rendered one at a time, kept as the
+    /// reference: one writer for the whole document.
+    fn whole(reports: &[Report], strict: bool) -> String {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        writer
+            .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
+            .unwrap();
+        let (mut tests, mut failures, mut ms) = (0, 0, 0.0_f64);
+        for report in reports {
+            let (t, f, _) = counts(report, strict);
+            tests += t;
+            failures += f;
+            ms = ms.max(report.duration_ms);
+        }
+        let (tests, failures, time) = (tests.to_string(), failures.to_string(), seconds(ms));
+        writer
+            .create_element("testsuites")
+            .with_attributes([
+                ("name", "mqtt-doctor"),
+                ("tests", tests.as_str()),
+                ("failures", failures.as_str()),
+                ("errors", "0"),
+                ("time", time.as_str()),
+            ])
+            .write_inner_content(|w| {
+                for report in reports {
+                    testsuite(w, report, strict)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut text = String::from_utf8(writer.into_inner()).unwrap();
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn suites_rendered_one_at_a_time_make_the_same_document() {
+        let reports = reports();
+        for strict in [false, true] {
+            for n in 0..=reports.len() {
+                assert_eq!(
+                    render(&reports[..n], strict),
+                    whole(&reports[..n], strict),
+                    "{n} reports, strict {strict}"
+                );
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod stream;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
@@ -184,13 +185,17 @@ impl Report {
 
 /// The JSON report of a run over several targets: one [`Report`] each, in the order given, and
 /// an overall verdict (the worst). A run over one target writes that target's [`Report`] alone.
+///
+/// The verdict comes after the reports: serde writes fields in this order, and a run streams
+/// each report as its target finishes (see [`json::MultiJson`]), so the verdict over all of them
+/// can only be written last. JSON objects are unordered, so a consumer does not notice.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultiReport {
     pub schema_version: u32,
     pub tool: Tool,
-    pub verdict: MultiVerdict,
     pub reports: Vec<Report>,
+    pub verdict: MultiVerdict,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -209,40 +214,108 @@ impl MultiReport {
         MultiReport {
             schema_version: SCHEMA_VERSION,
             tool: tool(),
-            verdict: overall(reports),
             reports: reports.to_vec(),
+            verdict: overall(reports),
         }
     }
 }
 
 /// The verdict over several targets: the worst status, and how many failed and warned.
 pub fn overall(reports: &[Report]) -> MultiVerdict {
-    let count = |status| {
-        reports
-            .iter()
-            .filter(|r| r.verdict.status == status)
-            .count()
-    };
-    let (failed, warned) = (count(Status::Fail), count(Status::Warn));
-    let status = reports
-        .iter()
-        .map(|r| r.verdict.status)
-        .fold(Status::Pass, Status::max);
-    let summary = match (failed, warned) {
-        (0, 0) => format!("all {} targets are healthy", reports.len()),
-        (0, w) => format!(
-            "{} of {} targets healthy, {w} with warnings",
-            reports.len() - w,
-            reports.len()
-        ),
-        (f, _) => format!("{f} of {} targets failed", reports.len()),
-    };
-    MultiVerdict {
-        status,
-        targets: reports.len(),
-        failed,
-        warned,
-        summary,
+    let mut tally = Tally::default();
+    for report in reports {
+        tally.add(report.verdict.status);
+    }
+    tally.verdict()
+}
+
+/// The overall verdict counted target by target, so that a run over many targets need not keep
+/// their reports to give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    pub targets: usize,
+    pub failed: usize,
+    pub warned: usize,
+    /// Targets that could not be fully checked (the doctor's own resources ran out).
+    pub skipped: usize,
+    /// The worst status so far (`pass` before any target).
+    pub worst: Status,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            targets: 0,
+            failed: 0,
+            warned: 0,
+            skipped: 0,
+            worst: Status::Pass,
+        }
+    }
+}
+
+impl Tally {
+    pub fn add(&mut self, status: Status) {
+        self.targets += 1;
+        match status {
+            Status::Fail => self.failed += 1,
+            Status::Warn => self.warned += 1,
+            Status::Skip => self.skipped += 1,
+            _ => {}
+        }
+        self.worst = self.worst.max(status);
+    }
+
+    pub fn verdict(&self) -> MultiVerdict {
+        let (targets, failed, warned) = (self.targets, self.failed, self.warned);
+        let mut summary = match (failed, warned) {
+            (0, 0) => format!("all {targets} targets are healthy"),
+            (0, w) => format!(
+                "{} of {targets} targets healthy, {w} with warnings",
+                targets - w
+            ),
+            (f, _) => format!("{f} of {targets} targets failed"),
+        };
+        // `skip` ranks below `pass` when statuses are compared, but a run in which some targets
+        // could not be checked is not healthy: it says so, and its status is `skip`.
+        let mut status = self.worst;
+        if self.skipped > 0 && failed == 0 {
+            status = Status::Skip;
+            summary = match (self.skipped, warned) {
+                (n, 0) => format!("{n} of {targets} targets could not be fully checked"),
+                (n, w) => format!(
+                    "{n} of {targets} targets could not be fully checked, {w} with warnings"
+                ),
+            };
+        }
+        MultiVerdict {
+            status,
+            targets,
+            failed,
+            warned,
+            summary,
+        }
+    }
+}
+
+/// What a run over several targets keeps of each target for the closing table once its report
+/// is written: a few dozen bytes, where the report is kilobytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetSummary {
+    pub url: String,
+    pub status: Status,
+    pub root_cause: Option<String>,
+    pub duration_ms: f64,
+}
+
+impl TargetSummary {
+    pub fn of(report: &Report) -> TargetSummary {
+        TargetSummary {
+            url: report.target.url.clone(),
+            status: report.verdict.status,
+            root_cause: report.verdict.root_cause.clone(),
+            duration_ms: report.duration_ms,
+        }
     }
 }
 
@@ -310,5 +383,51 @@ impl TokenReport {
             },
             findings: findings.iter().map(FindingReport::from).collect(),
         }
+    }
+}
+
+/// Reports for the renderers' tests, without running anything.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::Report;
+
+    /// Reports as a target's run would make it: one failing target, one warning, one healthy.
+    pub(crate) fn reports() -> Vec<Report> {
+        let json = |status: &str, root: Option<&str>, url: &str, finding: &str| {
+            serde_json::json!({
+                "schema_version": 2,
+                "tool": {"name": "mqtt-doctor", "version": env!("CARGO_PKG_VERSION")},
+                "target": {"input": url, "url": url, "scheme": "mqtt", "host": "127.0.0.1",
+                           "port": 1883, "tls": false},
+                "started_at": "2026-01-01T00:00:00.000Z",
+                "duration_ms": 12.5,
+                "verdict": {"status": status, "root_cause": root, "summary": "what <it> \"said\"\nand more"},
+                "stages": [
+                    {"name": "dns", "status": "skip", "duration_ms": 0.0, "summary": "an IP address"},
+                    {"name": "tcp", "status": status, "duration_ms": 1.25, "summary": "connected & more"}
+                ],
+                "findings": [{
+                    "id": finding, "stage": "tcp", "status": status, "title": "A title",
+                    "detail": "A detail with a line break\nand 50% ::error:: in it.",
+                    "evidence": {"addresses": [{"address": "127.0.0.1:1883", "result": "refused"}],
+                                 "empty": [], "nothing": {}},
+                    "fix": "Start the broker:\n  systemctl start mosquitto",
+                    "docs": format!("mqtt-doctor explain {finding}")
+                }]
+            })
+        };
+        [
+            json(
+                "fail",
+                Some("tcp.refused"),
+                "mqtt://127.0.0.1:1",
+                "tcp.refused",
+            ),
+            json("warn", None, "mqtt://127.0.0.1:2", "tcp.slow"),
+            json("pass", None, "mqtt://127.0.0.1:3", "tcp.connected"),
+        ]
+        .into_iter()
+        .map(|value| serde_json::from_value(value).expect("a valid report"))
+        .collect()
     }
 }

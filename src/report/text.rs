@@ -11,7 +11,7 @@ use colored::{ColoredString, Colorize};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
 
-use super::{FindingReport, Report, TokenReport, VerdictReport};
+use super::{FindingReport, MultiVerdict, Report, TargetSummary, TokenReport, VerdictReport};
 use crate::findings::Status;
 
 /// How the text report is laid out.
@@ -148,41 +148,80 @@ fn render_quiet(report: &Report, options: TextOptions) -> String {
 
 /// Several targets: each report in turn, then one line per target and the overall verdict.
 pub fn render_many(reports: &[Report], options: TextOptions) -> String {
+    let mut many = ManyText::new(options);
     let mut out = String::new();
-    let width = options.width.max(40);
-    let rule = "─".repeat(width.min(100)).dimmed();
     for report in reports {
-        let section = render(report, options);
-        if section.is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
-            let _ = writeln!(out, "\n{rule}\n");
-        }
-        out.push_str(&section);
+        out.push_str(&many.target(&render(report, options), TargetSummary::of(report)));
     }
-    let verdict = super::overall(reports);
-    if options.quiet && verdict.status != Status::Fail {
-        return out;
-    }
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(u16::try_from(width).unwrap_or(u16::MAX))
-        .set_header(vec!["target", "verdict", "root cause", "time"]);
-    for report in reports {
-        table.add_row(vec![
-            report.target.url.clone(),
-            report.verdict.status.as_str().to_string(),
-            report.verdict.root_cause.clone().unwrap_or_default(),
-            format!("{:.0} ms", report.duration_ms),
-        ]);
-    }
-    let _ = writeln!(out, "\n{rule}");
-    let _ = writeln!(out, "\n{table}");
-    let _ = writeln!(out, "\n{} {}", word(verdict.status), verdict.summary);
+    out.push_str(&many.finish(&super::overall(reports)));
     out
+}
+
+/// [`render_many`] a target at a time, for a run that writes each report as its target
+/// finishes: only the summary row of each target is kept, for the closing table.
+#[derive(Debug)]
+pub struct ManyText {
+    options: TextOptions,
+    rule: String,
+    /// A section was written, so the next one is set apart by a rule.
+    wrote: bool,
+    rows: Vec<TargetSummary>,
+}
+
+impl ManyText {
+    pub fn new(options: TextOptions) -> ManyText {
+        let width = options.width.max(40);
+        ManyText {
+            options,
+            rule: "─".repeat(width.min(100)).dimmed().to_string(),
+            wrote: false,
+            rows: Vec::new(),
+        }
+    }
+
+    /// What to write for the next target, given its report as [`render`] made it. A section
+    /// `--quiet` left empty (a healthy target) gets no rule either.
+    pub fn target(&mut self, section: &str, summary: TargetSummary) -> String {
+        self.rows.push(summary);
+        if section.is_empty() {
+            return String::new();
+        }
+        let mut out = String::with_capacity(section.len() + self.rule.len() + 3);
+        if self.wrote {
+            let _ = writeln!(out, "\n{}\n", self.rule);
+        }
+        self.wrote = true;
+        out.push_str(section);
+        out
+    }
+
+    /// The closing table, one line per target, and the overall verdict; nothing with
+    /// `--quiet` unless a target failed.
+    pub fn finish(self, verdict: &MultiVerdict) -> String {
+        let mut out = String::new();
+        if self.options.quiet && verdict.status != Status::Fail {
+            return out;
+        }
+        let width = self.options.width.max(40);
+        let mut table = Table::new();
+        table
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(u16::try_from(width).unwrap_or(u16::MAX))
+            .set_header(vec!["target", "verdict", "root cause", "time"]);
+        for row in self.rows {
+            table.add_row(vec![
+                row.url,
+                row.status.as_str().to_string(),
+                row.root_cause.unwrap_or_default(),
+                format!("{:.0} ms", row.duration_ms),
+            ]);
+        }
+        let _ = writeln!(out, "\n{}", self.rule);
+        let _ = writeln!(out, "\n{table}");
+        let _ = writeln!(out, "\n{} {}", word(verdict.status), verdict.summary);
+        out
+    }
 }
 
 /// The `token inspect` report: the source, every finding, the verdict.
@@ -321,5 +360,68 @@ fn push_wrapped(out: &mut String, text: &str, width: usize, indent: &str) {
         .subsequent_indent(indent);
     for line in textwrap::wrap(text, options) {
         let _ = writeln!(out, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::reports;
+
+    /// `render_many` as it was before reports were streamed, kept as the reference: the
+    /// streamed pieces must add up to exactly this.
+    fn whole(reports: &[Report], options: TextOptions) -> String {
+        let mut out = String::new();
+        let width = options.width.max(40);
+        let rule = "─".repeat(width.min(100)).dimmed();
+        for report in reports {
+            let section = render(report, options);
+            if section.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                let _ = writeln!(out, "\n{rule}\n");
+            }
+            out.push_str(&section);
+        }
+        let verdict = super::super::overall(reports);
+        if options.quiet && verdict.status != Status::Fail {
+            return out;
+        }
+        let mut table = Table::new();
+        table
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(u16::try_from(width).unwrap_or(u16::MAX))
+            .set_header(vec!["target", "verdict", "root cause", "time"]);
+        for report in reports {
+            table.add_row(vec![
+                report.target.url.clone(),
+                report.verdict.status.as_str().to_string(),
+                report.verdict.root_cause.clone().unwrap_or_default(),
+                format!("{:.0} ms", report.duration_ms),
+            ]);
+        }
+        let _ = writeln!(out, "\n{rule}");
+        let _ = writeln!(out, "\n{table}");
+        let _ = writeln!(out, "\n{} {}", word(verdict.status), verdict.summary);
+        out
+    }
+
+    #[test]
+    fn many_targets_a_piece_at_a_time_read_as_before() {
+        let reports = reports();
+        let healthy = vec![reports[2].clone(), reports[2].clone()];
+        for quiet in [false, true] {
+            for verbose in [false, true] {
+                let options = TextOptions {
+                    verbose,
+                    quiet,
+                    width: 72,
+                };
+                assert_eq!(render_many(&reports, options), whole(&reports, options));
+                assert_eq!(render_many(&healthy, options), whole(&healthy, options));
+            }
+        }
     }
 }
