@@ -8,9 +8,15 @@
 //! sniffs for a TLS record and for HTTP, the two answers a wrong port gives.
 //!
 //! A hostile or broken server cannot make the doctor allocate much: a frame may claim at most
-//! [`MAX_FRAME`] bytes, and the claim is refused before anything of that size is read.
+//! [`MAX_FRAME`] bytes, and the claim is refused before anything of that size is read. Nor can it
+//! hold the doctor: every read and write ends at an absolute instant (the step's end, see
+//! [`Wire::read_frame_until`]), however the peer trickles, and a [`Tally`] counts what arrived so
+//! that a finding can say what came before the cut.
 
 use std::io;
+// tokio's clock, not std's: a step's end is a tokio timer, and the fuzz target runs the exchange
+// on a paused tokio clock, where only tokio's `Instant` moves.
+use tokio::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use rumqttc::mqttbytes::FixedHeader as V4Header;
@@ -119,7 +125,78 @@ pub enum ReadError {
     /// The remaining length runs over four bytes, which MQTT forbids.
     BadLength { received: Vec<u8> },
     /// The first byte cannot start a server's answer to CONNECT (CONNACK, AUTH or DISCONNECT).
-    NotAnAnswer { received: Vec<u8> },
+    /// `received` holds the first [`EVIDENCE_BYTES`] of the `total` buffered.
+    NotAnAnswer { received: Vec<u8>, total: usize },
+}
+
+/// What arrived over a connection: frames by packet type, and their bytes. Counters, never the
+/// frames themselves, so a flood costs nothing to remember.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub frames: [u32; 16],
+    pub bytes: u64,
+}
+
+impl Tally {
+    pub fn total(&self) -> u64 {
+        self.frames.iter().map(|&n| u64::from(n)).sum()
+    }
+
+    pub fn of(&self, packet_type: u8) -> u32 {
+        self.frames[usize::from(packet_type & 0x0f)]
+    }
+
+    /// `12000 AUTH packets (720.1 KB)`, the packet types most frequent first; empty when nothing
+    /// arrived.
+    pub fn describe(&self) -> String {
+        let mut kinds: Vec<(u8, u32)> = (0u8..16)
+            .map(|t| (t, self.of(t)))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        if kinds.is_empty() {
+            return String::new();
+        }
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let parts: Vec<String> = kinds
+            .iter()
+            .map(|&(t, n)| {
+                format!(
+                    "{n} {} packet{}",
+                    packet_name(t),
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        format!("{} ({})", parts.join(", "), size(self.bytes))
+    }
+}
+
+/// A byte count as a report shows it.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
+}
+
+/// Why a write did not go through.
+#[derive(Debug)]
+pub enum SendError {
+    /// The step ended first: the peer stopped reading, and the connection's buffers are full.
+    Cut,
+    /// The connection failed.
+    Io(io::Error),
+}
+
+impl SendError {
+    /// The reason in words, for a finding's detail.
+    pub fn describe(&self) -> String {
+        match self {
+            SendError::Cut => "the peer stopped reading before the step ended".into(),
+            SendError::Io(error) => error.kind().to_string(),
+        }
+    }
 }
 
 /// Frames in both directions over one connection.
@@ -127,6 +204,7 @@ pub struct Wire {
     stream: Box<dyn Transport>,
     buffer: BytesMut,
     first: bool,
+    tally: Tally,
 }
 
 impl std::fmt::Debug for Wire {
@@ -143,17 +221,44 @@ impl Wire {
             stream,
             buffer: BytesMut::with_capacity(1024),
             first: true,
+            tally: Tally::default(),
         }
     }
 
-    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
+    /// Writes `bytes` whole by `until`: a peer that stops reading cannot block the doctor past
+    /// it.
+    pub async fn send(&mut self, bytes: &[u8], until: Instant) -> Result<(), SendError> {
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout_at(until, write).await {
+            Ok(result) => result.map_err(SendError::Io),
+            Err(_) => Err(SendError::Cut),
+        }
     }
 
-    /// Closes our side; errors do not matter any more.
-    pub async fn close(mut self) {
-        let _ = self.stream.shutdown().await;
+    /// Closes our side, giving up at `until`; errors do not matter any more.
+    pub async fn close(mut self, until: Instant) {
+        let _ = tokio::time::timeout_at(until, self.stream.shutdown()).await;
+    }
+
+    /// What has arrived since the last call, and a fresh count from here on.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.tally)
+    }
+
+    /// Reads the next frame, unless `until` comes first: then `Ok(None)`, even when a whole
+    /// frame is already buffered. The instant is absolute, so frames that keep arriving never
+    /// extend a wait; a peer that trickles one frame a second gets as much time as a silent one.
+    pub async fn read_frame_until(&mut self, until: Instant) -> Result<Option<Frame>, ReadError> {
+        if Instant::now() >= until {
+            return Ok(None);
+        }
+        match tokio::time::timeout_at(until, self.read_frame()).await {
+            Err(_) => Ok(None),
+            Ok(result) => result.map(Some),
+        }
     }
 
     /// The bytes of a frame that has begun but not finished arriving.
@@ -161,8 +266,9 @@ impl Wire {
         &self.buffer[..self.buffer.len().min(EVIDENCE_BYTES)]
     }
 
-    /// Reads the next frame. Cancel-safe: bytes already read stay in the buffer, so a caller may
-    /// wrap this in a timeout and call it again.
+    /// Reads the next frame, with no time limit of its own: callers bound it with
+    /// [`Wire::read_frame_until`]. Cancel-safe: bytes already read stay in the buffer, so a
+    /// cancelled read loses nothing.
     pub async fn read_frame(&mut self) -> Result<Frame, ReadError> {
         loop {
             if self.first
@@ -215,6 +321,7 @@ impl Wire {
         {
             return Some(ReadError::NotAnAnswer {
                 received: bytes.iter().take(EVIDENCE_BYTES).copied().collect(),
+                total: bytes.len(),
             });
         }
         if bytes.len() >= 5 && bytes.starts_with(b"HTTP/") {
@@ -249,6 +356,9 @@ impl Wire {
             return Ok(None);
         }
         let bytes = self.buffer.split_to(total).freeze();
+        let count = &mut self.tally.frames[usize::from(bytes[0] >> 4)];
+        *count = count.saturating_add(1);
+        self.tally.bytes = self.tally.bytes.saturating_add(total as u64);
         Ok(Some(Frame { bytes, header_len }))
     }
 }

@@ -2,221 +2,26 @@
 //! so against each of them it must reach a verdict within its run deadline, name what it saw, and
 //! keep its memory small however much the peer claims or sends.
 //!
-//! Every run goes through GNU time, which reports the process's peak resident set size: a peer
-//! that could make the doctor buffer what it sends would show here.
+//! Every run goes through GNU time (`common::hostile`), which reports the process's peak
+//! resident set size: a peer that could make the doctor buffer what it sends would show here.
 
 mod common;
 
-use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::ReportExt;
 use common::dns::SilentDns;
+use common::hostile::{
+    Behaviour, DEADLINE, MAX_RSS_KB, Peer, SLACK, Setup, doctor, doctor_with, flood_after, garbage,
+    hold, measure, read_first, trickle,
+};
 use common::jwt::{Token, now};
-use common::{ReportExt, Run, doctor_command, run_with};
 use mqtt_doctor::report::Report;
-
-/// Each network step's timeout and the whole run's deadline, as a CI job would set them.
-const TIMEOUT: &str = "1s";
-const DEADLINE: Duration = Duration::from_secs(4);
-/// Process start and the report after the deadline, on a loaded two-core machine.
-const SLACK: Duration = Duration::from_secs(2);
-/// The issue's bound on peak memory.
-const MAX_RSS_KB: u64 = 20 * 1024;
-
-/// What a hostile peer does with each connection it accepts.
-type Behaviour = fn(TcpStream, &AtomicBool);
-
-/// A loopback server running one behaviour on every connection, stopped when dropped.
-struct Peer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl Peer {
-    fn start(behaviour: Behaviour) -> Peer {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind loopback");
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                if flag.load(Ordering::Relaxed) {
-                    return;
-                }
-                let flag = flag.clone();
-                thread::spawn(move || behaviour(stream, &flag));
-            }
-        });
-        Peer { addr, stop }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-/// Holds the connection open, reading and discarding, until the peer is stopped or the client
-/// leaves.
-fn hold(mut stream: TcpStream, stop: &AtomicBool) {
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut sink = [0u8; 4096];
-    while !stop.load(Ordering::Relaxed) {
-        match stream.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// Reads whatever the client sent first (its CONNECT or ClientHello).
-fn read_first(stream: &mut TcpStream) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.read(&mut [0u8; 4096]);
-}
-
-/// Writes `bytes` one a second, over and over, until the client leaves.
-fn trickle(mut stream: TcpStream, stop: &AtomicBool, bytes: &[u8]) {
-    for byte in bytes.iter().cycle() {
-        if stop.load(Ordering::Relaxed) || stream.write_all(&[*byte]).is_err() {
-            return;
-        }
-        thread::sleep(Duration::from_secs(1));
-    }
-}
-
-/// Sends `bytes`, then keeps sending zeros as fast as the client takes them: a peer whose claim
-/// would be believed gets all the data it asked for.
-fn flood_after(mut stream: TcpStream, stop: &AtomicBool, bytes: &[u8]) {
-    if stream.write_all(bytes).is_err() {
-        return;
-    }
-    let zeros = [0u8; 64 * 1024];
-    let mut sent = 0usize;
-    while !stop.load(Ordering::Relaxed) && sent < 512 << 20 {
-        match stream.write(&zeros) {
-            Ok(n) if n > 0 => sent += n,
-            _ => return,
-        }
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*): the same garbage on every run.
-fn garbage(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
-
-/// One measured run of the doctor.
-struct Measured {
-    run: Run,
-    elapsed: Duration,
-    peak_rss_kb: u64,
-}
-
-impl Measured {
-    fn report(&self) -> Report {
-        self.run.report()
-    }
-
-    /// The verdict came within the deadline, with a root cause, in little memory.
-    fn assert_bounded(&self, case: &str) -> Report {
-        assert_eq!(
-            self.run.code, 1,
-            "{case}: exit code {}:\n{}{}",
-            self.run.code, self.run.stdout, self.run.stderr
-        );
-        assert!(
-            self.elapsed < DEADLINE + SLACK,
-            "{case}: the verdict took {:?}, deadline {DEADLINE:?}",
-            self.elapsed
-        );
-        assert!(
-            self.peak_rss_kb > 0 && self.peak_rss_kb < MAX_RSS_KB,
-            "{case}: peak resident memory {} KiB",
-            self.peak_rss_kb
-        );
-        let report = self.report();
-        let cause = report
-            .verdict
-            .root_cause
-            .clone()
-            .unwrap_or_else(|| panic!("{case}: no root cause:\n{}", self.run.stdout));
-        assert!(
-            !report.finding(&cause).detail.is_empty(),
-            "{case}: an empty detail"
-        );
-        report
-    }
-}
-
-/// Runs `doctor TARGET --format json` with the hostile-peer timeout and deadline under GNU time.
-fn doctor(target: &str, extra: &[&str]) -> Measured {
-    let time = ["/usr/bin/time", "/bin/time"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).is_file())
-        .expect("GNU time is not installed; run `bash scripts/install-test-deps.sh`");
-    let dir = tempfile::tempdir().unwrap();
-    let rss_file = dir.path().join("rss");
-    let deadline = format!("{}s", DEADLINE.as_secs());
-    let doctor = doctor_command();
-    let mut command = Command::new(time);
-    command
-        .env_clear()
-        .envs(doctor.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    command
-        .args(["-f", "%M", "-o"])
-        .arg(&rss_file)
-        .arg(doctor.get_program());
-    let mut args = vec![
-        "doctor",
-        target,
-        "--format",
-        "json",
-        "--timeout",
-        TIMEOUT,
-        "--deadline",
-        &deadline,
-    ];
-    args.extend_from_slice(extra);
-    let started = Instant::now();
-    let run = run_with(command, &args);
-    let elapsed = started.elapsed();
-    let text = fs::read_to_string(&rss_file).unwrap_or_default();
-    let peak_rss_kb = text
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("GNU time wrote no peak memory: {text:?}"));
-    Measured {
-        run,
-        elapsed,
-        peak_rss_kb,
-    }
-}
 
 #[test]
 fn accepts_and_never_speaks() {
@@ -486,4 +291,285 @@ fn endless_and_blocking_files() {
             });
         }
     });
+}
+
+/// Reads the client's first packet whole (the CONNECT), so that what follows answers it.
+fn read_connect(stream: &mut TcpStream) -> bool {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    common::scripted::read_frame(stream).is_ok()
+}
+
+/// AUTH packets that never complete authentication, as fast as the client takes them, each
+/// with a 60 KB method: the exchange must be cut by the round limit, and its evidence kept
+/// short. A hostile peer: no real broker behaves so (MQTT 5.0, 4.12: only AUTH 0x18 may come
+/// before the CONNACK).
+#[test]
+fn auth_flood() {
+    fn flood(mut stream: TcpStream, stop: &AtomicBool, reason: u8) {
+        if !read_connect(&mut stream) {
+            return;
+        }
+        let packet = common::scripted::auth_v5(reason, &"M".repeat(60_000), b"challenge");
+        while !stop.load(Ordering::Relaxed) && stream.write_all(&packet).is_ok() {}
+    }
+    for (reason, case) in [(0x19u8, "re-authenticate"), (0x18, "continue")] {
+        let peer = match reason {
+            0x19 => Peer::start(|s, stop| flood(s, stop, 0x19)),
+            _ => Peer::start(|s, stop| flood(s, stop, 0x18)),
+        };
+        let token = Token::new("RS256")
+            .claim("exp", now() + 600)
+            .with_signature(b"not checked");
+        let measured = doctor(
+            &format!("mqtt://{}", peer.addr),
+            &["--auth-method", "K8S-SAT", "--token", &token],
+        );
+        let report = measured.assert_bounded(&format!("AUTH flood, {case}"));
+        assert_eq!(
+            report.verdict.root_cause.as_deref(),
+            Some("mqtt.no_connack"),
+            "{case}"
+        );
+        let finding = report.finding("mqtt.no_connack");
+        assert!(
+            finding.detail.contains("5 AUTH packets"),
+            "{case}: {}",
+            finding.detail
+        );
+        let exchange = finding.evidence["auth_exchange"].as_array().unwrap();
+        assert!(exchange.len() <= 9, "{case}: {} lines", exchange.len());
+        // The 60 KB method is cut before it reaches the report.
+        assert!(measured.run.stdout.len() < 64 * 1024, "{case}");
+        assert_token_nowhere(
+            &format!("AUTH flood, {case}"),
+            &format!("mqtt://{}", peer.addr),
+            &["--auth-method", "K8S-SAT", "--token", &token],
+            &token,
+        );
+    }
+}
+
+/// The token sent as authentication data appears in no output format, nor in the GitHub
+/// annotations, nor its signature on its own.
+fn assert_token_nowhere(case: &str, target: &str, extra: &[&str], token: &str) {
+    let signature = token.rsplit('.').next().unwrap();
+    for format in ["json", "text", "junit"] {
+        let mut args = vec![
+            "doctor",
+            target,
+            "--format",
+            format,
+            "--annotations",
+            "always",
+            "--verbose",
+            "--timeout",
+            "1s",
+            "--deadline",
+            "4s",
+        ];
+        args.extend_from_slice(extra);
+        let measured = measure(Setup::default(), &args);
+        for (stream, output) in [
+            ("stdout", &measured.run.stdout),
+            ("stderr", &measured.run.stderr),
+        ] {
+            assert!(
+                !output.contains(token) && !output.contains(signature),
+                "{case}, --format {format}: the token is in {stream}:\n{output}"
+            );
+        }
+        assert!(
+            measured.peak_rss_kb < MAX_RSS_KB,
+            "{case}, --format {format}"
+        );
+    }
+}
+
+/// A broker that accepts the connection and then floods 200 KB PUBLISH packets, never
+/// answering the SUBSCRIBE: none of them can be the doctor's own, so none is kept.
+#[test]
+fn publish_flood_before_suback() {
+    let peer = Peer::start(|mut stream, stop| {
+        if !read_connect(&mut stream) {
+            return;
+        }
+        let _ = stream.write_all(&common::scripted::connack_v5(0, &[]));
+        // QoS 0 PUBLISH on "flood": topic, empty property length, 200 KB of payload.
+        let mut body = vec![0x00, 0x05];
+        body.extend_from_slice(b"flood");
+        body.push(0x00);
+        body.resize(body.len() + 200_000, b'x');
+        let mut packet = vec![0x30];
+        let mut len = body.len();
+        loop {
+            let byte = (len % 128) as u8;
+            len /= 128;
+            packet.push(if len > 0 { byte | 0x80 } else { byte });
+            if len == 0 {
+                break;
+            }
+        }
+        packet.extend(body);
+        while !stop.load(Ordering::Relaxed) && stream.write_all(&packet).is_ok() {}
+    });
+    let measured = doctor(
+        &format!("mqtt://{}", peer.addr),
+        &["--subscribe", "flood", "--publish", "flood"],
+    );
+    let report = measured.assert_bounded("PUBLISH flood");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("session.dropped")
+    );
+    let detail = &report.finding("session.dropped").detail;
+    assert!(
+        detail.contains("no SUBACK came within 1s; meanwhile the broker sent")
+            && detail.contains("PUBLISH packets"),
+        "{detail}"
+    );
+}
+
+/// The WebSocket handshake answered by hand, then nothing but pings, as fast as the client
+/// takes them, while never reading its pongs. A hostile peer: no broker answers so.
+#[test]
+fn websocket_ping_flood() {
+    let peer = Peer::start(|mut stream, stop| {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") && request.len() < 8192 {
+            if stream.read_exact(&mut byte).is_err() {
+                return;
+            }
+            request.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&request);
+        let Some(key) = text.lines().find_map(|l| {
+            l.strip_prefix("sec-websocket-key: ")
+                .or(l.strip_prefix("Sec-WebSocket-Key: "))
+        }) else {
+            return;
+        };
+        let accept = {
+            use base64::Engine;
+            let mut input = key.trim().as_bytes().to_vec();
+            input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+            let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &input);
+            base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+        };
+        let reply = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+        );
+        if stream.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+        // Unmasked ping frames with a 100-byte payload, many per write.
+        let mut ping = vec![0x89, 100];
+        ping.resize(102, b'p');
+        let burst: Vec<u8> = ping.repeat(500);
+        while !stop.load(Ordering::Relaxed) && stream.write_all(&burst).is_ok() {}
+    });
+    let measured = doctor(&format!("ws://{}/mqtt", peer.addr), &[]);
+    let report = measured.assert_bounded("WebSocket ping flood");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("ws.ping_flood"),
+        "{:?}",
+        report.ids()
+    );
+    assert!(
+        report
+            .finding("ws.ping_flood")
+            .detail
+            .contains("100 WebSocket pings")
+    );
+}
+
+/// A peer that sends a frame every 900 ms, never the one awaited: each wait must end at its
+/// step's end (2 s), not at the run's deadline (8 s), and say how long it waited.
+fn trickle_case(case: &str, extra: &[&str], behaviour: Behaviour) -> Report {
+    let peer = Peer::start(behaviour);
+    let deadline = Duration::from_secs(8);
+    let measured = doctor_with(&format!("mqtt://{}", peer.addr), "2s", deadline, extra);
+    assert_eq!(measured.run.code, 1, "{case}: {}", measured.run.stdout);
+    assert!(
+        measured.elapsed < Duration::from_secs(2) + SLACK,
+        "{case}: took {:?}, the step is 2 s",
+        measured.elapsed
+    );
+    assert!(measured.peak_rss_kb < MAX_RSS_KB, "{case}");
+    measured.report()
+}
+
+/// Sends `frame` every 900 ms until the client leaves.
+fn every_900ms(mut stream: TcpStream, stop: &AtomicBool, frame: &[u8]) {
+    while !stop.load(Ordering::Relaxed) && stream.write_all(frame).is_ok() {
+        thread::sleep(Duration::from_millis(900));
+    }
+}
+
+#[test]
+fn one_frame_every_900ms_in_the_connack_wait() {
+    let token = Token::new("RS256")
+        .claim("exp", now() + 600)
+        .with_signature(b"not checked");
+    let report = trickle_case(
+        "CONNACK wait",
+        &["--auth-method", "K8S-SAT", "--token", &token],
+        |mut stream, stop| {
+            if read_connect(&mut stream) {
+                every_900ms(
+                    stream,
+                    stop,
+                    &common::scripted::auth_v5(0x18, "K8S-SAT", b"?"),
+                );
+            }
+        },
+    );
+    // What came before the cut is named: AUTH packets, none completing authentication.
+    let finding = report.finding("mqtt.no_connack");
+    assert!(
+        finding.detail.contains("AUTH packets (")
+            && finding.detail.contains("and no CONNACK within 2s"),
+        "{}",
+        finding.detail
+    );
+}
+
+#[test]
+fn one_frame_every_900ms_in_the_suback_wait() {
+    let report = trickle_case(
+        "SUBACK wait",
+        &["--subscribe", "t/#"],
+        |mut stream, stop| {
+            if read_connect(&mut stream) {
+                let _ = stream.write_all(&common::scripted::connack_v5(0, &[]));
+                // PINGRESP: a frame the client never asked for, and not a SUBACK.
+                every_900ms(stream, stop, &[0xd0, 0x00]);
+            }
+        },
+    );
+    let detail = &report.finding("session.dropped").detail;
+    assert!(
+        detail.contains("no SUBACK came within 2s; meanwhile the broker sent")
+            && detail.contains("PINGRESP packets"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn one_frame_every_900ms_in_the_hold() {
+    let report = trickle_case("hold", &["--hold", "1s"], |mut stream, stop| {
+        if read_connect(&mut stream) {
+            let _ = stream.write_all(&common::scripted::connack_v5(0, &[]));
+            // A QoS 0 PUBLISH on "t": traffic, but never the PINGRESP the hold waits for.
+            every_900ms(stream, stop, &[0x30, 0x05, 0x00, 0x01, b't', 0x00, b'x']);
+        }
+    });
+    let detail = &report.finding("session.dropped").detail;
+    assert!(
+        detail.contains("did not answer a PINGREQ within 2s; meanwhile the broker sent"),
+        "{detail}"
+    );
 }

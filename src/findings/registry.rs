@@ -134,6 +134,8 @@ registry! {
     WS_NOT_WEBSOCKET = "ws.not_websocket", Websocket, Fail, "Port speaks plain MQTT, not WebSocket";
     /// Any other answer to the upgrade: an HTTP error, a redirect, a web page, or none.
     WS_HTTP_ERROR = "ws.http_error", Websocket, Fail, "WebSocket upgrade failed";
+    /// The WebSocket server sent ping after ping instead of MQTT.
+    WS_PING_FLOOD = "ws.ping_flood", Websocket, Fail, "WebSocket server floods pings";
     /// The doctor runs in a pod: namespace, ServiceAccount and the tokens it has mounted.
     POD_DETECTED = "pod.detected", Auth, Info, "Running in a Kubernetes pod";
     /// The preset's token file is missing; a projected token with the right audience is used.

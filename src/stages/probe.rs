@@ -84,9 +84,9 @@ where
         }
         Ok::<_, std::io::Error>(PlainReply::Other(reply[..read].to_vec()))
     };
-    match tokio::time::timeout(budget.timeout, exchange).await {
-        Err(_) => PlainReply::Nothing(format!("no reply within {}", budget.describe())),
-        Ok(Err(e)) => PlainReply::Nothing(format!("{}", e.kind())),
-        Ok(Ok(reply)) => reply,
+    match budget.run(exchange).await {
+        None => PlainReply::Nothing(format!("no reply within {}", budget.describe())),
+        Some(Err(e)) => PlainReply::Nothing(format!("{}", e.kind())),
+        Some(Ok(reply)) => reply,
     }
 }

@@ -296,11 +296,9 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         inner: connection.stream,
         received: received.clone(),
     };
-    let handshake = tokio::time::timeout(
-        budget.timeout,
-        connector.connect(server_name.clone(), stream),
-    )
-    .await;
+    let handshake = budget
+        .run(connector.connect(server_name.clone(), stream))
+        .await;
 
     // The verifier has run (or never will): parse the captured chain once for every finding.
     let facts = Facts {
@@ -314,7 +312,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         now,
     };
     match handshake {
-        Err(_) => {
+        None => {
             let received = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
             let finding = if received.total == 0 {
                 Finding::new(
@@ -355,7 +353,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             findings.push(facts.evidence(finding));
             StageOutput::done("no answer to the TLS handshake", findings)
         }
-        Ok(Err(error)) => {
+        Some(Err(error)) => {
             // No TLS alert, just a close or bytes that are not TLS: find out what the port speaks.
             let finding = match rustls_error(&error) {
                 None | Some(TlsError::InvalidMessage(_)) => {
@@ -367,7 +365,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             findings.push(finding);
             StageOutput::done(summary, findings)
         }
-        Ok(Ok(mut stream)) => {
+        Some(Ok(mut stream)) => {
             let (_, session) = stream.get_ref();
             let version = session.protocol_version();
             let suite = session
@@ -1183,8 +1181,8 @@ pub(crate) async fn speaks_tls(ctx: &Context<'_>, peer: &Peer) -> Option<String>
             .connect(name, tcp)
             .await
     };
-    match tokio::time::timeout(budget.timeout, attempt).await {
-        Ok(Ok(stream)) => {
+    match budget.run(attempt).await {
+        Some(Ok(stream)) => {
             let (_, session) = stream.get_ref();
             let version = session
                 .protocol_version()
@@ -1196,12 +1194,12 @@ pub(crate) async fn speaks_tls(ctx: &Context<'_>, peer: &Peer) -> Option<String>
                 .unwrap_or_default();
             Some(format!("{version}, {suite}"))
         }
-        Ok(Err(error)) => match rustls_error(&error) {
+        Some(Err(error)) => match rustls_error(&error) {
             Some(TlsError::AlertReceived(alert)) => Some(format!("TLS alert {alert:?}")),
             _ if !seen.chain().is_empty() => Some("a certificate chain".into()),
             _ => None,
         },
-        Err(_) => None,
+        None => None,
     }
 }
 

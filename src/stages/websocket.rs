@@ -9,12 +9,11 @@
 //!
 //! The handshake is tungstenite's (through async-tungstenite, over whatever stream the lower
 //! stages built: TCP, a proxy tunnel, TLS), classified by its error variants. Once upgraded,
-//! `ws_stream_tungstenite` turns binary messages back into a byte stream, so the MQTT stage runs
-//! over it unchanged.
+//! [`bytes::MessageStream`] turns binary messages back into a byte stream, so the MQTT stage runs
+//! over it unchanged, and counts the pings a hostile server floods it with.
 
-use std::pin::Pin;
-use std::sync::Mutex;
-use std::task::{Context as TaskContext, Poll};
+pub(crate) mod bytes;
+
 use std::time::Instant;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
@@ -22,8 +21,6 @@ use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError, Sub
 use async_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, Response};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use serde_json::{Map, Value};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ws_stream_tungstenite::WsStream;
 
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
@@ -31,6 +28,7 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, millis};
 use crate::pipeline::{Connection, Context, Peer, StageOutput, Transport};
+use crate::secret::{MAX_PEER_BODY, MAX_PEER_TEXT, peer_bytes, peer_text};
 use crate::stages::probe::{self, PlainReply};
 
 /// The subprotocol MQTT over WebSocket is registered under (MQTT 5.0, section 6).
@@ -52,9 +50,6 @@ const SHOWN_HEADERS: [&str; 9] = [
     "via",
     "content-type",
 ];
-
-/// The start of an error page, enough to recognise it.
-const BODY_SHOWN: usize = 200;
 
 /// The upgrade request for the target: its path, `Sec-WebSocket-Protocol: mqtt`, and the extra
 /// headers given with `--ws-header`.
@@ -84,6 +79,11 @@ fn request(
     Ok(request)
 }
 
+/// The most the doctor lets tungstenite buffer for writing. MQTT packets the doctor sends are
+/// small; the bound is for the pongs tungstenite queues by itself when a peer pings and does
+/// not read (the default is unbounded).
+const MAX_WRITE_BUFFER: usize = 256 * 1024;
+
 /// Upgrades `stream` to a WebSocket and returns it as a byte stream, with the server's response.
 pub(crate) async fn upgrade(
     config: &DoctorConfig,
@@ -92,60 +92,12 @@ pub(crate) async fn upgrade(
     let mut limits = WebSocketConfig::default();
     limits.max_message_size = Some(MAX_MESSAGE);
     limits.max_frame_size = Some(MAX_MESSAGE);
+    limits.write_buffer_size = 0;
+    limits.max_write_buffer_size = MAX_WRITE_BUFFER;
     let (socket, response) =
         async_tungstenite::tokio::client_async_with_config(request(config)?, stream, Some(limits))
             .await?;
-    Ok((
-        Box::new(Exclusive(Mutex::new(WsStream::new(socket)))),
-        response,
-    ))
-}
-
-/// `WsStream` is `Send` but not `Sync` (it keeps event observers), while the pipeline's streams
-/// must be both. Stages only ever reach a stream through `&mut`, so a mutex opened with
-/// `get_mut` makes it `Sync` without ever locking.
-struct Exclusive<T>(Mutex<T>);
-
-impl<T> Exclusive<T> {
-    fn inner(self: Pin<&mut Self>) -> Pin<&mut T>
-    where
-        T: Unpin,
-    {
-        Pin::new(
-            self.get_mut()
-                .0
-                .get_mut()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Exclusive<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        self.inner().poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Exclusive<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.inner().poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        self.inner().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        self.inner().poll_shutdown(cx)
-    }
+    Ok((Box::new(bytes::MessageStream::new(socket)), response))
 }
 
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
@@ -163,12 +115,12 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let url = config.target.url();
     let budget = ctx.budget();
     let started = Instant::now();
-    let attempt = tokio::time::timeout(budget.timeout, upgrade(config, connection.stream)).await;
+    let attempt = budget.run(upgrade(config, connection.stream)).await;
     let elapsed = started.elapsed();
     let sent = sent_headers(config);
 
     let finding = match attempt {
-        Ok(Ok((stream, response))) => {
+        Some(Ok((stream, response))) => {
             let status = status_line(&response);
             let subprotocol = header(response.headers(), "sec-websocket-protocol");
             let finding = Finding::new(
@@ -190,7 +142,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             ctx.websocket = true;
             return StageOutput::done(format!("{status}, subprotocol mqtt"), vec![finding]);
         }
-        Ok(Err(error)) => match *error {
+        Some(Err(error)) => match *error {
             WsError::Http(response) => http_finding(config, &peer, &response, &sent),
             WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(error)) => {
                 no_subprotocol(&peer, &url, error)
@@ -209,10 +161,13 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                     }
                     other => other.to_string(),
                 };
+                // tungstenite's messages may quote what the server sent (a header name, a
+                // status).
+                let what = peer_text(&what, MAX_PEER_TEXT);
                 not_websocket_or(ctx, &peer, &url, what).await
             }
         },
-        Err(_) => {
+        None => {
             let what = format!("no answer to the upgrade within {}", budget.describe());
             not_websocket_or(ctx, &peer, &url, what).await
         }
@@ -233,10 +188,11 @@ fn status_line(response: &Response<Option<Vec<u8>>>) -> String {
     .to_string()
 }
 
+/// A response header's value, as the server's own words: cleaned and capped.
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|v| peer_bytes(v.as_bytes(), MAX_PEER_TEXT))
 }
 
 /// The response headers that tell who answered and why.
@@ -244,17 +200,10 @@ fn shown_headers(headers: &HeaderMap) -> Value {
     let mut shown = Map::new();
     for name in SHOWN_HEADERS {
         if let Some(value) = header(headers, name) {
-            shown.insert(name.to_string(), Value::String(truncate(&value, 200)));
+            shown.insert(name.to_string(), Value::String(value));
         }
     }
     Value::Object(shown)
-}
-
-fn truncate(text: &str, limit: usize) -> String {
-    match text.char_indices().nth(limit) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
 }
 
 /// The extra headers sent, each value as its length and fingerprint only.
@@ -278,22 +227,12 @@ fn with_sent(finding: Finding, sent: &[(String, String)]) -> Finding {
     finding.with_evidence("sent_headers", Value::Object(list))
 }
 
-/// The start of an error page, printable characters only, with any value the doctor sent (a
-/// page may echo the request) blanked out.
-fn body_text(config: &DoctorConfig, body: Option<&Vec<u8>>) -> Option<String> {
-    let body = body.filter(|b| !b.is_empty())?;
-    let mut text: String = String::from_utf8_lossy(body)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    for header in &config.websocket.headers {
-        let value = String::from_utf8_lossy(header.value.expose()).into_owned();
-        if !value.is_empty() {
-            text = text.replace(&value, "[redacted]");
-        }
-    }
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!text.is_empty()).then(|| truncate(&text, BODY_SHOWN))
+/// The start of an error page, enough to recognise it: cleaned of control characters and
+/// capped. A page may echo the request, `--ws-header` values included: the pipeline's
+/// [`crate::redact::Redactor`] replaces those, as it does in everything a peer says.
+fn body_text(body: Option<&Vec<u8>>) -> Option<String> {
+    let text = peer_bytes(body?, MAX_PEER_BODY);
+    (!text.is_empty()).then_some(text)
 }
 
 fn http_finding(
@@ -413,7 +352,7 @@ fn http_finding(
         .with_evidence("url", config.target.url())
         .with_evidence("status", line.as_str())
         .with_evidence("headers", shown_headers(headers));
-    if let Some(body) = body_text(config, response.body().as_ref()) {
+    if let Some(body) = body_text(response.body().as_ref()) {
         finding = finding.with_evidence("body", body);
     }
     finding
@@ -518,15 +457,16 @@ mod tests {
     }
 
     #[test]
-    fn an_echoed_header_value_is_blanked_from_the_body() {
-        let mut config = DoctorConfig::new(crate::target::parse("ws://broker").unwrap());
-        config.websocket.headers.push(WsHeader {
-            name: "X-Api-Key".into(),
-            value: Secret::new("k3y-value"),
-        });
-        let body = b"<html>\n denied: X-Api-Key k3y-value\n</html>".to_vec();
-        let text = body_text(&config, Some(&body)).unwrap();
-        assert!(!text.contains("k3y-value"), "{text}");
-        assert!(text.contains("[redacted]"));
+    fn an_error_page_is_cleaned_and_capped() {
+        let body = b"<html>\r\n denied:\x1b[2J X-Api-Key k3y-value\n</html>".to_vec();
+        assert_eq!(
+            body_text(Some(&body)).unwrap(),
+            "<html> denied: [2J X-Api-Key k3y-value </html>"
+        );
+        let huge = vec![b'x'; 1 << 20];
+        let text = body_text(Some(&huge)).unwrap();
+        assert!(text.len() < MAX_PEER_BODY + 40, "{}", text.len());
+        assert!(body_text(Some(&b" \r\n".to_vec())).is_none());
+        assert!(body_text(None).is_none());
     }
 }

@@ -172,9 +172,9 @@ pub(super) fn connack_finding(
     if let Some(reason) = connack
         .properties
         .as_ref()
-        .and_then(|p| p.reason_string.clone())
+        .and_then(|p| p.reason_string.as_deref())
     {
-        finding = finding.with_evidence("reason_string", reason);
+        finding = finding.with_evidence("reason_string", peer_text(reason, MAX_PEER_TEXT));
     }
     if let Some(properties) = &connack.properties {
         finding = finding.with_evidence("properties", properties_json(properties));
@@ -200,6 +200,7 @@ pub(super) fn connack_finding(
             .properties
             .as_ref()
             .and_then(|p| p.server_reference.clone());
+        let reference = reference.map(|r| peer_text(&r, MAX_PEER_TEXT));
         finding = finding.with_evidence(
             "server_reference",
             reference.clone().map_or(Value::Null, Value::from),
@@ -249,6 +250,9 @@ pub(super) fn leading_causes(connack: &Connack, sent: &Sent) -> Vec<String> {
     causes
 }
 
+/// User properties shown, at most; a CONNACK may carry thousands within its size.
+const MAX_USER_PROPERTIES: usize = 16;
+
 pub(super) fn properties_json(p: &ConnAckProperties) -> Value {
     let mut map = Map::new();
     let mut put = |key: &str, value: Option<Value>| {
@@ -264,12 +268,18 @@ pub(super) fn properties_json(p: &ConnAckProperties) -> Value {
     put("maximum_qos", p.max_qos.map(Value::from));
     put("retain_available", p.retain_available.map(Value::from));
     put("maximum_packet_size", p.max_packet_size.map(Value::from));
+    // Strings the broker chose: cleaned and capped before they reach any report.
+    let text = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| Value::from(peer_text(v, MAX_PEER_TEXT)))
+    };
     put(
         "assigned_client_identifier",
-        p.assigned_client_identifier.clone().map(Value::from),
+        text(&p.assigned_client_identifier),
     );
     put("topic_alias_maximum", p.topic_alias_max.map(Value::from));
-    put("reason_string", p.reason_string.clone().map(Value::from));
+    put("reason_string", text(&p.reason_string));
     put(
         "wildcard_subscription_available",
         p.wildcard_subscription_available.map(Value::from),
@@ -283,18 +293,9 @@ pub(super) fn properties_json(p: &ConnAckProperties) -> Value {
         p.shared_subscription_available.map(Value::from),
     );
     put("server_keep_alive", p.server_keep_alive.map(Value::from));
-    put(
-        "response_information",
-        p.response_information.clone().map(Value::from),
-    );
-    put(
-        "server_reference",
-        p.server_reference.clone().map(Value::from),
-    );
-    put(
-        "authentication_method",
-        p.authentication_method.clone().map(Value::from),
-    );
+    put("response_information", text(&p.response_information));
+    put("server_reference", text(&p.server_reference));
+    put("authentication_method", text(&p.authentication_method));
     put(
         "authentication_data",
         p.authentication_data
@@ -302,15 +303,23 @@ pub(super) fn properties_json(p: &ConnAckProperties) -> Value {
             .map(|d| Value::from(format!("{} bytes", d.len()))),
     );
     if !p.user_properties.is_empty() {
-        put(
-            "user_properties",
-            Some(Value::from(
-                p.user_properties
-                    .iter()
-                    .map(|(k, v)| json!({ "key": k, "value": v }))
-                    .collect::<Vec<_>>(),
-            )),
-        );
+        let mut shown: Vec<Value> = p
+            .user_properties
+            .iter()
+            .take(MAX_USER_PROPERTIES)
+            .map(|(k, v)| {
+                json!({
+                    "key": peer_text(k, MAX_PEER_TEXT),
+                    "value": peer_text(v, MAX_PEER_TEXT),
+                })
+            })
+            .collect();
+        if p.user_properties.len() > MAX_USER_PROPERTIES {
+            shown.push(json!({
+                "left_out": p.user_properties.len() - MAX_USER_PROPERTIES,
+            }));
+        }
+        put("user_properties", Some(Value::from(shown)));
     }
     Value::Object(map)
 }
@@ -504,15 +513,50 @@ pub(super) async fn nothing_back(
                     .into(),
             ],
         ),
-        Silence::AuthLoop => (
+        Silence::AuthCut {
+            budget,
+            packets,
+            continues,
+        } => (
+            format!(
+                "The broker sent {packets} AUTH packet{} ({continues} asking to continue \
+                 authentication) and no CONNACK within {}: the exchange did not complete in \
+                 time.",
+                if packets == 1 { "" } else { "s" },
+                budget.describe()
+            ),
+            vec![
+                "The authentication method needs a challenge-response the doctor cannot compute \
+                 (it resends the token), or the broker's authenticator is slow: test the method \
+                 with the client library that implements it, and check the broker's log."
+                    .into(),
+            ],
+        ),
+        Silence::AuthLoop { packets, continues } if continues == packets => (
             format!(
                 "The broker kept asking for more authentication data (AUTH continue) and sent no \
-                 CONNACK after {MAX_AUTH_ROUNDS} rounds."
+                 CONNACK: {packets} AUTH packets in {after_text}, none completing authentication."
             ),
             vec![
                 "The authentication method needs a challenge-response the doctor cannot compute \
                  (it resends the token): test it with the client library that implements the \
                  method."
+                    .into(),
+            ],
+        ),
+        Silence::AuthLoop { packets, continues } => (
+            format!(
+                "The broker sent {packets} AUTH packets in {after_text} and no CONNACK; {} of them \
+                 asked to continue authentication and {} carried a reason code a broker may not \
+                 send before its CONNACK. The doctor takes at most {MAX_AUTH_ROUNDS} before a \
+                 CONNACK, and gave up at the next one.",
+                continues,
+                packets - continues
+            ),
+            vec![
+                "The peer breaks MQTT 5's enhanced authentication (spec 4.12): only AUTH with \
+                 reason 0x18 (continue) may precede the CONNACK. It is not a broker, or a broken \
+                 or hostile one: check what listens on this port and the broker's version."
                     .into(),
             ],
         ),
@@ -604,8 +648,8 @@ pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: &Peer, what: NotMqtt) -> F
         )
         .with_evidence("reply", hex(&received))
         .with_fix("Check what listens on this port: it does not speak MQTT."),
-        NotMqtt::Garbage(received) => {
-            let text = printable(&received);
+        NotMqtt::Garbage { received, total } => {
+            let text = printable(&received, total);
             Finding::new(
                 &r::MQTT_NOT_MQTT,
                 format!(
@@ -641,16 +685,43 @@ pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: &Peer, what: NotMqtt) -> F
     }
 }
 
-/// The first line of a reply that is printable ASCII (an SSH or SMTP banner), for the detail.
-pub(super) fn printable(bytes: &[u8]) -> Option<String> {
+/// The WebSocket server flooded pings instead of answering the CONNECT.
+pub(super) fn ping_flood(peer: &Peer, pings: u64, after: Duration, protocol: Protocol) -> Finding {
+    Finding::new(
+        &r::WS_PING_FLOOD,
+        format!(
+            "{peer} sent {pings} WebSocket pings in a row and no MQTT data in answer to the {} \
+             CONNECT, within {:.1} ms: a ping flood, not a broker's answer.",
+            protocol_label(protocol),
+            millis(after)
+        ),
+    )
+    .with_evidence("pings", pings)
+    .with_evidence("waited_ms", millis(after))
+    .with_fix(
+        "Something between the client and the broker (a WebSocket gateway or proxy) is broken or \
+         hostile, or the port is not a broker's WebSocket listener: connect to the broker's \
+         listener directly to compare.",
+    )
+}
+
+/// The first line of a reply that is printable ASCII (an SSH or SMTP banner), for the detail:
+/// `bytes` are the first of the `total` the peer sent. A line cut by that limit ends in
+/// `… (N more bytes)`, the mark by which the redactor knows that a secret may be cut there too.
+pub(super) fn printable(bytes: &[u8], total: usize) -> Option<String> {
     let line: Vec<u8> = bytes
         .iter()
         .copied()
         .take_while(|&b| b != b'\r' && b != b'\n')
-        .take(80)
         .collect();
-    (line.len() >= 4 && line.iter().all(|b| (0x20..0x7f).contains(b)))
-        .then(|| String::from_utf8_lossy(&line).into_owned())
+    if line.len() < 4 || !line.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&line).into_owned();
+    if line.len() == bytes.len() && total > bytes.len() {
+        return Some(format!("{text}… ({} more bytes)", total - bytes.len()));
+    }
+    Some(peer_text(&text, 80))
 }
 
 /// MQTT 5 DISCONNECT reason codes a server sends (spec 3.14.2.1).

@@ -13,7 +13,10 @@
 //! nothing behind: a random client id unless told otherwise, clean start with session expiry 0,
 //! non-retained messages, and a DISCONNECT at the end.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock throughout the exchange, so that the fuzz target's paused clock drives it.
+use tokio::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
@@ -29,8 +32,10 @@ use crate::findings::registry as r;
 use crate::findings::{Finding, FindingDef, Status, millis};
 use crate::pipeline::{Budget, Context, Peer, StageOutput};
 use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
+use crate::secret::{MAX_PEER_TEXT, peer_text};
+use crate::stages::websocket::bytes::PingFlood;
 use crate::stages::{probe, tls};
-use crate::wire::{self, Frame, ReadError, Wire, hex, packet_name};
+use crate::wire::{self, Frame, ReadError, SendError, Wire, hex, packet_name};
 
 mod explain;
 mod session;
@@ -40,8 +45,13 @@ use explain::{
 };
 use session::Session;
 
-/// AUTH continues from the broker the doctor answers before it gives up.
+/// AUTH packets from the broker, of any reason code, the doctor takes before a CONNACK; past
+/// them it gives up. Every AUTH counts, not only "continue authentication": a broker that sends
+/// any other AUTH before its CONNACK breaks the protocol and must not keep the doctor reading.
 pub(super) const MAX_AUTH_ROUNDS: usize = 4;
+
+/// Lines of the AUTH exchange kept as evidence; the rest are counted.
+pub(super) const MAX_AUTH_EVIDENCE: usize = 8;
 
 /// MQTT strings and binary data carry a 16-bit length.
 pub(super) const MAX_MQTT_BYTES: usize = u16::MAX as usize;
@@ -127,7 +137,8 @@ pub(super) struct Connack {
 pub(super) enum Answer {
     Connack {
         wire: Wire,
-        connack: Connack,
+        /// Boxed: the CONNACK's properties would make every other answer as large.
+        connack: Box<Connack>,
     },
     /// The connection ended, or stayed silent, without a CONNACK.
     Nothing {
@@ -140,7 +151,9 @@ pub(super) enum Answer {
     /// The TLS layer failed on the first read (an alert after a TLS 1.3 handshake).
     TlsFailure(Finding),
     /// The CONNECT could not even be sent.
-    SendFailed(std::io::Error),
+    SendFailed(SendError),
+    /// The WebSocket server flooded pings instead of answering.
+    PingFlood { pings: u64, after: Duration },
 }
 
 pub(super) enum Silence {
@@ -159,18 +172,41 @@ pub(super) enum Silence {
         code: u8,
         raw: String,
     },
-    /// The broker kept sending AUTH continue.
-    AuthLoop,
+    /// The broker kept sending AUTH packets: `packets` of them, `continues` asking for more
+    /// authentication data, none completing it.
+    AuthLoop {
+        packets: usize,
+        continues: usize,
+    },
+    /// The step ended during the AUTH exchange, after `packets` AUTH packets from the broker
+    /// (`continues` of them asking for more), none completing authentication.
+    AuthCut {
+        budget: Budget,
+        packets: usize,
+        continues: usize,
+    },
 }
 
 pub(super) enum NotMqtt {
     Http(String),
     Tls(Vec<u8>),
-    TooLarge { packet_type: u8, claimed: usize },
+    TooLarge {
+        packet_type: u8,
+        claimed: usize,
+    },
     BadLength(Vec<u8>),
-    Garbage(Vec<u8>),
-    Unexpected { frame: Frame },
-    Malformed { frame: Frame, problem: String },
+    /// The first bytes, and how many there were in all.
+    Garbage {
+        received: Vec<u8>,
+        total: usize,
+    },
+    Unexpected {
+        frame: Frame,
+    },
+    Malformed {
+        frame: Frame,
+        problem: String,
+    },
 }
 
 /// One attempt, with what the stage reports about it.
@@ -180,6 +216,31 @@ pub(super) struct Attempt {
     /// AUTH packets exchanged before the answer.
     pub(super) auth_rounds: Vec<String>,
     pub(super) started: Instant,
+}
+
+/// The AUTH exchange as evidence: the first [`MAX_AUTH_EVIDENCE`] lines, then a count.
+#[derive(Default)]
+struct AuthLog {
+    lines: Vec<String>,
+    left_out: usize,
+}
+
+impl AuthLog {
+    fn push(&mut self, line: String) {
+        if self.lines.len() < MAX_AUTH_EVIDENCE {
+            self.lines.push(line);
+        } else {
+            self.left_out += 1;
+        }
+    }
+
+    fn into_lines(mut self) -> Vec<String> {
+        if self.left_out > 0 {
+            self.lines
+                .push(format!("… and {} more AUTH packets", self.left_out));
+        }
+        self.lines
+    }
 }
 
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
@@ -214,7 +275,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         && let Some(why) = only_311(&attempt)
     {
         let budget = ctx.budget();
-        if let Ok(Ok(stream)) = tokio::time::timeout(budget.timeout, ctx.reconnect(&peer)).await {
+        if let Some(Ok(stream)) = budget.run(ctx.reconnect(&peer)).await {
             // Enhanced authentication does not exist in 3.1.1: the retry goes without it.
             let plain = Sent {
                 method: None,
@@ -264,7 +325,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                     code_name(protocol, connack.code)
                 );
                 findings.push(finding);
-                wire.close().await;
+                wire.close(ctx.budget().until).await;
                 return StageOutput::done(summary, findings);
             }
             finding = finding.with_evidence("client_id", client_id.as_str());
@@ -302,7 +363,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             let dropped = hold_finding.status != Status::Pass;
             findings.push(hold_finding);
             if !dropped {
-                session.disconnect().await;
+                session.disconnect(ctx.budget().until).await;
             }
             StageOutput::done(summary, findings)
         }
@@ -314,6 +375,12 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         }
         Answer::NotMqtt(what) => {
             let finding = not_mqtt(ctx, &peer, what).await;
+            let summary = finding.def.title.to_string();
+            findings.push(finding);
+            StageOutput::done(summary, findings)
+        }
+        Answer::PingFlood { pings, after } => {
+            let finding = explain::ping_flood(&peer, pings, after, protocol);
             let summary = finding.def.title.to_string();
             findings.push(finding);
             StageOutput::done(summary, findings)
@@ -330,7 +397,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                     format!(
                         "The CONNECT could not be sent to {peer}: {}. The connection was lost \
                          right after it was opened.",
-                        error.kind()
+                        error.describe()
                     ),
                 )
                 .with_fix(
@@ -406,26 +473,18 @@ async fn connect(
     sent: &Sent,
 ) -> Attempt {
     let started = Instant::now();
-    let mut auth_rounds = Vec::new();
-    let answer = exchange(
-        ctx,
-        wire,
-        protocol,
-        client_id,
-        sent,
-        started,
-        &mut auth_rounds,
-    )
-    .await;
+    let mut auth = AuthLog::default();
+    let answer = exchange(ctx, wire, protocol, client_id, sent, started, &mut auth).await;
     Attempt {
         protocol,
         answer,
-        auth_rounds,
+        auth_rounds: auth.into_lines(),
         started,
     }
 }
 
-/// The CONNECT exchange proper; AUTH packets seen and sent are logged in `auth_rounds`.
+/// The CONNECT exchange proper, as one step: from the CONNECT to the CONNACK, AUTH rounds
+/// included, within one [`Budget`]; AUTH packets seen and sent are logged in `auth`.
 async fn exchange(
     ctx: &Context<'_>,
     mut wire: Wire,
@@ -433,19 +492,26 @@ async fn exchange(
     client_id: &str,
     sent: &Sent,
     started: Instant,
-    auth_rounds: &mut Vec<String>,
+    auth: &mut AuthLog,
 ) -> Answer {
+    let budget = ctx.budget();
+    let mut packets = 0;
     let mut continues = 0;
     let packet = connect_packet(ctx.config, protocol, client_id, sent);
-    if let Err(error) = wire.send(&packet).await {
+    if let Err(error) = wire.send(&packet, budget.until).await {
         return Answer::SendFailed(error);
     }
     loop {
-        let budget = ctx.budget();
-        let frame = match tokio::time::timeout(budget.timeout, wire.read_frame()).await {
-            Err(_) => {
+        let frame = match wire.read_frame_until(budget.until).await {
+            Ok(None) => {
                 let received = wire.pending();
-                let what = if received.is_empty() {
+                let what = if packets > 0 {
+                    Silence::AuthCut {
+                        budget,
+                        packets,
+                        continues,
+                    }
+                } else if received.is_empty() {
                     Silence::TimedOut(budget)
                 } else {
                     Silence::Stalled {
@@ -458,48 +524,54 @@ async fn exchange(
                     after: started.elapsed(),
                 };
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 return read_failure(ctx, error, started);
             }
-            Ok(Ok(frame)) => frame,
+            Ok(Some(frame)) => frame,
         };
         match frame.packet_type() {
             PACKET_CONNACK => {
                 return match parse_connack(&frame, protocol) {
-                    Ok(connack) => Answer::Connack { wire, connack },
+                    Ok(connack) => Answer::Connack {
+                        wire,
+                        connack: Box::new(connack),
+                    },
                     Err(problem) => Answer::NotMqtt(NotMqtt::Malformed { frame, problem }),
                 };
             }
             PACKET_AUTH if protocol == Protocol::V5 => {
-                let Some(auth) = parse_auth(frame.body()) else {
+                let Some(packet) = parse_auth(frame.body()) else {
                     return Answer::NotMqtt(NotMqtt::Malformed {
                         problem: "an AUTH packet whose properties do not decode".into(),
                         frame,
                     });
                 };
-                let method = auth.method.unwrap_or_default();
-                let data_len = auth.data_len;
-                let reason = auth.reason;
-                auth_rounds.push(format!(
-                    "broker: AUTH 0x{reason:02X} method {method:?}, {data_len} bytes of data"
+                packets += 1;
+                let reason = packet.reason;
+                auth.push(format!(
+                    "broker: AUTH 0x{reason:02X} method {:?}, {} bytes of data",
+                    packet.method.as_deref().unwrap_or_default(),
+                    packet.data_len
                 ));
-                if reason != 0x18 {
-                    continue;
+                if reason == 0x18 {
+                    continues += 1;
                 }
-                continues += 1;
-                if continues > MAX_AUTH_ROUNDS {
+                if packets > MAX_AUTH_ROUNDS {
                     return Answer::Nothing {
-                        what: Silence::AuthLoop,
+                        what: Silence::AuthLoop { packets, continues },
                         after: started.elapsed(),
                     };
                 }
-                let method = sent.method.clone().unwrap_or(method);
+                if reason != 0x18 {
+                    continue;
+                }
+                let method = sent.method.clone().or(packet.method).unwrap_or_default();
                 let data = sent.token.clone().unwrap_or_default();
-                auth_rounds.push(format!(
+                auth.push(format!(
                     "doctor: AUTH continue method {method:?}, the token again ({} bytes)",
                     data.len()
                 ));
-                if let Err(error) = wire.send(&auth_packet(&method, &data)).await {
+                if let Err(error) = wire.send(&auth_packet(&method, &data), budget.until).await {
                     return Answer::SendFailed(error);
                 }
             }
@@ -534,6 +606,12 @@ fn read_failure(ctx: &Context<'_>, error: ReadError, started: Instant) -> Answer
             if let Some(finding) = tls::alert_after_handshake(ctx.config, &error) {
                 return Answer::TlsFailure(finding);
             }
+            if let Some(flood) = PingFlood::behind(&error) {
+                return Answer::PingFlood {
+                    pings: flood.pings,
+                    after,
+                };
+            }
             if received.is_empty() {
                 Answer::Nothing {
                     what: Silence::Reset(error.kind()),
@@ -556,7 +634,9 @@ fn read_failure(ctx: &Context<'_>, error: ReadError, started: Instant) -> Answer
             claimed,
         }),
         ReadError::BadLength { received } => Answer::NotMqtt(NotMqtt::BadLength(received)),
-        ReadError::NotAnAnswer { received } => Answer::NotMqtt(NotMqtt::Garbage(received)),
+        ReadError::NotAnAnswer { received, total } => {
+            Answer::NotMqtt(NotMqtt::Garbage { received, total })
+        }
     }
 }
 
@@ -750,7 +830,7 @@ pub(super) fn parse_auth(body: &[u8]) -> Option<AuthPacket> {
         match properties.get_u8() {
             0x15 => {
                 let method = field(&mut properties)?;
-                packet.method = Some(String::from_utf8_lossy(&method).into_owned());
+                packet.method = Some(peer_text(&String::from_utf8_lossy(&method), MAX_PEER_TEXT));
             }
             0x16 => packet.data_len = field(&mut properties)?.len(),
             0x1F => {
@@ -792,6 +872,6 @@ pub(crate) fn decode_any(frame: &Frame) {
     }
     session::disconnect_properties(frame);
     explain::disconnect_reason(frame.body().first().copied().unwrap_or(0));
-    explain::printable(frame.body());
+    explain::printable(frame.body(), frame.body().len());
     frame.hex();
 }

@@ -20,6 +20,40 @@ pub(super) enum Next {
     Ended(String),
 }
 
+/// Messages the doctor may get back through its own subscriptions, at most: one per topic it
+/// publishes to. Anything else that arrives on them is counted and dropped, so a broker (or a
+/// busy topic) that floods PUBLISH packets costs nothing to hold.
+const MAX_KEPT_PUBLISHES: usize = 16;
+
+/// Messages that arrived before they could be matched with the doctor's own publishes.
+#[derive(Default)]
+pub(super) struct Early {
+    kept: Vec<(String, Bytes)>,
+    dropped: u64,
+    dropped_bytes: u64,
+}
+
+impl Early {
+    /// Keeps a message only if it can be one of the doctor's own: on a topic it publishes to,
+    /// with the payload marker of this client id.
+    fn offer(&mut self, config: &DoctorConfig, marker: &[u8], topic: String, payload: Bytes) {
+        let ours = payload.starts_with(marker)
+            && payload.len() <= marker.len() + 8
+            && config.mqtt.publish.contains(&topic);
+        if ours && self.kept.len() < MAX_KEPT_PUBLISHES.min(config.mqtt.publish.len()) {
+            self.kept.push((topic, payload));
+        } else {
+            self.dropped += 1;
+            self.dropped_bytes += payload.len() as u64;
+        }
+    }
+}
+
+/// The start of every payload the doctor publishes, for `client_id`.
+pub(super) fn payload_marker(client_id: &str) -> Vec<u8> {
+    format!("mqtt-doctor check {client_id} ").into_bytes()
+}
+
 /// What the topic checks saw of one published message.
 pub(super) struct Published {
     pub(super) topic: String,
@@ -36,28 +70,49 @@ impl Session {
         id
     }
 
-    pub(super) async fn next(&mut self, timeout: Duration) -> Next {
-        match tokio::time::timeout(timeout, self.wire.read_frame()).await {
-            Err(_) => Next::TimedOut,
-            Ok(Ok(frame)) => Next::Frame(frame),
-            Ok(Err(ReadError::Closed { .. })) => Next::Ended("closed the connection".into()),
-            Ok(Err(ReadError::Io { error, .. })) => {
-                Next::Ended(format!("broke the connection ({})", error.kind()))
-            }
-            Ok(Err(_)) => Next::Ended("sent bytes that are not MQTT".into()),
+    /// The next frame, unless `until` comes first: an absolute instant, so frames that keep
+    /// arriving never stretch a wait.
+    pub(super) async fn next(&mut self, until: Instant) -> Next {
+        match self.wire.read_frame_until(until).await {
+            Ok(None) => Next::TimedOut,
+            Ok(Some(frame)) => Next::Frame(frame),
+            Err(ReadError::Closed { .. }) => Next::Ended("closed the connection".into()),
+            Err(ReadError::Io { error, .. }) => match PingFlood::behind(&error) {
+                Some(flood) => Next::Ended(format!(
+                    "sent {} WebSocket pings in a row instead of MQTT",
+                    flood.pings
+                )),
+                None => Next::Ended(format!("broke the connection ({})", error.kind())),
+            },
+            Err(_) => Next::Ended("sent bytes that are not MQTT".into()),
         }
     }
 
     /// Acknowledges a QoS 1 PUBLISH (a retained message arriving on our subscription), so the
-    /// broker has nothing in flight for us; returns its topic and payload.
-    pub(super) async fn take_publish(&mut self, frame: &Frame) -> Option<(String, Bytes)> {
+    /// broker has nothing in flight for us, by `until`; returns its topic and payload.
+    pub(super) async fn take_publish(
+        &mut self,
+        frame: &Frame,
+        until: Instant,
+    ) -> Option<(String, Bytes)> {
         let (topic, payload, qos, pkid) = read_publish(frame, self.protocol)?;
         if qos == QoS::AtLeastOnce {
             let mut ack = BytesMut::new();
             let _ = v4::PubAck::new(pkid).write(&mut ack);
-            let _ = self.wire.send(&ack).await;
+            let _ = self.wire.send(&ack, until).await;
         }
         Some((topic, payload))
+    }
+
+    /// What arrived during a wait that ended without its answer, as a clause for the finding:
+    /// `; meanwhile the broker sent 15 PUBLISH packets (3.0 MB)`.
+    fn meanwhile(&mut self) -> String {
+        let tally = self.wire.take_tally();
+        if tally.total() == 0 {
+            String::new()
+        } else {
+            format!("; meanwhile the broker sent {}", tally.describe())
+        }
     }
 
     pub(super) async fn topic_checks(
@@ -72,7 +127,8 @@ impl Session {
         // Subscribe first, so that our own messages can come back.
         let mut granted: Vec<String> = Vec::new();
         let mut denied: Vec<Value> = Vec::new();
-        let mut pending_publishes: Vec<(String, Bytes)> = Vec::new();
+        let marker = payload_marker(client_id);
+        let mut early = Early::default();
         if !config.mqtt.subscribe.is_empty() {
             let id = self.packet_id();
             let mut packet = BytesMut::new();
@@ -101,14 +157,16 @@ impl Session {
                     let _ = subscribe.write(&mut packet);
                 }
             }
-            if let Err(error) = self.wire.send(&packet).await {
+            let budget = ctx.budget();
+            if let Err(error) = self.wire.send(&packet, budget.until).await {
                 return self.lost(format!(
                     "the SUBSCRIBE could not be sent ({})",
-                    error.kind()
+                    error.describe()
                 ));
             }
+            self.wire.take_tally();
             let (codes, reason) = loop {
-                match self.next(ctx.budget().timeout).await {
+                match self.next(budget.until).await {
                     Next::Frame(frame) if frame.packet_type() == PACKET_SUBACK => {
                         match parse_suback(&frame, self.protocol) {
                             Some((pkid, codes, reason)) if pkid == id => break (codes, reason),
@@ -116,8 +174,10 @@ impl Session {
                         }
                     }
                     Next::Frame(frame) if frame.packet_type() == PACKET_PUBLISH => {
-                        if let Some(message) = self.take_publish(&frame).await {
-                            pending_publishes.push(message);
+                        if let Some((topic, payload)) =
+                            self.take_publish(&frame, budget.until).await
+                        {
+                            early.offer(config, &marker, topic, payload);
                         }
                     }
                     Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
@@ -126,8 +186,11 @@ impl Session {
                     }
                     Next::Frame(_) => continue,
                     Next::TimedOut => {
-                        return self
-                            .lost(format!("no SUBACK came within {}", ctx.budget().describe()));
+                        let meanwhile = self.meanwhile();
+                        return self.lost(format!(
+                            "no SUBACK came within {}{meanwhile}",
+                            budget.describe()
+                        ));
                     }
                     Next::Ended(how) => {
                         return self.lost(format!("the broker {how} after the SUBSCRIBE"));
@@ -173,9 +236,11 @@ impl Session {
         }
 
         let mut published: Vec<Published> = Vec::new();
+        let budget = ctx.budget();
         for topic in &config.mqtt.publish {
             let id = self.packet_id();
-            let payload = format!("mqtt-doctor check {client_id} {id}").into_bytes();
+            let mut payload = marker.clone();
+            payload.extend_from_slice(id.to_string().as_bytes());
             let mut packet = BytesMut::new();
             match self.protocol {
                 Protocol::V5 => {
@@ -194,8 +259,11 @@ impl Session {
                     let _ = publish.write(&mut packet);
                 }
             }
-            if let Err(error) = self.wire.send(&packet).await {
-                return self.lost(format!("a PUBLISH could not be sent ({})", error.kind()));
+            if let Err(error) = self.wire.send(&packet, budget.until).await {
+                return self.lost(format!(
+                    "a PUBLISH could not be sent ({})",
+                    error.describe()
+                ));
             }
             published.push(Published {
                 topic: topic.clone(),
@@ -212,17 +280,15 @@ impl Session {
                 .iter()
                 .any(|f| rumqttc::mqttbytes::matches(&p.topic, f))
         };
-        for (topic, payload) in pending_publishes {
+        for (topic, payload) in std::mem::take(&mut early.kept) {
             mark_echo(&mut published, &topic, &payload);
         }
-        let wait_until = Instant::now() + ctx.budget().timeout;
         let mut ended = None;
         while published.iter().any(|p| {
             p.puback.is_none()
                 || (expects_echo(p) && !p.came_back && p.puback.is_some_and(|c| c < 0x80))
         }) {
-            let left = wait_until.saturating_duration_since(Instant::now());
-            match self.next(left).await {
+            match self.next(budget.until).await {
                 Next::Frame(frame) if frame.packet_type() == PACKET_PUBACK => {
                     if let Some((pkid, code)) = parse_puback(&frame, self.protocol)
                         && let Some(p) = published.iter_mut().find(|p| p.packet_id == pkid)
@@ -231,8 +297,11 @@ impl Session {
                     }
                 }
                 Next::Frame(frame) if frame.packet_type() == PACKET_PUBLISH => {
-                    if let Some((topic, payload)) = self.take_publish(&frame).await {
-                        mark_echo(&mut published, &topic, &payload);
+                    if let Some((topic, payload)) = self.take_publish(&frame, budget.until).await
+                        && !mark_echo(&mut published, &topic, &payload)
+                    {
+                        early.dropped += 1;
+                        early.dropped_bytes += payload.len() as u64;
                     }
                 }
                 Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
@@ -257,7 +326,7 @@ impl Session {
                     publish_denied.push(json!({
                         "topic": p.topic,
                         "code": "none",
-                        "meaning": format!("no PUBACK within {}", ctx.budget().describe()),
+                        "meaning": format!("no PUBACK within {}", budget.describe()),
                     }));
                     "no PUBACK".to_string()
                 }
@@ -322,7 +391,7 @@ impl Session {
                          subscription within {}: {silent}. A silent ACL denial of the publish or \
                          of the read is the usual cause.",
                         lost.join(", "),
-                        ctx.budget().describe()
+                        budget.describe()
                     ),
                 )
                 .with_evidence("topics", lost)
@@ -341,19 +410,28 @@ impl Session {
             findings.append(&mut more);
             return (summary, findings);
         }
+        // Messages on the subscriptions that were not the doctor's: other clients' traffic, or
+        // a flood. Only their number is kept.
+        let others = (early.dropped > 0)
+            .then(|| json!({ "messages": early.dropped, "bytes": early.dropped_bytes }));
         if failed == 0 {
-            findings.push(
-                Finding::new(
-                    &r::ACL_OK,
-                    "Every topic check passed: the broker granted the subscriptions, acknowledged \
-                     the publishes, and delivered them back where a subscription matched.",
-                )
-                .with_evidence("checks", rows),
-            );
+            let mut finding = Finding::new(
+                &r::ACL_OK,
+                "Every topic check passed: the broker granted the subscriptions, acknowledged \
+                 the publishes, and delivered them back where a subscription matched.",
+            )
+            .with_evidence("checks", rows);
+            if let Some(others) = others {
+                finding = finding.with_evidence("other_messages", others);
+            }
+            findings.push(finding);
             ("topic checks passed".into(), findings)
         } else {
             if let Some(first) = findings.first_mut() {
                 first.evidence.insert("checks".into(), Value::from(rows));
+                if let Some(others) = others {
+                    first.evidence.insert("other_messages".into(), others);
+                }
             }
             ("a topic check failed".into(), findings)
         }
@@ -389,52 +467,64 @@ impl Session {
         let until = started + hold;
         let ping_every = Duration::from_secs(u64::from(self.keepalive.max(2) / 2));
         let mut next_ping = started;
-        let mut ping_sent_at = None;
+        // The PINGREQ in flight: when it went out, and the step that waits for its answer.
+        let mut ping: Option<(Instant, Budget)> = None;
         let mut rtt = None;
+        self.wire.take_tally();
         loop {
             let now = Instant::now();
-            if now >= next_ping && ping_sent_at.is_none() {
-                let mut ping = BytesMut::new();
-                let _ = v4::PingReq.write(&mut ping);
-                if self.wire.send(&ping).await.is_err() {
-                    return self.dropped(config, broker, started, "broke the connection");
+            if now >= next_ping && ping.is_none() {
+                let budget = ctx.budget();
+                let mut packet = BytesMut::new();
+                let _ = v4::PingReq.write(&mut packet);
+                if let Err(error) = self.wire.send(&packet, budget.until).await {
+                    let how = match error {
+                        SendError::Cut => "stopped reading: the PINGREQ could not be written",
+                        SendError::Io(_) => "broke the connection",
+                    };
+                    return self.dropped(config, broker, started, how);
                 }
-                ping_sent_at = Some(now);
+                // "Meanwhile" is what came while this PINGREQ waited, not the whole hold.
+                self.wire.take_tally();
+                ping = Some((now, budget));
                 next_ping = now + ping_every;
             }
             if rtt.is_some() && now >= until {
                 break;
             }
-            let wait = if ping_sent_at.is_some() {
-                ctx.budget().timeout
-            } else {
-                until.min(next_ping).saturating_duration_since(now)
+            // Waits end at absolute instants: the PINGRESP's step, or the next ping or the end
+            // of the hold. Whatever else the broker sends meanwhile does not move them.
+            let wait_until = match ping {
+                Some((_, budget)) => budget.until,
+                None => until.min(next_ping),
             };
-            match self.next(wait).await {
+            match self.next(wait_until).await {
                 Next::Frame(frame) => match frame.packet_type() {
                     PACKET_PINGRESP => {
-                        if let Some(sent) = ping_sent_at.take() {
+                        if let Some((sent, _)) = ping.take() {
                             rtt.get_or_insert(sent.elapsed());
                         }
                     }
                     PACKET_DISCONNECT => return self.disconnected(&frame, started, config),
                     PACKET_PUBLISH => {
-                        let _ = self.take_publish(&frame).await;
+                        let _ = self.take_publish(&frame, wait_until).await;
                     }
                     _ => {}
                 },
-                Next::TimedOut if ping_sent_at.is_some() => {
-                    return self.dropped(
-                        config,
-                        broker,
-                        started,
-                        &format!(
-                            "did not answer a PINGREQ within {}",
-                            ctx.budget().describe()
-                        ),
-                    );
+                Next::TimedOut => {
+                    if let Some((_, budget)) = ping {
+                        let meanwhile = self.meanwhile();
+                        return self.dropped(
+                            config,
+                            broker,
+                            started,
+                            &format!(
+                                "did not answer a PINGREQ within {}{meanwhile}",
+                                budget.describe()
+                            ),
+                        );
+                    }
                 }
-                Next::TimedOut => {}
                 Next::Ended(how) => return self.dropped(config, broker, started, &how),
             }
         }
@@ -466,8 +556,13 @@ impl Session {
     ) -> (String, Finding) {
         let code = frame.body().first().copied().unwrap_or(0);
         let properties = disconnect_properties(frame);
-        let reason_string = properties.as_ref().and_then(|p| p.reason_string.clone());
-        let reference = properties.and_then(|p| p.server_reference);
+        let reason_string = properties
+            .as_ref()
+            .and_then(|p| p.reason_string.as_deref())
+            .map(|r| peer_text(r, MAX_PEER_TEXT));
+        let reference = properties
+            .and_then(|p| p.server_reference)
+            .map(|r| peer_text(&r, MAX_PEER_TEXT));
         let after = started.elapsed();
         let reason = disconnect_reason(code);
         let (def, fix) = match code {
@@ -580,7 +675,8 @@ impl Session {
         ("the broker dropped the connection".into(), finding)
     }
 
-    pub(super) async fn disconnect(mut self) {
+    /// Ends the session cleanly, giving up at `until`.
+    pub(super) async fn disconnect(mut self, until: Instant) {
         let mut packet = BytesMut::new();
         match self.protocol {
             Protocol::V5 => {
@@ -591,8 +687,8 @@ impl Session {
                 let _ = v4::Disconnect.write(&mut packet);
             }
         }
-        let _ = self.wire.send(&packet).await;
-        self.wire.close().await;
+        let _ = self.wire.send(&packet, until).await;
+        self.wire.close(until).await;
     }
 }
 
@@ -630,12 +726,17 @@ pub(super) fn disconnect_properties(
         .and_then(|d| d.properties)
 }
 
-pub(super) fn mark_echo(published: &mut [Published], topic: &str, payload: &[u8]) {
-    if let Some(p) = published
+/// Marks the message that came back, if it is one of ours; whether it was.
+pub(super) fn mark_echo(published: &mut [Published], topic: &str, payload: &[u8]) -> bool {
+    match published
         .iter_mut()
         .find(|p| p.topic == topic && p.payload == payload)
     {
-        p.came_back = true;
+        Some(p) => {
+            p.came_back = true;
+            true
+        }
+        None => false,
     }
 }
 
@@ -653,7 +754,8 @@ pub(super) fn parse_suback(
         Protocol::V5 => SubAckProperties::read(&mut body)
             .ok()
             .flatten()
-            .and_then(|p| p.reason_string),
+            .and_then(|p| p.reason_string)
+            .map(|r| peer_text(&r, MAX_PEER_TEXT)),
         Protocol::V311 => None,
     };
     Some((pkid, body.to_vec(), reason))
