@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mqtt_doctor::fuzzing::TARGETS;
+use mqtt_doctor::fuzzing::{FEATURE_TARGETS, TARGETS};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -50,6 +50,9 @@ fn fuzz_targets_match_the_entry_points() {
         .collect();
     files.sort();
     let mut names: Vec<String> = TARGETS.iter().map(|(n, _)| n.to_string()).collect();
+    if !cfg!(feature = "fuzzing") {
+        names.extend(FEATURE_TARGETS.iter().map(|n| n.to_string()));
+    }
     names.sort();
     assert_eq!(files, names);
     let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
@@ -62,6 +65,94 @@ fn fuzz_targets_match_the_entry_points() {
         assert!(
             manifest.contains(&format!("name = \"{name}\"")),
             "fuzz/Cargo.toml has no [[bin]] {name}"
+        );
+    }
+}
+
+/// The `mqtt_session` seeds are scenarios, each named for what its peer does: they must reach
+/// the loops they are meant to exercise (a seed that no longer gets past the CONNACK would let
+/// the fuzzer start from nowhere), and every wait ends at its step's end on the paused clock.
+/// Without the `fuzzing` feature the `mqtt_session` seeds cannot run (they need tokio's paused
+/// clock): that is a failure to see, not a test to skip silently.
+#[cfg(not(feature = "fuzzing"))]
+#[test]
+fn session_seeds_need_the_fuzzing_feature() {
+    panic!(
+        "the mqtt_session fuzz seeds were not replayed: run the tests with --features fuzzing, \
+         as scripts/test.sh does"
+    );
+}
+
+#[cfg(feature = "fuzzing")]
+#[test]
+fn session_seeds_reach_their_loops_within_their_steps() {
+    use std::time::Duration;
+
+    use mqtt_doctor::fuzzing::session_run;
+
+    let step = Duration::from_secs(1);
+    let cases: [(&str, &[&str], Duration); 10] = [
+        (
+            "healthy-v5",
+            &[
+                "mqtt.client_id_given",
+                "mqtt.connected",
+                "acl.ok",
+                "session.ok",
+            ],
+            Duration::from_secs(3),
+        ),
+        (
+            "healthy-311",
+            &["mqtt.client_id_given", "mqtt.connected", "session.ok"],
+            Duration::from_secs(3),
+        ),
+        ("silent", &["mqtt.client_id_given", "mqtt.no_connack"], step),
+        (
+            "auth-continue-flood",
+            &["mqtt.client_id_given", "mqtt.no_connack"],
+            step,
+        ),
+        (
+            "auth-reauth-flood",
+            &["mqtt.client_id_given", "mqtt.no_connack"],
+            step,
+        ),
+        (
+            "auth-trickle",
+            &["mqtt.client_id_given", "mqtt.no_connack"],
+            step,
+        ),
+        (
+            "publish-flood-before-suback",
+            &["mqtt.client_id_given", "mqtt.connected", "session.dropped"],
+            step,
+        ),
+        (
+            "frame-trickle-in-suback-wait",
+            &["mqtt.client_id_given", "mqtt.connected", "session.dropped"],
+            step,
+        ),
+        (
+            "frame-trickle-in-hold",
+            &["mqtt.client_id_given", "mqtt.connected", "session.dropped"],
+            step,
+        ),
+        (
+            "slowloris-connack",
+            &["mqtt.client_id_given", "mqtt.no_connack"],
+            step,
+        ),
+    ];
+    for (name, ids, bound) in cases {
+        let input = fs::read(root().join("seeds/mqtt_session").join(name)).unwrap();
+        let run = session_run(&input);
+        assert_eq!(run.finding_ids, ids, "{name}: {run:?}");
+        // The clock is paused: a wait lasts exactly its step, never a frame's worth longer.
+        assert!(
+            run.elapsed <= bound + Duration::from_millis(50),
+            "{name}: {:?}, its step is {bound:?}",
+            run.elapsed
         );
     }
 }
