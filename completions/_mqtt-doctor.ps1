@@ -125,6 +125,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--token-expiry-warning', '--token-expiry-warning', [CompletionResultType]::ParameterName, 'Warn when the token expires within this time')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--deadline', '--deadline', [CompletionResultType]::ParameterName, 'Time allowed for the whole run: reading the token or a key from a file, a pipe or standard input gives up after it')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
             [CompletionResult]::new('--jwt-secret-base64', '--jwt-secret-base64', [CompletionResultType]::ParameterName, 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Treat warnings as failures (exit code 1)')

@@ -550,7 +550,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__token__subcmd__inspect)
-            opts="-f -h -V --token --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --format --strict --color --help --version"
+            opts="-f -h -V --token --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --format --strict --deadline --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +590,10 @@ _mqtt__doctor() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

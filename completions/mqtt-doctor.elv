@@ -118,6 +118,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --token-expiry-warning 'Warn when the token expires within this time'
             cand -f 'Output format'
             cand --format 'Output format'
+            cand --deadline 'Time allowed for the whole run: reading the token or a key from a file, a pipe or standard input gives up after it'
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
             cand --jwt-secret-base64 'The --jwt-secret is base64-encoded (EMQX''s secret_base64_encoded)'
             cand --strict 'Treat warnings as failures (exit code 1)'

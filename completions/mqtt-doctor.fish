@@ -125,6 +125,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fis
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
 json\t'The documented JSON report (docs/json-schema.md)'
 junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l deadline -d 'Time allowed for the whole run: reading the token or a key from a file, a pipe or standard input gives up after it' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"

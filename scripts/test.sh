@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --all-features -- -D warnings
 
-# --all-targets: unit and integration tests (the crate has no doc tests). The last line totals
-# every test binary, so the closing line speaks for the whole suite.
+# --all-targets: unit and integration tests (the crate has no doc tests). --all-features: the
+# `fuzzing` feature builds the paused-clock fuzz entry point that tests/fuzz_regressions.rs
+# replays. The last line totals every test binary, so the closing line speaks for the whole
+# suite.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
+cargo test --locked --all-targets --all-features 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "all tests: %d passed, %d failed\n", passed, failed }' "$log"
 exit "$status"

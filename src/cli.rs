@@ -6,9 +6,10 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -16,17 +17,20 @@ use clap_complete::Shell;
 
 use crate::config::{
     AppliedPreset, AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DoctorConfig, KeySource,
-    MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, WsHeader, WsOptions,
-    parse_dns_server, parse_duration, parse_duration_or_zero,
+    MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, WsHeader, WsHeaderError,
+    WsOptions, parse_dns_server, parse_duration, parse_duration_or_zero,
 };
 use crate::config_file::{self, ConfigFile};
+use crate::files::{self, ReadError};
 use crate::findings::{Status, registry};
+use crate::limits::{self, LocalFailure, LocalFailures};
 use crate::pipeline;
 use crate::pod::PodInfo;
 use crate::presets;
 use crate::proxy::{self, Proxy};
 use crate::reason_codes::{self, Broker};
-use crate::report::{self, Report, TokenReport, text::TextOptions};
+use crate::report::stream::{Layout, ReportWriter, StreamOptions};
+use crate::report::{self, TokenReport, text::TextOptions};
 use crate::secret::Secret;
 use crate::stages::auth;
 use crate::target::{self, Scheme, Target};
@@ -39,7 +43,9 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// Invalid invocation or input (bad target, bad option, unknown finding id).
     pub const USAGE: u8 = 2;
-    /// The doctor itself could not run (e.g. it could not start its runtime or write its output).
+    /// The doctor itself could not run (e.g. it could not start its runtime or write its output),
+    /// or its own environment stopped a check: it ran out of file descriptors (`ulimit -n`),
+    /// memory or local ports. The reports are still written; stderr says what ran out.
     pub const INTERNAL: u8 = 3;
 }
 
@@ -50,7 +56,8 @@ macro_rules! exit_codes {
   0  healthy (warnings allowed unless --strict)
   1  a failure was found; the report names the root cause
   2  invalid invocation or input
-  3  the doctor itself could not run"
+  3  the doctor itself could not run, or ran out of file descriptors
+     (ulimit -n), memory or local ports; stderr says which"
     };
 }
 
@@ -227,7 +234,7 @@ pub struct TransportArgs {
 
     /// Extra header for the WebSocket upgrade, as 'Name: value' (repeatable). Values are never
     /// shown, only their length and fingerprint
-    #[arg(long, value_name = "'NAME: VALUE'", value_parser = parse_ws_header, env = "MQTT_DOCTOR_WS_HEADER", hide_env_values = true)]
+    #[arg(long, value_name = "'NAME: VALUE'", value_parser = WsHeaderText, env = "MQTT_DOCTOR_WS_HEADER", hide_env_values = true)]
     pub ws_header: Vec<WsHeader>,
 }
 
@@ -271,39 +278,34 @@ fn parse_ws_path(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// `Name: value`, checked as an HTTP header; the value is kept as a secret (it is often a
-/// bearer token or an API key). The error never repeats the value.
-fn parse_ws_header(text: &str) -> Result<WsHeader, String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or("a header is written 'Name: value'")?;
-    let name = name.trim();
-    let value = value.trim();
-    if async_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(format!("\"{name}\" is not a valid HTTP header name"));
+/// Checks a `--ws-header` without letting clap echo it: clap's own error for a value parser
+/// quotes the whole text (`invalid value 'Authorization Bearer SECRET' for ...`), and the
+/// value is often a bearer token or an API key. The error names the header only; the same
+/// parser checks `MQTT_DOCTOR_WS_HEADER` and a config file's `ws-header`.
+#[derive(Clone, Debug)]
+struct WsHeaderText;
+
+impl clap::builder::TypedValueParser for WsHeaderText {
+    type Value = WsHeader;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<WsHeader, clap::Error> {
+        let parsed = match value.to_str() {
+            Some(text) => WsHeader::parse(text),
+            None => Err(WsHeaderError::NotUtf8),
+        };
+        parsed.map_err(|error| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid --ws-header: {error}\n"),
+            )
+            .with_cmd(cmd)
+        })
     }
-    if async_tungstenite::tungstenite::http::HeaderValue::from_str(value).is_err() {
-        return Err(format!(
-            "the value of {name} is not a valid HTTP header value (printable ASCII only)"
-        ));
-    }
-    const RESERVED: [&str; 6] = [
-        "host",
-        "upgrade",
-        "connection",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-protocol",
-    ];
-    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(format!(
-            "{name} is part of the WebSocket handshake; the doctor sets it itself"
-        ));
-    }
-    Ok(WsHeader {
-        name: name.to_string(),
-        value: Secret::new(value),
-    })
 }
 
 /// A topic to publish to: no wildcards, not empty.
@@ -580,7 +582,8 @@ const TOKEN_EXAMPLES: &str = "Examples:
 Exit codes:
   0  the token passes every check (warnings allowed unless --strict)
   1  a check failed; the report names it
-  2  invalid invocation";
+  2  invalid invocation or input (standard input gave no token within --deadline)
+  3  the doctor itself could not run";
 
 #[derive(Debug, Args)]
 pub struct TokenInspectArgs {
@@ -608,6 +611,11 @@ pub struct TokenInspectArgs {
     /// Treat warnings as failures (exit code 1)
     #[arg(long, env = "MQTT_DOCTOR_STRICT")]
     pub strict: bool,
+
+    /// Time allowed for the whole run: reading the token or a key from a file, a pipe or
+    /// standard input gives up after it
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "MQTT_DOCTOR_DEADLINE")]
+    pub deadline: Duration,
 }
 
 /// Secrets are taken as given; clap never shows a parsed value in its errors or help.
@@ -618,22 +626,29 @@ fn parse_secret(text: &str) -> Result<Secret, String> {
 /// The most the doctor reads from standard input: far more than any token.
 const MAX_STDIN: u64 = 64 * 1024;
 
-/// A credential given as `-` is read from standard input.
+/// A credential given as `-` is read from standard input, until it ends or the run's deadline
+/// passes: a pipe whose writer never closes it, or a terminal no one types into, must not hold
+/// the run past its deadline.
 fn secret_source(value: Secret) -> Result<CredentialSource, String> {
     if value.expose() != b"-" {
         return Ok(CredentialSource::Value(value));
     }
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(
-        &mut io::Read::take(io::stdin().lock(), MAX_STDIN + 1),
-        &mut bytes,
-    )
-    .map_err(|e| format!("cannot read the token from standard input: {e}"))?;
-    if bytes.len() as u64 > MAX_STDIN {
-        return Err(format!(
-            "standard input holds more than {MAX_STDIN} bytes, far more than a token"
-        ));
+    if io::stdin().is_terminal() {
+        eprintln!("mqtt-doctor: reading the token from the terminal; paste it and press Ctrl-D");
     }
+    let bytes = files::read_stdin_capped(MAX_STDIN).map_err(|e| match e {
+        ReadError::TooLarge(_) => {
+            format!("standard input holds more than {MAX_STDIN} bytes, far more than a token")
+        }
+        ReadError::Io(error) => match files::gave_up(&error) {
+            Some(deadline) => format!(
+                "standard input gave no end of input within {deadline}: the token is read from \
+                 it (`-`) until it ends; close it after the token (`echo \"$TOKEN\" | …`, or \
+                 Ctrl-D on a terminal), or pass the token in a file"
+            ),
+            None => format!("cannot read the token from standard input: {error}"),
+        },
+    })?;
     Ok(CredentialSource::Stdin(Secret::new(bytes)))
 }
 
@@ -1131,6 +1146,8 @@ fn check_file_option(
 
 /// The program: parse, run one command, return its exit code.
 pub fn main() -> ExitCode {
+    // The run's deadline counts from here: reading files and standard input is part of the run.
+    let started = Instant::now();
     let parsed = Cli::command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
@@ -1146,8 +1163,16 @@ pub fn main() -> ExitCode {
         }
     };
     colored::control::set_override(use_color(cli.color));
+    // Set before anything is read: the doctor's config file may move it (see `doctor`).
+    match &cli.command {
+        Command::Doctor(DoctorArgs { deadline, .. })
+        | Command::Token(TokenCommand::Inspect(TokenInspectArgs { deadline, .. })) => {
+            files::set_run_deadline(started, *deadline);
+        }
+        _ => {}
+    }
     let code = match cli.command {
-        Command::Doctor(_) => doctor(matches.subcommand_matches("doctor")),
+        Command::Doctor(_) => doctor(matches.subcommand_matches("doctor"), started),
         Command::Presets => emit(presets::listing().as_bytes()),
         Command::Explain(args) => explain(&args),
         Command::Token(TokenCommand::Inspect(args)) => token_inspect(
@@ -1177,7 +1202,7 @@ fn typed(matches: Option<&ArgMatches>) -> impl Fn(&str) -> bool + '_ {
     move |id| matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine)
 }
 
-fn doctor(first: Option<&ArgMatches>) -> u8 {
+fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     let Some(first) = first else {
         return exit::INTERNAL;
     };
@@ -1192,6 +1217,9 @@ fn doctor(first: Option<&ArgMatches>) -> u8 {
             return exit::USAGE;
         }
     };
+    // The config file or a preset may have set another deadline; reading it was bounded by the
+    // one from the command line, the environment or the default.
+    files::set_run_deadline(started, args.deadline);
     let format = args.format;
     let text = TextOptions {
         verbose: args.verbose,
@@ -1211,6 +1239,8 @@ fn doctor(first: Option<&ArgMatches>) -> u8 {
             return exit::USAGE;
         }
     };
+    // Before the run, whose number of targets checked at once follows the limit.
+    limits::raise_descriptor_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1218,37 +1248,80 @@ fn doctor(first: Option<&ArgMatches>) -> u8 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("mqtt-doctor: error: cannot start the async runtime: {e}");
+            let advice = LocalFailure::classify(&e)
+                .map(|failure| format!(" ({failure}; {})", failure.advice()))
+                .unwrap_or_default();
+            eprintln!("mqtt-doctor: error: cannot start the async runtime: {e}{advice}");
             return exit::INTERNAL;
         }
     };
     let expected = configs.len();
-    let outcomes = runtime.block_on(pipeline::run_all(configs));
+    let options = StreamOptions {
+        layout: match format {
+            Format::Text => Layout::Text(text),
+            Format::Json => Layout::Json,
+            Format::Junit => Layout::Junit,
+        },
+        strict,
+        annotate,
+        single: expected == 1,
+    };
+    // Each target's report is rendered in its task as it finishes and written here in the
+    // order given, so memory stays flat with the number of targets (report::stream says what
+    // each format keeps until the end).
+    let mut writer = match ReportWriter::new(io::stdout(), &options) {
+        Ok(writer) => writer,
+        Err(e) => {
+            eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let mut written = 0;
+    let mut write_error = None;
+    let mut local_failures = LocalFailures::default();
+    runtime.block_on(pipeline::run_all(
+        configs,
+        started,
+        move |outcome| {
+            (
+                outcome.local_failure,
+                report::stream::render(&outcome, &options),
+            )
+        },
+        |_, (local_failure, mut rendered)| {
+            local_failures.record(local_failure);
+            let annotations = std::mem::take(&mut rendered.annotations);
+            if let Err(e) = writer.target(rendered) {
+                write_error = Some(e);
+                return ControlFlow::Break(());
+            }
+            written += 1;
+            if !annotations.is_empty() {
+                let _ = io::stderr().lock().write_all(annotations.as_bytes());
+            }
+            ControlFlow::Continue(())
+        },
+    ));
     // A getaddrinfo call that never returns must not hold the process open past its verdict.
     runtime.shutdown_background();
 
-    if outcomes.len() != expected {
+    let tally = match write_error.map_or_else(|| writer.finish(), Err) {
+        Ok(tally) => tally,
+        Err(e) => {
+            eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    if written != expected {
         eprintln!("mqtt-doctor: error: a check stopped without a result");
         return exit::INTERNAL;
     }
-    let reports: Vec<Report> = outcomes.iter().map(Report::from_outcome).collect();
-    let rendered = match (format, &reports[..]) {
-        (Format::Json, [one]) => report::json::render(one),
-        (Format::Json, many) => report::json::render(&report::MultiReport::new(many)),
-        (Format::Junit, many) => report::junit::render(many, strict),
-        (Format::Text, [one]) => report::text::render(one, text),
-        (Format::Text, many) => report::text::render_many(many, text),
-    };
-    if let Err(e) = write_stdout(rendered.as_bytes()) {
-        eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+    // The reports are out; what stopped the checks was this machine, not the broker.
+    if let Some(message) = local_failures.message() {
+        eprintln!("mqtt-doctor: error: {message}");
         return exit::INTERNAL;
     }
-    if annotate {
-        let lines = report::github::render(&reports, strict);
-        let mut stderr = io::stderr().lock();
-        let _ = stderr.write_all(lines.as_bytes());
-    }
-    if reports.iter().any(|r| r.verdict.status == Status::Fail) {
+    if tally.failed > 0 {
         exit::FAILURE
     } else {
         exit::HEALTHY

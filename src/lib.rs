@@ -14,12 +14,15 @@ pub mod findings;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jwt;
+pub mod limits;
 pub mod pipeline;
 pub mod pod;
 pub mod presets;
 pub mod proxy;
 pub mod reason_codes;
+pub mod redact;
 pub mod report;
+mod schedule;
 pub mod secret;
 mod stages;
 pub mod target;

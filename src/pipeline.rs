@@ -12,6 +12,8 @@
 //! JSON or other formats.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustls::pki_types::ServerName;
@@ -22,6 +24,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::DoctorConfig;
 use crate::findings::{Finding, Status};
+use crate::limits::LocalFailure;
 use crate::stages;
 use crate::stages::auth::Credentials;
 
@@ -134,6 +137,9 @@ pub struct Outcome {
     pub stages: Vec<StageRun>,
     pub findings: Vec<Finding>,
     pub verdict: Verdict,
+    /// The doctor's own environment stopped a stage (no descriptor, memory or local port left):
+    /// the target was not fully checked, whatever the findings say.
+    pub local_failure: Option<LocalFailure>,
 }
 
 /// What a stage hands back to the pipeline.
@@ -143,6 +149,9 @@ pub(crate) struct StageOutput {
     pub findings: Vec<Finding>,
     /// The stage had nothing to do here (e.g. DNS for an IP literal); its dependents still run.
     pub not_applicable: bool,
+    /// The stage could not do its work for want of the doctor's own resources; its dependents
+    /// are skipped, and the run ends as an error of the doctor's environment.
+    pub local_failure: Option<LocalFailure>,
 }
 
 impl StageOutput {
@@ -151,6 +160,7 @@ impl StageOutput {
             summary: summary.into(),
             findings,
             not_applicable: false,
+            local_failure: None,
         }
     }
 
@@ -159,6 +169,17 @@ impl StageOutput {
             summary: summary.into(),
             findings: Vec::new(),
             not_applicable: true,
+            local_failure: None,
+        }
+    }
+
+    /// The stage did not check the target: `failure` stopped it. `summary` says so.
+    pub fn local_failure(summary: impl Into<String>, failure: LocalFailure) -> Self {
+        StageOutput {
+            summary: summary.into(),
+            findings: Vec::new(),
+            not_applicable: false,
+            local_failure: Some(failure),
         }
     }
 }
@@ -243,7 +264,9 @@ impl std::fmt::Debug for TlsDialer {
 #[derive(Debug)]
 pub(crate) struct Context<'a> {
     pub config: &'a DoctorConfig,
-    deadline: Instant,
+    /// On tokio's clock, which the steps' timers use (and which a test or fuzz target may
+    /// pause).
+    deadline: tokio::time::Instant,
     /// Addresses to connect to, in the order a client would try them: the broker's, or the
     /// proxy's.
     pub addresses: Vec<SocketAddr>,
@@ -261,15 +284,31 @@ pub(crate) struct Context<'a> {
     pub credentials: Option<Credentials>,
 }
 
-/// The time a network step may take right now.
+/// The time a network step may take, fixed when the step starts: `--timeout` from then, or the
+/// run's deadline if that comes first. A step waits against [`Budget::until`], an absolute
+/// instant, so a peer that keeps sending (one frame a second, an endless AUTH exchange) cannot
+/// stretch the step: frames that arrive do not restart anything.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Budget {
     pub timeout: Duration,
+    /// When the step ends, whatever arrives meanwhile, on tokio's clock.
+    pub until: tokio::time::Instant,
     /// The step got less than `--timeout` because the run's deadline is near.
     pub cut_by_deadline: bool,
 }
 
 impl Budget {
+    /// A step of at most `timeout` starting now, cut at `deadline`.
+    pub fn new(timeout: Duration, deadline: tokio::time::Instant) -> Budget {
+        let now = tokio::time::Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        Budget {
+            timeout: timeout.min(left),
+            until: now + timeout.min(left),
+            cut_by_deadline: left < timeout,
+        }
+    }
+
     /// The limit as a report states it, e.g. `300ms`, and whether the deadline cut it short.
     pub fn describe(&self) -> String {
         let limit =
@@ -278,6 +317,28 @@ impl Budget {
             format!("{limit} (all that was left of the run deadline)")
         } else {
             limit.to_string()
+        }
+    }
+
+    /// Runs `future` until the step's end; `None` when the step ran out first.
+    pub async fn run<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
+        tokio::time::timeout_at(self.until, future).await.ok()
+    }
+}
+
+impl<'a> Context<'a> {
+    /// A context before any stage ran, for a run that ends at `deadline`.
+    pub fn new(config: &'a DoctorConfig, deadline: tokio::time::Instant) -> Context<'a> {
+        Context {
+            config,
+            deadline,
+            addresses: Vec::new(),
+            broker_addresses: Vec::new(),
+            tunnel: None,
+            websocket: false,
+            connection: None,
+            tls_connector: None,
+            credentials: None,
         }
     }
 }
@@ -322,15 +383,13 @@ impl Context<'_> {
 
     /// What is left of the run's deadline.
     pub fn time_left(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+        self.deadline
+            .saturating_duration_since(tokio::time::Instant::now())
     }
 
+    /// A new step's budget: `--timeout` from now, or what is left of the run if less.
     pub fn budget(&self) -> Budget {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        Budget {
-            timeout: self.config.timeout.min(left),
-            cut_by_deadline: left < self.config.timeout,
-        }
+        Budget::new(self.config.timeout, self.deadline)
     }
 }
 
@@ -340,31 +399,45 @@ impl Context<'_> {
 /// than running them one after another).
 pub const MAX_CONCURRENT_TARGETS: usize = 64;
 
-/// Runs one pipeline per configuration, up to [`MAX_CONCURRENT_TARGETS`] at the same time, and
-/// returns the outcomes in the order given. Every deadline counts from the start of the whole
-/// run, so a target that waited for its turn gets what is left, and the run as a whole ends
-/// within the longest deadline.
-pub async fn run_all(configs: Vec<DoctorConfig>) -> Vec<Outcome> {
-    let start = Instant::now();
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TARGETS));
-    let mut set = tokio::task::JoinSet::new();
-    let count = configs.len();
-    for (index, config) in configs.into_iter().enumerate() {
-        let permits = permits.clone();
-        set.spawn(async move {
-            // The semaphore is never closed, so acquiring fails only if it were.
-            let _permit = permits.acquire_owned().await;
-            (index, run_from(config, start).await)
-        });
-    }
-    let mut outcomes: Vec<Option<Outcome>> = (0..count).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        // A join error (a panic in a debug build) leaves a gap; the caller counts the outcomes.
-        if let Ok((index, outcome)) = joined {
-            outcomes[index] = Some(outcome);
-        }
-    }
-    outcomes.into_iter().flatten().collect()
+/// How far ahead of the earliest target whose result is not out yet the run may start targets.
+/// Results come out in the order given (reports that diff cleanly between runs, and the order
+/// docs/json-schema.md promises), so a target that finishes before a slower earlier one waits,
+/// as whatever the caller's `summarize` made of it (a rendered report, a few KiB). At most this
+/// many wait, so memory stays flat however many targets there are. The price: a slow target (a
+/// connect nobody answers waits out `--timeout`) stops new targets from starting once this many
+/// later ones have finished. At sixteen times the concurrency, only a run of thousands of fast
+/// targets gets there; and since every deadline counts from the start of the run, the run still
+/// ends within the longest deadline.
+pub const REORDER_WINDOW: usize = 16 * MAX_CONCURRENT_TARGETS;
+
+/// Runs one pipeline per configuration, up to [`crate::limits::target_concurrency`] (at most
+/// [`MAX_CONCURRENT_TARGETS`]) at the same time, and hands each result to `emit` in the order given, as soon as it and every earlier one are done.
+/// Every deadline counts from the start of the whole run, so a target that waited for its turn
+/// gets what is left, and the run as a whole ends within the longest deadline.
+///
+/// Tasks are spawned only as earlier ones finish: 10,000 targets never hold 10,000 pipelines
+/// (each an async state machine with its buffers) at once. `summarize` runs in the target's task
+/// as soon as it finishes, so the [`Outcome`] is dropped there and only its summary (e.g. the
+/// rendered report) waits in the reorder buffer, bounded by [`REORDER_WINDOW`]. `emit` returning
+/// [`ControlFlow::Break`] stops the run: nothing more is started and the running checks are
+/// cancelled. A target whose task panicked has no result; `emit` never sees its index.
+///
+/// Deadlines count from `start`: the process's start, so that the time spent before the run
+/// (a token read from standard input) comes out of the same `--deadline`.
+pub async fn run_all<T, S, E>(configs: Vec<DoctorConfig>, start: Instant, summarize: S, emit: E)
+where
+    T: Send + 'static,
+    S: Fn(Outcome) -> T + Send + Sync + 'static,
+    E: FnMut(usize, T) -> ControlFlow<()>,
+{
+    // How many targets run at once.
+    let concurrency = crate::limits::target_concurrency();
+    let summarize = Arc::new(summarize);
+    let task = move |config| {
+        let summarize = summarize.clone();
+        async move { summarize(run_from(config, start).await) }
+    };
+    crate::schedule::in_order(configs, concurrency, REORDER_WINDOW, task, emit).await;
 }
 
 /// Runs every stage against the configured target.
@@ -376,22 +449,16 @@ pub async fn run(config: DoctorConfig) -> Outcome {
 async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
     let started_at = SystemTime::now();
     let began = Instant::now();
-    let mut ctx = Context {
-        config: &config,
-        deadline: start + config.deadline,
-        addresses: Vec::new(),
-        broker_addresses: Vec::new(),
-        tunnel: None,
-        websocket: false,
-        connection: None,
-        tls_connector: None,
-        credentials: None,
-    };
+    let mut ctx = Context::new(
+        &config,
+        tokio::time::Instant::from_std(start + config.deadline),
+    );
 
     let mut stages: Vec<StageRun> = Vec::new();
     let mut findings = Vec::new();
     // Stages that failed or could not run, so their dependents are skipped too.
     let mut blocked: Vec<(Stage, String)> = Vec::new();
+    let mut local_failure = None;
 
     for stage in Stage::ALL.into_iter().filter(|s| s.applies(&config)) {
         let blocker = stage
@@ -414,7 +481,7 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
             Stage::Auth => stages::auth::run(&mut ctx),
             Stage::Mqtt => stages::mqtt::run(&mut ctx).await,
         };
-        let status = if output.not_applicable {
+        let status = if output.not_applicable || output.local_failure.is_some() {
             Status::Skip
         } else {
             let worst = output
@@ -430,6 +497,10 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         if status == Status::Fail {
             blocked.push((stage, format!("skipped: {} failed", stage.name())));
         }
+        if let Some(failure) = output.local_failure {
+            blocked.push((stage, format!("skipped: {failure}")));
+            local_failure.get_or_insert(failure);
+        }
         stages.push(StageRun {
             stage,
             status,
@@ -439,10 +510,25 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         credit_earlier_stages(&mut stages, &output.findings);
         findings.extend(output.findings);
     }
+    // Secrets the auth stage read from files are known only now, so the redactor is built
+    // here, before the context goes.
+    let redactor = crate::redact::Redactor::for_run(&config, ctx.credentials.as_ref());
     drop(ctx);
     clear_suspicions(&mut stages, &mut findings);
+    // A peer may have quoted a secret (issue 16): redacted before the verdict quotes findings.
+    redactor.redact_run(&mut stages, &mut findings);
 
-    let verdict = verdict(&config, &stages, &findings);
+    let mut verdict = verdict(&config, &stages, &findings);
+    // A failure found stands; a pass or a warning would claim checks that never ran.
+    if let Some(failure) = local_failure
+        && verdict.status != Status::Fail
+    {
+        verdict = Verdict {
+            status: Status::Skip,
+            root_cause: None,
+            summary: format!("{} was not fully checked: {failure}", config.target),
+        };
+    }
     Outcome {
         config,
         started_at,
@@ -450,6 +536,7 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         stages,
         findings,
         verdict,
+        local_failure,
     }
 }
 
