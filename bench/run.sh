@@ -162,7 +162,7 @@ peak() { /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1 || true; cat "$
 echo "bench: $(echo $SCALE | sed 's/ / and /') targets in one run (peak memory, time)" >&2
 # Each target's report is written as the target finishes (src/report/stream.rs), so memory
 # should barely grow with the number of targets. One broker, its loopback URL repeated: the
-# doctor checks at most 64 targets at a time (pipeline::MAX_CONCURRENT_TARGETS), inside
+# doctor checks at most 64 targets at a time (limits::MAX_CONCURRENT_TARGETS), inside
 # Mosquitto's listen backlog of 100, and Linux reuses loopback ports in TIME_WAIT
 # (net.ipv4.tcp_tw_reuse=2, its default), so 10,000 connections in a row do not exhaust them.
 scale() { # targets, format -> targets,format,peak KiB,seconds,exit code,report bytes,verdict

@@ -25,6 +25,7 @@ use tokio_rustls::TlsConnector;
 use crate::config::DoctorConfig;
 use crate::findings::{Finding, Status};
 use crate::limits::LocalFailure;
+use crate::redact::Redactor;
 use crate::stages;
 use crate::stages::auth::Credentials;
 
@@ -393,11 +394,7 @@ impl Context<'_> {
     }
 }
 
-/// How many targets are checked at once. Mosquitto listens with a backlog of 100: 200 targets
-/// against one broker, all at once, overflowed it, and the dropped SYNs cost each of those
-/// connections a one-second retransmission (measured: 1.05 s for 200 targets in one run, slower
-/// than running them one after another).
-pub const MAX_CONCURRENT_TARGETS: usize = 64;
+pub use crate::limits::MAX_CONCURRENT_TARGETS;
 
 /// How far ahead of the earliest target whose result is not out yet the run may start targets.
 /// Results come out in the order given (reports that diff cleanly between runs, and the order
@@ -512,11 +509,20 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
     }
     // Secrets the auth stage read from files are known only now, so the redactor is built
     // here, before the context goes.
-    let redactor = crate::redact::Redactor::for_run(&config, ctx.credentials.as_ref());
+    let mut redactor = Redactor::for_config(&config);
+    if let Some(credentials) = &ctx.credentials {
+        let username = credentials.username.as_deref();
+        if let Some(password) = &credentials.password {
+            redactor.add_login(username, password, "password");
+        }
+        if let Some(token) = &credentials.token {
+            redactor.add_login(username, token, "token");
+        }
+    }
     drop(ctx);
     clear_suspicions(&mut stages, &mut findings);
-    // A peer may have quoted a secret (issue 16): redacted before the verdict quotes findings.
-    redactor.redact_run(&mut stages, &mut findings);
+    // A peer may have quoted a secret: redacted before the verdict quotes findings.
+    redactor.redact_run(&mut findings, stages.iter_mut().map(|s| &mut s.summary));
 
     let mut verdict = verdict(&config, &stages, &findings);
     // A failure found stands; a pass or a warning would claim checks that never ran.

@@ -54,7 +54,6 @@ use serde_json::{Map, Value};
 
 use crate::config::{CredentialSource, DoctorConfig, KeySource};
 use crate::findings::Finding;
-use crate::pipeline::StageRun;
 use crate::secret::Secret;
 
 /// Secrets shorter than this many bytes are replaced only as whole tokens.
@@ -157,24 +156,6 @@ impl Redactor {
         redactor
     }
 
-    /// [`Redactor::for_config`], plus what the auth stage read (a password or token file).
-    pub(crate) fn for_run(
-        config: &DoctorConfig,
-        credentials: Option<&crate::stages::auth::Credentials>,
-    ) -> Self {
-        let mut redactor = Redactor::for_config(config);
-        if let Some(credentials) = credentials {
-            let username = credentials.username.as_deref();
-            if let Some(password) = &credentials.password {
-                redactor.add_login(username, password, "password");
-            }
-            if let Some(token) = &credentials.token {
-                redactor.add_login(username, token, "token");
-            }
-        }
-        redactor
-    }
-
     /// Adds one secret, in all its forms, replaced by `[redacted WHAT]`. A secret that is a
     /// JWT has its signature segment added too. Adding a secret twice changes nothing.
     pub fn add(&mut self, secret: &Secret, what: &str) {
@@ -201,7 +182,7 @@ impl Redactor {
 
     /// Adds an MQTT password or token, and the HTTP Basic form of the username with it: a
     /// broker's HTTP auth backend (or a gateway in front) may be sent, and quote, exactly that.
-    fn add_login(&mut self, username: Option<&str>, secret: &Secret, what: &str) {
+    pub fn add_login(&mut self, username: Option<&str>, secret: &Secret, what: &str) {
         self.add(secret, what);
         if let Some(username) = username {
             let mut plain = username.as_bytes().to_vec();
@@ -419,16 +400,18 @@ impl Redactor {
         self.redact_map(&mut finding.evidence);
     }
 
-    /// Redacts every finding and every stage's summary: what the pipeline does before it
-    /// picks the verdict, so that the verdict quotes redacted text.
-    pub fn redact_run(&self, stages: &mut [StageRun], findings: &mut [Finding]) {
+    /// Redacts every finding and every other text given (the stages' summaries): what the
+    /// pipeline does before it picks the verdict, so that the verdict quotes redacted text.
+    pub fn redact_run<'t>(
+        &self,
+        findings: &mut [Finding],
+        texts: impl IntoIterator<Item = &'t mut String>,
+    ) {
         if self.is_empty() {
             return;
         }
         findings.iter_mut().for_each(|f| self.redact_finding(f));
-        for stage in stages {
-            self.redact_string(&mut stage.summary);
-        }
+        texts.into_iter().for_each(|text| self.redact_string(text));
     }
 }
 
