@@ -139,6 +139,12 @@ impl Measured {
 
     /// The verdict came within the deadline, with a root cause, in little memory.
     pub fn assert_bounded(&self, case: &str) -> Report {
+        // Shown with --nocapture: the numbers behind the bounds, for the benchmarks and notes.
+        eprintln!(
+            "{case}: {:.2} s, peak {} KiB",
+            self.elapsed.as_secs_f64(),
+            self.peak_rss_kb
+        );
         assert_eq!(
             self.run.code, 1,
             "{case}: exit code {}:\n{}{}",
