@@ -20,9 +20,10 @@ pub(super) enum Next {
     Ended(String),
 }
 
-/// Messages the doctor may get back through its own subscriptions, at most: one per topic it
-/// publishes to. Anything else that arrives on them is counted and dropped, so a broker (or a
-/// busy topic) that floods PUBLISH packets costs nothing to hold.
+/// Messages kept that arrived, before the doctor published, through its own subscriptions: no
+/// more than the topics it publishes to, and this many at most. Anything else that arrives on
+/// them is counted and dropped, so a broker (or a busy topic) that floods PUBLISH packets costs
+/// nothing to hold.
 const MAX_KEPT_PUBLISHES: usize = 16;
 
 /// Messages that arrived before they could be matched with the doctor's own publishes.
