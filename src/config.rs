@@ -344,10 +344,7 @@ impl DoctorConfig {
     }
 }
 
-/// Where the well-known absolute path `absolute` is read when the filesystem root is `root`.
-pub fn below_root(root: &Path, absolute: &str) -> PathBuf {
-    root.join(absolute.trim_start_matches('/'))
-}
+pub use crate::files::below_root;
 
 /// Parses a duration written like `500ms`, `2s`, `1m` or `1m30s`; zero is rejected because every
 /// step would time out at once.

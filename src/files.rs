@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,13 @@ pub fn gave_up(error: &io::Error) -> Option<Deadline> {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<GaveUp>())
         .map(|gave_up| gave_up.0)
+}
+
+/// Where the well-known absolute path `absolute` is read when the filesystem root is `root`
+/// (`MQTT_DOCTOR_ROOT`, a copied pod filesystem). Here, below everything that names such paths
+/// (the configuration, the pod, the presets), so that none of them imports another for it.
+pub fn below_root(root: &Path, absolute: &str) -> PathBuf {
+    root.join(absolute.trim_start_matches('/'))
 }
 
 /// Why a file could not be read.

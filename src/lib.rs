@@ -24,6 +24,7 @@ pub mod redact;
 pub mod report;
 mod schedule;
 pub mod secret;
+pub mod stage;
 mod stages;
 pub mod target;
 pub mod wire;

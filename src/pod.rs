@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::config::below_root;
+use crate::files::below_root;
 use crate::jwt;
 use crate::secret;
 

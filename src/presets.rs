@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::config::below_root;
+use crate::files::below_root;
 use crate::reason_codes::Broker;
 use crate::target::Scheme;
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 pub use registry::FindingDef;
 
-use crate::pipeline::Stage;
+use crate::stage::Stage;
 
 /// The status of a finding, a stage, or a whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

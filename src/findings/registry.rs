@@ -7,7 +7,7 @@
 //! `tests/registry.rs` keeps the registry, the pages and the tests that emit each id in step.
 
 use super::Status;
-use crate::pipeline::Stage;
+use crate::stage::Stage;
 
 /// A registered finding id.
 #[derive(Debug, PartialEq, Eq)]

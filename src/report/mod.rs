@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::config::CredentialSource;
 use crate::findings::{Finding, Status, millis};
-use crate::pipeline::{Outcome, Stage};
+use crate::pipeline::Outcome;
 use crate::proxy::{ProxyChoice, ProxyKind};
+use crate::stage::Stage;
 use crate::target::{Host, Scheme};
 
 /// Bumped on any change a strict consumer would notice.
