@@ -149,8 +149,9 @@ mod session {
     use tokio::time::Instant;
 
     use crate::config::{DoctorConfig, MqttVersion};
-    use crate::pipeline::{Connection, Context, Peer};
+    use crate::stages::context::Context;
     use crate::target::{self, Scheme};
+    use crate::transport::{Connection, Peer};
 
     /// Each network step's timeout, as the hostile-peer tests set it.
     const TIMEOUT: Duration = Duration::from_secs(1);

@@ -1,9 +1,12 @@
 //! mqtt-doctor: tells in one run why a client cannot connect to an MQTT broker, and what to do.
 //!
 //! The layout follows the architecture: [`cli`] parses and dispatches; [`pipeline`] runs the
-//! stages in [`stages`] (one module each) against a validated [`config::DoctorConfig`]; every
-//! observation is a [`findings::Finding`] under an id from the one [`findings::registry`]; the
-//! [`report`] module turns the outcome into text or JSON. Probes never print; renderers never probe.
+//! stages in [`stages`] (one module each) against a validated [`config::DoctorConfig`], over
+//! connections that `transport` opens; every observation is a [`findings::Finding`] under an
+//! id from the one [`findings::registry`], filed under a [`stage::Stage`]; the [`report`]
+//! module turns the outcome into text, JSON or JUnit. Probes never print; renderers never probe.
+//! No module imports one that imports it back: the pipeline sits above the stages, the stages
+//! above their shared context and the transport.
 
 pub mod certs;
 pub mod cli;
@@ -27,4 +30,5 @@ pub mod secret;
 pub mod stage;
 mod stages;
 pub mod target;
+mod transport;
 pub mod wire;

@@ -23,7 +23,7 @@ use rumqttc::mqttbytes::FixedHeader as V4Header;
 use rumqttc::v5::mqttbytes::v5::FixedHeader as V5Header;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::pipeline::Transport;
+use crate::transport::Transport;
 
 /// The largest frame the doctor accepts: CONNACK, SUBACK, PUBACK, AUTH and DISCONNECT are small,
 /// and the only PUBLISH it waits for is its own.

@@ -22,8 +22,8 @@ use crate::config::{AuthOptions, CredentialSource, DoctorConfig, KeySource, Toke
 use crate::files::{ReadError, io_problem, read_capped};
 use crate::findings::{Finding, Status, registry as r};
 use crate::jwt::{self, Jwt, KeyKind, Verification, VerifyingKey};
-use crate::pipeline::{Context, StageOutput};
 use crate::secret::{self, Secret};
+use crate::stages::context::{Context, Credentials, StageOutput};
 
 /// How far a timestamp may lie in the future before it counts as clock skew (`iat`) or as not yet
 /// valid (`nbf`). Brokers and the Kubernetes API allow about this much; jwt-cli's 1000 s hides real
@@ -119,18 +119,6 @@ fn pod_findings(config: &DoctorConfig) -> Vec<Finding> {
         );
     }
     findings
-}
-
-/// What the MQTT stage sends, as read by this stage. The token is trimmed of surrounding
-/// whitespace, as a shell's `$(cat FILE)` does.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Credentials {
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub token: Option<Secret>,
-    /// A credential the user gave could not be read: connecting without it would only show a
-    /// refusal whose cause is already known.
-    pub unusable: Option<String>,
 }
 
 /// The stage's checks on explicit options and clock, and what the MQTT stage will send.

@@ -30,8 +30,8 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, Status, millis};
 use crate::limits::LocalFailure;
-use crate::pipeline::{Budget, Context, StageOutput};
 use crate::proxy::{Proxy, ProxyKind};
+use crate::stages::context::{Budget, Context, StageOutput};
 use crate::target::Host;
 
 const RESOLV_CONF: &str = "/etc/resolv.conf";

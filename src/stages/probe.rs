@@ -11,7 +11,8 @@ use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::{Connect, Disconnect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::pipeline::{Budget, Transport};
+use crate::stages::context::Budget;
+use crate::transport::Transport;
 
 /// What came back to a plain CONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,8 +25,9 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, millis};
 use crate::limits::LocalFailure;
-use crate::pipeline::{Budget, Connection, Context, Peer, StageOutput};
 use crate::proxy::Proxy;
+use crate::stages::context::{Budget, Context, StageOutput};
+use crate::transport::{Connection, Peer};
 
 /// How one connection attempt ended.
 #[derive(Debug)]

@@ -47,10 +47,11 @@ use crate::findings::registry::{
     TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
-use crate::pipeline::{Budget, Connection, Context, Peer, StageOutput, TlsDialer, Transport};
 use crate::reason_codes::Broker;
+use crate::stages::context::{Budget, Context, StageOutput};
 use crate::stages::probe::{self, PlainReply};
 use crate::target::Host;
+use crate::transport::{Connection, Peer, TlsDialer, Transport};
 
 /// How long to wait after a TLS 1.3 handshake for the server's verdict on our certificate when
 /// it sends no session ticket.
@@ -397,7 +398,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 stream: Box::new(stream),
                 peer,
             });
-            ctx.tls_connector = Some(TlsDialer {
+            ctx.dialer.tls = Some(TlsDialer {
                 connector,
                 name: server_name,
             });

@@ -12,14 +12,10 @@
 //! [`bytes::MessageStream`] turns binary messages back into a byte stream, so the MQTT stage runs
 //! over it unchanged, and counts the pings a hostile server floods it with.
 
-pub(crate) mod bytes;
-
 use std::time::Instant;
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError, SubProtocolError};
-use async_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, Response};
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::http::{HeaderMap, Response};
 use serde_json::{Map, Value};
 
 use crate::config::DoctorConfig;
@@ -27,16 +23,11 @@ use crate::findings::registry::{
     WS_BAD_PATH, WS_FORBIDDEN, WS_HTTP_ERROR, WS_NO_SUBPROTOCOL, WS_NOT_WEBSOCKET, WS_UPGRADED,
 };
 use crate::findings::{Finding, millis};
-use crate::pipeline::{Connection, Context, Peer, StageOutput, Transport};
 use crate::secret::{MAX_PEER_BODY, MAX_PEER_TEXT, peer_bytes, peer_text};
+use crate::stages::context::{Context, StageOutput};
 use crate::stages::probe::{self, PlainReply};
-
-/// The subprotocol MQTT over WebSocket is registered under (MQTT 5.0, section 6).
-pub(crate) const SUBPROTOCOL: &str = "mqtt";
-
-/// The largest WebSocket message or frame accepted: well above the MQTT stage's own frame cap,
-/// far below what could hurt.
-const MAX_MESSAGE: usize = 1024 * 1024;
+use crate::transport::websocket::{SUBPROTOCOL, upgrade};
+use crate::transport::{Connection, Peer};
 
 /// Response headers worth showing: who answered, and what it said about the upgrade.
 const SHOWN_HEADERS: [&str; 9] = [
@@ -50,55 +41,6 @@ const SHOWN_HEADERS: [&str; 9] = [
     "via",
     "content-type",
 ];
-
-/// The upgrade request for the target: its path, `Sec-WebSocket-Protocol: mqtt`, and the extra
-/// headers given with `--ws-header`.
-fn request(
-    config: &DoctorConfig,
-) -> Result<async_tungstenite::tungstenite::handshake::client::Request, Box<WsError>> {
-    let target = &config.target;
-    let scheme = if config.uses_tls() { "wss" } else { "ws" };
-    let path = target.path.as_deref().unwrap_or("/mqtt");
-    let mut request = format!("{scheme}://{}{path}", target.authority())
-        .into_client_request()
-        .map_err(Box::new)?;
-    let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
-    for header in &config.websocket.headers {
-        // Both were checked when the option was parsed.
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(header.name.as_bytes()),
-            HeaderValue::from_bytes(header.value.expose()),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    Ok(request)
-}
-
-/// The most the doctor lets tungstenite buffer for writing. MQTT packets the doctor sends are
-/// small; the bound is for the pongs tungstenite queues by itself when a peer pings and does
-/// not read (the default is unbounded).
-const MAX_WRITE_BUFFER: usize = 256 * 1024;
-
-/// Upgrades `stream` to a WebSocket and returns it as a byte stream, with the server's response.
-pub(crate) async fn upgrade(
-    config: &DoctorConfig,
-    stream: Box<dyn Transport>,
-) -> Result<(Box<dyn Transport>, Response<Option<Vec<u8>>>), Box<WsError>> {
-    let mut limits = WebSocketConfig::default();
-    limits.max_message_size = Some(MAX_MESSAGE);
-    limits.max_frame_size = Some(MAX_MESSAGE);
-    limits.write_buffer_size = 0;
-    limits.max_write_buffer_size = MAX_WRITE_BUFFER;
-    let (socket, response) =
-        async_tungstenite::tokio::client_async_with_config(request(config)?, stream, Some(limits))
-            .await?;
-    Ok((Box::new(bytes::MessageStream::new(socket)), response))
-}
 
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let config = ctx.config;
@@ -139,7 +81,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             .with_evidence("elapsed_ms", millis(elapsed));
             let finding = with_sent(finding, &sent);
             ctx.connection = Some(Connection { stream, peer });
-            ctx.websocket = true;
+            ctx.dialer.websocket = true;
             return StageOutput::done(format!("{status}, subprotocol mqtt"), vec![finding]);
         }
         Some(Err(error)) => match *error {
@@ -397,7 +339,7 @@ fn no_subprotocol(peer: &Peer, url: &str, error: SubProtocolError) -> Finding {
 async fn not_websocket_or(ctx: &Context<'_>, peer: &Peer, url: &str, what: String) -> Finding {
     let config = ctx.config;
     let budget = ctx.budget();
-    let reply = probe::plain_connect(ctx.open_secured(peer), budget).await;
+    let reply = probe::plain_connect(ctx.dialer.open_secured(peer), budget).await;
     let plain_scheme = if config.uses_tls() { "mqtts" } else { "mqtt" };
     let host = config.target.authority();
     match reply {
@@ -447,7 +389,7 @@ mod tests {
             name: "Authorization".into(),
             value: Secret::new("Bearer abc"),
         });
-        let request = request(&config).unwrap();
+        let request = crate::transport::websocket::request(&config).unwrap();
         assert_eq!(request.uri().to_string(), "ws://broker:8083/mqtt");
         assert_eq!(request.headers()["sec-websocket-protocol"], "mqtt");
         assert_eq!(request.headers()["authorization"], "Bearer abc");

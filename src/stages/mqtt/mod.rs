@@ -30,11 +30,12 @@ use serde_json::{Map, Value, json};
 use crate::config::{DoctorConfig, MqttVersion};
 use crate::findings::registry as r;
 use crate::findings::{Finding, FindingDef, Status, millis};
-use crate::pipeline::{Budget, Context, Peer, StageOutput};
 use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
 use crate::secret::{MAX_PEER_TEXT, peer_text};
-use crate::stages::websocket::bytes::PingFlood;
+use crate::stages::context::{Budget, Context, StageOutput};
 use crate::stages::{probe, tls};
+use crate::transport::Peer;
+use crate::transport::websocket::bytes::PingFlood;
 use crate::wire::{self, Frame, ReadError, SendError, Wire, hex, packet_name};
 
 mod explain;

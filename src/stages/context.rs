@@ -1,0 +1,172 @@
+//! What the stages share and hand back: the [`Context`] of one run (the configuration, the
+//! clock, and what earlier stages established), the [`Budget`] of one network step, and the
+//! [`StageOutput`] each stage returns to the pipeline. Below every stage and the pipeline, so
+//! that neither imports the other for them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+// tokio's clock: a step's end is a tokio timer, and a test or fuzz target may pause it.
+use tokio::time::Instant;
+
+use crate::config::DoctorConfig;
+use crate::findings::Finding;
+use crate::limits::LocalFailure;
+use crate::secret::Secret;
+use crate::transport::{Connection, Dialer, Peer, Transport};
+
+/// What a stage hands back to the pipeline.
+#[derive(Debug)]
+pub(crate) struct StageOutput {
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// The stage had nothing to do here (e.g. DNS for an IP literal); its dependents still run.
+    pub not_applicable: bool,
+    /// The stage could not do its work for want of the doctor's own resources; its dependents
+    /// are skipped, and the run ends as an error of the doctor's environment.
+    pub local_failure: Option<LocalFailure>,
+}
+
+impl StageOutput {
+    pub fn done(summary: impl Into<String>, findings: Vec<Finding>) -> Self {
+        StageOutput {
+            summary: summary.into(),
+            findings,
+            not_applicable: false,
+            local_failure: None,
+        }
+    }
+
+    pub fn not_applicable(summary: impl Into<String>) -> Self {
+        StageOutput {
+            summary: summary.into(),
+            findings: Vec::new(),
+            not_applicable: true,
+            local_failure: None,
+        }
+    }
+
+    /// The stage did not check the target: `failure` stopped it. `summary` says so.
+    pub fn local_failure(summary: impl Into<String>, failure: LocalFailure) -> Self {
+        StageOutput {
+            summary: summary.into(),
+            findings: Vec::new(),
+            not_applicable: false,
+            local_failure: Some(failure),
+        }
+    }
+}
+
+/// What the MQTT stage sends, as the auth stage read it. The token is trimmed of surrounding
+/// whitespace, as a shell's `$(cat FILE)` does.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
+    /// A credential the user gave could not be read: connecting without it would only show a
+    /// refusal whose cause is already known.
+    pub unusable: Option<String>,
+}
+
+/// What the stages share: the configuration, the clock, and what earlier stages established.
+#[derive(Debug)]
+pub(crate) struct Context<'a> {
+    pub config: &'a DoctorConfig,
+    /// On tokio's clock, which the steps' timers use (and which a test or fuzz target may
+    /// pause).
+    deadline: Instant,
+    /// Addresses to connect to, in the order a client would try them: the broker's, or the
+    /// proxy's.
+    pub addresses: Vec<SocketAddr>,
+    /// With a SOCKS5 proxy that is given addresses: the broker's, resolved here.
+    pub broker_addresses: Vec<SocketAddr>,
+    pub connection: Option<Connection>,
+    /// How the lower stages connected (the proxy's tunnel, TLS, the WebSocket upgrade), so that
+    /// a later stage can open another connection the same way: a side probe, or the MQTT
+    /// stage's retry with MQTT 3.1.1.
+    pub dialer: Dialer,
+    /// What the auth stage read, for the MQTT stage to send.
+    pub credentials: Option<Credentials>,
+}
+
+/// The time a network step may take, fixed when the step starts: `--timeout` from then, or the
+/// run's deadline if that comes first. A step waits against [`Budget::until`], an absolute
+/// instant, so a peer that keeps sending (one frame a second, an endless AUTH exchange) cannot
+/// stretch the step: frames that arrive do not restart anything.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    pub timeout: Duration,
+    /// When the step ends, whatever arrives meanwhile, on tokio's clock.
+    pub until: Instant,
+    /// The step got less than `--timeout` because the run's deadline is near.
+    pub cut_by_deadline: bool,
+}
+
+impl Budget {
+    /// A step of at most `timeout` starting now, cut at `deadline`.
+    pub fn new(timeout: Duration, deadline: Instant) -> Budget {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        Budget {
+            timeout: timeout.min(left),
+            until: now + timeout.min(left),
+            cut_by_deadline: left < timeout,
+        }
+    }
+
+    /// The limit as a report states it, e.g. `300ms`, and whether the deadline cut it short.
+    pub fn describe(&self) -> String {
+        let limit =
+            humantime::format_duration(Duration::from_millis(self.timeout.as_millis() as u64));
+        if self.cut_by_deadline {
+            format!("{limit} (all that was left of the run deadline)")
+        } else {
+            limit.to_string()
+        }
+    }
+
+    /// Runs `future` until the step's end; `None` when the step ran out first.
+    pub async fn run<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
+        tokio::time::timeout_at(self.until, future).await.ok()
+    }
+}
+
+impl<'a> Context<'a> {
+    /// A context before any stage ran, for a run that ends at `deadline`.
+    pub fn new(config: &'a DoctorConfig, deadline: Instant) -> Context<'a> {
+        Context {
+            config,
+            deadline,
+            addresses: Vec::new(),
+            broker_addresses: Vec::new(),
+            connection: None,
+            dialer: Dialer::default(),
+            credentials: None,
+        }
+    }
+}
+
+impl Context<'_> {
+    /// Opens a new connection to `peer` as the TCP and proxy stages did (see
+    /// [`Dialer::open_raw`]).
+    pub async fn open_raw(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
+        self.dialer.open_raw(peer).await
+    }
+
+    /// Opens a new connection to `peer` with every layer the stages put up (see
+    /// [`Dialer::reconnect`]).
+    pub async fn reconnect(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
+        self.dialer.reconnect(self.config, peer).await
+    }
+
+    /// What is left of the run's deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// A new step's budget: `--timeout` from now, or what is left of the run if less.
+    pub fn budget(&self) -> Budget {
+        Budget::new(self.config.timeout, self.deadline)
+    }
+}
