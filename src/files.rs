@@ -172,9 +172,21 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// [`read_capped`], given up at `deadline`.
+///
+/// A regular file is read at once, where the caller stands: opening and reading it cannot
+/// block for long, and the cap bounds it. Anything else (a named pipe, whose open blocks until a
+/// writer comes; a device; a socket) is read on a thread of its own that the caller waits for
+/// until `deadline`. Asking what the path is does not block: `stat` does not open it. Reading
+/// regular files inline matters to a long-running process: a thread for every read of a token
+/// file, thousands of times, grew the doctor's threads and memory (tests/many_runs.rs).
 pub fn read_capped_by(path: &Path, limit: u64, deadline: Deadline) -> Result<Vec<u8>, ReadError> {
-    let owned = path.to_path_buf();
-    on_thread("read-file", deadline, move || read_now(&owned, limit))
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => read_now(path, limit),
+        _ => {
+            let owned = path.to_path_buf();
+            on_thread("read-file", deadline, move || read_now(&owned, limit))
+        }
+    }
 }
 
 /// Standard input to its end, or [`ReadError::TooLarge`] past `limit` bytes, or an error of
