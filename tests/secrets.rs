@@ -232,3 +232,37 @@ fn junit_is_well_formed_and_names_the_root_cause() {
     // DNS (an IP literal) and TLS (a plain target) did not run.
     assert_eq!(skipped, 2);
 }
+
+/// Fingerprints are keyed once per run (src/secret.rs; its unit tests check that one run gives
+/// one secret one fingerprint): the same token gets another fingerprint in the next run, so a
+/// report cannot be used to confirm guesses of the secret offline.
+#[test]
+fn fingerprints_differ_between_runs() {
+    let token = Token::new("HS256")
+        .claim("exp", now() + 600)
+        .with_signature(b"fingerprinted");
+    let fingerprints = || -> Vec<String> {
+        let run = run_with(
+            doctor_command(),
+            &["token", "inspect", "--token", &token, "--format", "json"],
+        );
+        let found: Vec<String> = run
+            .stdout
+            .match_indices("fp:")
+            .map(|(at, _)| run.stdout[at..at + 11].to_string())
+            .collect();
+        assert!(!found.is_empty(), "no fingerprint:\n{}", run.stdout);
+        found
+    };
+    let first = fingerprints();
+    let second = fingerprints();
+    // The token and its signature, in the same places in both reports.
+    assert_eq!(first.len(), second.len(), "{first:?} {second:?}");
+    for (a, b) in first.iter().zip(&second) {
+        assert!(
+            a.len() == 11 && a[3..].bytes().all(|c| c.is_ascii_hexdigit()),
+            "{a}"
+        );
+        assert_ne!(a, b, "the same fingerprint in two runs: not keyed per run");
+    }
+}
