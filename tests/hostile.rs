@@ -17,8 +17,8 @@ use std::time::Duration;
 use common::ReportExt;
 use common::dns::SilentDns;
 use common::hostile::{
-    Behaviour, DEADLINE, MAX_RSS_KB, Peer, SLACK, Setup, doctor, doctor_with, flood_after, garbage,
-    hold, measure, read_first, trickle,
+    Behaviour, DEADLINE, MAX_RSS_KB, Peer, SLACK, doctor, doctor_with, flood_after, garbage, hold,
+    in_format, read_first, trickle,
 };
 use common::jwt::{Token, now};
 use mqtt_doctor::report::Report;
@@ -354,21 +354,7 @@ fn auth_flood() {
 fn assert_token_nowhere(case: &str, target: &str, extra: &[&str], token: &str) {
     let signature = token.rsplit('.').next().unwrap();
     for format in ["json", "text", "junit"] {
-        let mut args = vec![
-            "doctor",
-            target,
-            "--format",
-            format,
-            "--annotations",
-            "always",
-            "--verbose",
-            "--timeout",
-            "1s",
-            "--deadline",
-            "4s",
-        ];
-        args.extend_from_slice(extra);
-        let measured = measure(Setup::default(), &args);
+        let measured = in_format(target, format, extra);
         for (stream, output) in [
             ("stdout", &measured.run.stdout),
             ("stderr", &measured.run.stderr),

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use common::hostile::{DEADLINE, MAX_RSS_KB, Measured, Peer, SLACK, Setup, TIMEOUT, measure};
+use common::hostile::{DEADLINE, MAX_RSS_KB, Measured, Peer, SLACK, Setup, in_format, measure};
 use common::jwt::Token;
 use common::scripted::{Scripted, Step, connack_v5, string_property};
 use common::{ReportExt, run_env};
@@ -104,24 +104,9 @@ fn every_format(
     finding: &str,
     needles: &[(String, String)],
 ) -> Measured {
-    let deadline = format!("{}ms", DEADLINE.as_millis());
     let mut json = None;
     for format in ["json", "text", "junit"] {
-        let mut args = vec![
-            "doctor",
-            target,
-            "--format",
-            format,
-            "--annotations",
-            "always",
-            "--verbose",
-            "--timeout",
-            TIMEOUT,
-            "--deadline",
-            &deadline,
-        ];
-        args.extend_from_slice(extra);
-        let measured = measure(Setup::default(), &args);
+        let measured = in_format(target, format, extra);
         let case = format!("{case}, --format {format}");
         let run = &measured.run;
         assert_eq!(

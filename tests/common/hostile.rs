@@ -196,6 +196,27 @@ pub fn doctor_with(target: &str, timeout: &str, deadline: Duration, extra: &[&st
     measure(Setup::default(), &args)
 }
 
+/// Runs `doctor TARGET` in `format` with GitHub annotations on stderr and every finding shown,
+/// with the hostile-peer timeout and deadline, for the tests that search every output format.
+pub fn in_format(target: &str, format: &str, extra: &[&str]) -> Measured {
+    let deadline = format!("{}ms", DEADLINE.as_millis());
+    let mut args = vec![
+        "doctor",
+        target,
+        "--format",
+        format,
+        "--annotations",
+        "always",
+        "--verbose",
+        "--timeout",
+        TIMEOUT,
+        "--deadline",
+        &deadline,
+    ];
+    args.extend_from_slice(extra);
+    measure(Setup::default(), &args)
+}
+
 /// How [`measure`] starts the doctor, beyond the clean environment.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Setup {
