@@ -238,6 +238,20 @@ pub struct TransportArgs {
     pub ws_header: Vec<WsHeader>,
 }
 
+/// An option's value refused with `message` alone: clap's own error for a value parser quotes
+/// the whole value, which for these options may hold a secret.
+fn refused_without_value(
+    cmd: &clap::Command,
+    what: &str,
+    message: impl std::fmt::Display,
+) -> clap::Error {
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("invalid {what}: {message}\n"),
+    )
+    .with_cmd(cmd)
+}
+
 /// Checks a proxy URL without letting clap echo it: it may carry a password.
 #[derive(Clone, Debug)]
 struct ProxyText;
@@ -251,13 +265,7 @@ impl clap::builder::TypedValueParser for ProxyText {
         _arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<Proxy, clap::Error> {
-        let invalid = |message: String| {
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("invalid proxy: {message}\n"),
-            )
-            .with_cmd(cmd)
-        };
+        let invalid = |message: String| refused_without_value(cmd, "proxy", message);
         let text = value
             .to_str()
             .ok_or_else(|| invalid("it is not valid UTF-8".into()))?;
@@ -298,13 +306,7 @@ impl clap::builder::TypedValueParser for WsHeaderText {
             Some(text) => WsHeader::parse(text),
             None => Err(WsHeaderError::NotUtf8),
         };
-        parsed.map_err(|error| {
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("invalid --ws-header: {error}\n"),
-            )
-            .with_cmd(cmd)
-        })
+        parsed.map_err(|error| refused_without_value(cmd, "--ws-header", error))
     }
 }
 

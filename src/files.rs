@@ -4,9 +4,10 @@
 //! Any of them may be named by mistake or by a hostile setup: `--cafile /dev/zero`, a named
 //! pipe that no one writes to, or `--token -` on a terminal or a pipe that never closes. Reading
 //! without a cap would make the doctor allocate until it is killed, and opening such a pipe
-//! blocks for ever, so every read stops one byte past its limit and runs on its own thread,
-//! given up at the run's deadline (the thread ends with the process). Pipes stay usable:
-//! `--token-file <(kubectl create token …)` is a common way to pass a token.
+//! blocks for ever, so every read stops one byte past its limit. A regular file is read where
+//! the caller stands (it cannot block for long); anything else, and standard input, is read on
+//! a thread of its own, given up at the run's deadline (the thread ends with the process).
+//! Pipes stay usable: `--token-file <(kubectl create token …)` is a common way to pass a token.
 //!
 //! The deadline is process-wide: [`set_run_deadline`] is called by the command line, which
 //! knows when the process started and how long the run may take, before anything is read.
@@ -27,9 +28,10 @@ use std::time::{Duration, Instant};
 /// command's pipe.
 pub const FILE_WAIT: Duration = Duration::from_secs(3);
 
-/// A read that starts at or past its deadline still gets this long: a regular file is read in
-/// microseconds, and giving it up unread would report a pipe where there is none. A pipe that no
-/// one writes to costs the run no more than this past its deadline.
+/// A read that starts at or past its deadline still gets this long: a pipe whose writer has its
+/// bytes ready (`<(cat token)`) is read in microseconds, and giving it up unread would report a
+/// dead pipe where there is none. A pipe that no one writes to costs the run no more than this
+/// past its deadline.
 const GRACE: Duration = Duration::from_millis(100);
 
 /// A CA bundle (Debian's holds about 150 certificates in 220 KB), a certificate or a key file.

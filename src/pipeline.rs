@@ -19,7 +19,7 @@ use crate::config::DoctorConfig;
 use crate::findings::{Finding, Status};
 use crate::limits::LocalFailure;
 use crate::redact::Redactor;
-pub use crate::stage::Stage;
+use crate::stage::Stage;
 use crate::stages;
 use crate::stages::context::Context;
 
@@ -56,7 +56,7 @@ pub struct Outcome {
     pub local_failure: Option<LocalFailure>,
 }
 
-pub use crate::limits::MAX_CONCURRENT_TARGETS;
+use crate::limits::MAX_CONCURRENT_TARGETS;
 
 /// How far ahead of the earliest target whose result is not out yet the run may start targets.
 /// Results come out in the order given (reports that diff cleanly between runs, and the order
@@ -70,7 +70,8 @@ pub use crate::limits::MAX_CONCURRENT_TARGETS;
 pub const REORDER_WINDOW: usize = 16 * MAX_CONCURRENT_TARGETS;
 
 /// Runs one pipeline per configuration, up to [`crate::limits::target_concurrency`] (at most
-/// [`MAX_CONCURRENT_TARGETS`]) at the same time, and hands each result to `emit` in the order given, as soon as it and every earlier one are done.
+/// [`MAX_CONCURRENT_TARGETS`]) at the same time, and hands each result to `emit` in the order
+/// given, as soon as it and every earlier one are done.
 /// Every deadline counts from the start of the whole run, so a target that waited for its turn
 /// gets what is left, and the run as a whole ends within the longest deadline.
 ///

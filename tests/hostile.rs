@@ -9,7 +9,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -213,12 +212,7 @@ fn endless_and_blocking_files() {
     let tls = format!("mqtts://{}", peer.addr);
     let plain = format!("mqtt://{}", peer.addr);
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    let made = Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
+    let fifo = common::fifo(dir.path(), "fifo");
     let fifo = fifo.to_str().unwrap();
     let token = Token::new("RS256")
         .claim("exp", now() + 600)

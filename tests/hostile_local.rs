@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::hostile::{DEADLINE, MAX_RSS_KB, Measured, SLACK, Setup, measure};
@@ -33,12 +32,7 @@ fn assert_within(measured: &Measured, deadline: Duration, case: &str) {
 #[test]
 fn a_token_pipe_no_one_writes_to_is_given_up_at_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("token-pipe");
-    let made = Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
+    let fifo = common::fifo(dir.path(), "token-pipe");
     let fifo = fifo.to_str().unwrap();
     let target = format!("mqtt://127.0.0.1:{}", closed_port());
     let measured = measure(

@@ -165,6 +165,17 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
         .port()
 }
 
+/// A named pipe `name` in `dir`, that nothing writes to: opening it to read blocks for ever.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let made = Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path
+}
+
 /// A port on 127.0.0.1 where nothing listens.
 pub fn closed_port() -> u16 {
     free_port(Ipv4Addr::LOCALHOST)

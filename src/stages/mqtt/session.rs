@@ -44,9 +44,14 @@ impl Early {
         if ours && self.kept.len() < MAX_KEPT_PUBLISHES.min(config.mqtt.publish.len()) {
             self.kept.push((topic, payload));
         } else {
-            self.dropped += 1;
-            self.dropped_bytes += payload.len() as u64;
+            self.count_dropped(&payload);
         }
+    }
+
+    /// Counts a message that is not the doctor's, and keeps nothing of it.
+    fn count_dropped(&mut self, payload: &[u8]) {
+        self.dropped += 1;
+        self.dropped_bytes += payload.len() as u64;
     }
 }
 
@@ -301,8 +306,7 @@ impl Session {
                     if let Some((topic, payload)) = self.take_publish(&frame, budget.until).await
                         && !mark_echo(&mut published, &topic, &payload)
                     {
-                        early.dropped += 1;
-                        early.dropped_bytes += payload.len() as u64;
+                        early.count_dropped(&payload);
                     }
                 }
                 Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
