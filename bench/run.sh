@@ -4,7 +4,8 @@
 # (bench/paho_pub.py). Everything talks to loopback only; the DNS case runs in a network and
 # mount namespace of its own, so that every tool's resolver asks a silent server on 127.0.0.1.
 #
-# Scenarios: a healthy broker (plain and TLS), a refused port, a TCP connect nobody answers
+# Scenarios: a healthy broker (plain and TLS), three TLS nodes behind one name against one, a
+# refused port, a TCP connect nobody answers
 # (a listener whose accept queue is full), a DNS server that never answers, MQTT over WebSocket
 # (no mosquitto_pub: it has no WebSocket), plain MQTT through a SOCKS5 proxy; peak memory;
 # release binary size; 200 targets in one run against the same checks one after another; peak
@@ -120,6 +121,38 @@ hf healthy_ws "$RUNS" \
 hf healthy_socks "$RUNS" \
   "mqtt-doctor=$D mqtt://127.0.0.1:$PLAIN --proxy socks5h://127.0.0.1:$SOCKS" \
   "mosquitto_pub=mosquitto_pub -h 127.0.0.1 -p $PLAIN --proxy socks5h://127.0.0.1:$SOCKS -q 1 -t bench/pub -m hello"
+echo "bench: three nodes behind one name against one node" >&2
+# Mosquitto on 127.0.0.1, .2 and .3, one port, the same certificate; a DNS server on loopback
+# answers three.bench.test with all three addresses and one.bench.test with the first. The
+# doctor runs its whole chain against every node of three.bench.test at once, then compares
+# them: what that costs against a one-node name is the ratio this case measures.
+NODES=$(python3 -c 'import socket
+for _ in range(50):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    try:
+        for last in (2, 3): t = socket.socket(); t.bind((f"127.0.0.{last}", p)); t.close()
+    except OSError: continue
+    print(p); break')
+ZONE=$(free_port)
+printf 'subjectAltName=DNS:three.bench.test,DNS:one.bench.test\nextendedKeyUsage=serverAuth\n' > "$work/ext-nodes"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/ext-nodes" -out "$work/nodes.pem" 2>/dev/null
+for last in 1 2 3; do
+  printf 'user root\npersistence false\nlog_dest none\nallow_anonymous true\nlistener %s 127.0.0.%s\ncertfile %s\nkeyfile %s\n' \
+    "$NODES" "$last" "$work/nodes.pem" "$work/server.key" > "$work/node$last.conf"
+  "$MOSQUITTO" -c "$work/node$last.conf" & pids+=($!)
+done
+python3 bench/zone_dns.py "$ZONE" three.bench.test=127.0.0.1,127.0.0.2,127.0.0.3 \
+  one.bench.test=127.0.0.1 & pids+=($!)
+for _ in $(seq 100); do
+  $D mqtts://three.bench.test:$NODES --cafile "$work/ca.pem" --dns-server "127.0.0.1:$ZONE" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+hf nodes "$RUNS" \
+  "one node=$D mqtts://one.bench.test:$NODES --cafile $work/ca.pem --dns-server 127.0.0.1:$ZONE" \
+  "three nodes=$D mqtts://three.bench.test:$NODES --cafile $work/ca.pem --dns-server 127.0.0.1:$ZONE" \
+  "three nodes, --nodes 1=$D mqtts://three.bench.test:$NODES --nodes 1 --cafile $work/ca.pem --dns-server 127.0.0.1:$ZONE"
+
 echo "bench: refused port, unanswered connect" >&2
 hf refused "$RUNS" \
   "mqtt-doctor=$D mqtt://127.0.0.1:$REFUSED" \

@@ -45,6 +45,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l profi
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s t -l timeout -d 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l deadline -d 'Time allowed for the whole run; no step outlives it' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l dns-server -d 'Ask this DNS server (ADDR or ADDR:PORT) instead of the ones in /etc/resolv.conf' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l nodes -d 'Check up to N of the addresses the target\'s name resolves to, each over its own connection (TCP, TLS, MQTT, topics), and compare them; 1 checks one address, as a client does' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
 json\t'The documented JSON report (docs/json-schema.md)'
 junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
@@ -89,6 +90,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l ws-he
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cluster -d 'The targets are the nodes of one cluster (e.g. each node\'s own address behind a load balancer): check each, then compare their failures, certificates and capabilities'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l strict -d 'Treat warnings as failures (exit code 1)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s v -l verbose -d 'Show passing findings with their evidence too'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s q -l quiet -d 'Print only failures (text format): nothing at all when the broker is healthy'

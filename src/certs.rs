@@ -154,11 +154,24 @@ pub struct CertSummary {
     pub is_ca: bool,
     /// Extended key usages, when the extension is present: `serverAuth`, `clientAuth`, ...
     pub eku: Option<Vec<&'static str>>,
+    /// SHA-256 of the DER encoding, lower-case hex: what tells two certificates apart when
+    /// every name in them is the same.
+    pub sha256: String,
 }
 
 /// Names of each kind (DNS, IP) kept from a certificate's SANs. Real certificates carry a few,
 /// at most a few hundred; a hostile server's may carry thousands, each of which would be shown.
 const MAX_NAMES: usize = 256;
+
+/// SHA-256 of `der`, lower-case hex without separators, as `openssl x509 -fingerprint -sha256`
+/// prints it less the colons.
+fn sha256_hex(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 impl CertSummary {
     /// The certificate's facts, its strings (chosen by whoever made it, often the peer) cleaned of
@@ -208,6 +221,7 @@ impl CertSummary {
             Err(_) => "unknown".into(),
         };
         Ok(CertSummary {
+            sha256: sha256_hex(der),
             subject: peer_text(&cert.subject().to_string(), MAX_PEER_TEXT),
             issuer: peer_text(&cert.issuer().to_string(), MAX_PEER_TEXT),
             common_name: cert

@@ -16,9 +16,10 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use clap_complete::Shell;
 
 use crate::config::{
-    AppliedPreset, AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DoctorConfig, KeySource,
-    MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, WsHeader, WsHeaderError,
-    WsOptions, parse_dns_server, parse_duration, parse_duration_or_zero,
+    AppliedPreset, AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DEFAULT_NODES, DoctorConfig,
+    KeySource, MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, WsHeader,
+    WsHeaderError, WsOptions, parse_dns_server, parse_duration, parse_duration_or_zero,
+    parse_nodes,
 };
 use crate::config_file::{self, ConfigFile};
 use crate::files::{self, ReadError};
@@ -80,6 +81,9 @@ const DOCTOR_EXAMPLES: &str = concat!(
   mqtt-doctor doctor --preset hivemq abc123.s1.eu.hivemq.cloud
   mqtt-doctor doctor --profile staging --format junit > mqtt-doctor.xml
   mqtt-doctor doctor broker-a:1883 broker-b:1883 --quiet
+  mqtt-doctor doctor mqtts://emqx.example.com       # every address of the name, compared
+  mqtt-doctor doctor mqtts://emqx.example.com --nodes 1   # one address, as a client picks it
+  mqtt-doctor doctor mqtts://10.0.0.11 mqtts://10.0.0.12 mqtts://10.0.0.13 --cluster
   mqtt-doctor doctor ws://broker:9001                 # MQTT over WebSocket, path /mqtt
   mqtt-doctor doctor wss://broker/mqtt --ws-header 'Authorization: Bearer …'
   mqtt-doctor doctor mqtts://broker:8883 --proxy http://proxy.corp:3128
@@ -162,6 +166,17 @@ pub struct DoctorArgs {
     /// Ask this DNS server (ADDR or ADDR:PORT) instead of the ones in /etc/resolv.conf
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_dns_server, env = "MQTT_DOCTOR_DNS_SERVER")]
     pub dns_server: Option<SocketAddr>,
+
+    /// Check up to N of the addresses the target's name resolves to, each over its own
+    /// connection (TCP, TLS, MQTT, topics), and compare them; 1 checks one address, as a
+    /// client does
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NODES, value_parser = parse_nodes, env = "MQTT_DOCTOR_NODES")]
+    pub nodes: usize,
+
+    /// The targets are the nodes of one cluster (e.g. each node's own address behind a load
+    /// balancer): check each, then compare their failures, certificates and capabilities
+    #[arg(long, env = "MQTT_DOCTOR_CLUSTER")]
+    pub cluster: bool,
 
     /// Output format
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text, env = "MQTT_DOCTOR_FORMAT")]
@@ -824,6 +839,7 @@ impl DoctorArgs {
             pod: env.pod.clone(),
             preset: env.preset.clone(),
             strict: self.strict,
+            nodes: self.nodes,
             proxy: proxy::ProxyChoice::None,
             websocket: WsOptions::default(),
             tls: TlsOptions {
@@ -1229,6 +1245,7 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
         width: text_width(),
     };
     let strict = args.strict;
+    let cluster = args.cluster;
     let annotate = match args.annotations {
         Annotations::Always => true,
         Annotations::Never => false,
@@ -1241,6 +1258,13 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
             return exit::USAGE;
         }
     };
+    if cluster && configs.len() < 2 {
+        eprintln!(
+            "mqtt-doctor: error: --cluster compares the targets as the nodes of one cluster: give \
+             at least two (a name with several addresses is compared without it)"
+        );
+        return exit::USAGE;
+    }
     // Before the run, whose number of targets checked at once follows the limit.
     limits::raise_descriptor_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -1281,17 +1305,27 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     let mut written = 0;
     let mut write_error = None;
     let mut local_failures = LocalFailures::default();
+    // With --cluster, each target's nodes are kept (a few hundred bytes each) for the
+    // comparison once all are done.
+    let mut cluster_nodes = Vec::new();
     runtime.block_on(pipeline::run_all(
         configs,
         started,
         move |outcome| {
+            let nodes = if cluster {
+                outcome.cluster_nodes()
+            } else {
+                Vec::new()
+            };
             (
                 outcome.local_failure,
                 report::stream::render(&outcome, &options),
+                nodes,
             )
         },
-        |_, (local_failure, mut rendered)| {
+        |_, (local_failure, mut rendered, nodes)| {
             local_failures.record(local_failure);
+            cluster_nodes.extend(nodes);
             let annotations = std::mem::take(&mut rendered.annotations);
             if let Err(e) = writer.target(rendered) {
                 write_error = Some(e);
@@ -1307,6 +1341,10 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     // A getaddrinfo call that never returns must not hold the process open past its verdict.
     runtime.shutdown_background();
 
+    if cluster && write_error.is_none() {
+        let compared = pipeline::compare_cluster(cluster_nodes, strict);
+        writer.cluster(report::ClusterReport::from_outcome(&compared));
+    }
     let tally = match write_error.map_or_else(|| writer.finish(), Err) {
         Ok(tally) => tally,
         Err(e) => {
@@ -1323,7 +1361,7 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
         eprintln!("mqtt-doctor: error: {message}");
         return exit::INTERNAL;
     }
-    if tally.failed > 0 {
+    if tally.failed_any() {
         exit::FAILURE
     } else {
         exit::HEALTHY

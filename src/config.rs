@@ -40,6 +40,9 @@ pub struct DoctorConfig {
     pub preset: Option<AppliedPreset>,
     /// Warnings count as failures.
     pub strict: bool,
+    /// At most this many of the addresses the name resolved to get their own connection chain
+    /// (`--nodes`); 1 checks one address, as a client would.
+    pub nodes: usize,
     /// The proxy to tunnel through, or why none is used.
     pub proxy: ProxyChoice,
     pub websocket: WsOptions,
@@ -300,6 +303,14 @@ pub enum KeySource {
     Jwks(PathBuf),
 }
 
+/// How many nodes of a name are checked unless `--nodes` says otherwise: enough for the
+/// clusters and replica sets people run, few enough that a name with hundreds of addresses
+/// does not open hundreds of connections.
+pub const DEFAULT_NODES: usize = 16;
+
+/// The most `--nodes` accepts: every node holds a few descriptors for the length of its chain.
+pub const MAX_NODES: usize = 64;
+
 /// Default warning threshold for certificate expiry.
 pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 
@@ -316,6 +327,7 @@ impl DoctorConfig {
             pod: None,
             preset: None,
             strict: false,
+            nodes: DEFAULT_NODES,
             proxy: ProxyChoice::None,
             websocket: WsOptions::default(),
             tls: TlsOptions {
@@ -380,6 +392,19 @@ fn at_most_the_longest(text: &str, duration: Duration) -> Result<Duration, Strin
     Ok(duration)
 }
 
+/// Parses `--nodes`: a whole number from 1 to [`MAX_NODES`].
+pub fn parse_nodes(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_NODES).contains(&n) => Ok(n),
+        Ok(_) => Err(format!(
+            "{text} is out of range: give 1 to check one address as a client does, up to {MAX_NODES}"
+        )),
+        Err(_) => Err(format!(
+            "\"{text}\" is not a number of nodes, e.g. 1, 3 or {DEFAULT_NODES}"
+        )),
+    }
+}
+
 /// Parses `ADDR` or `ADDR:PORT` (IPv6 as `[ADDR]:PORT`) for `--dns-server`; the port defaults to 53.
 pub fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
     let text = text.trim();
@@ -397,6 +422,15 @@ pub fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_counts() {
+        assert_eq!(parse_nodes("3"), Ok(3));
+        assert_eq!(parse_nodes("64"), Ok(MAX_NODES));
+        assert!(parse_nodes("0").unwrap_err().contains("out of range"));
+        assert!(parse_nodes("65").unwrap_err().contains("up to 64"));
+        assert!(parse_nodes("three").unwrap_err().contains("not a number"));
+    }
 
     #[test]
     fn durations() {

@@ -18,6 +18,7 @@ pub mod findings;
 pub mod fuzzing;
 pub mod jwt;
 pub mod limits;
+pub mod observations;
 pub mod pipeline;
 pub mod pod;
 pub mod presets;

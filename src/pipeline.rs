@@ -11,22 +11,28 @@
 //! Probes only collect findings; nothing here prints. Renderers turn the [`Outcome`] into text,
 //! JSON or other formats.
 
+use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::DoctorConfig;
+use crate::findings::registry::MQTT_CONNECTED;
 use crate::findings::{Finding, Status};
 use crate::limits::LocalFailure;
+use crate::observations::Observations;
 use crate::redact::Redactor;
 use crate::stage::Stage;
 use crate::stages;
-use crate::stages::context::Context;
+use crate::stages::cluster::{Capped, NodeView};
+use crate::stages::context::{Context, StageOutput};
 
 /// A stage as it ran.
 #[derive(Clone, Debug)]
 pub struct StageRun {
     pub stage: Stage,
+    /// The node whose connection chain this ran in; `None` for a target-level stage.
+    pub node: Option<SocketAddr>,
     pub status: Status,
     pub duration: Duration,
     /// One line: what the stage established, or why it was skipped.
@@ -54,6 +60,19 @@ pub struct Outcome {
     /// The doctor's own environment stopped a stage (no descriptor, memory or local port left):
     /// the target was not fully checked, whatever the findings say.
     pub local_failure: Option<LocalFailure>,
+    /// Every node checked, in the order DNS gave them: one for a single connection chain (the
+    /// address it connected to, or the first it tried), none when nothing was resolved.
+    pub nodes: Vec<NodeRun>,
+}
+
+/// One node: an address with a connection chain of its own.
+#[derive(Clone, Debug)]
+pub struct NodeRun {
+    pub address: SocketAddr,
+    /// The verdict of this node's chain alone.
+    pub verdict: Verdict,
+    /// What its chain observed, as typed values.
+    pub observed: Observations,
 }
 
 use crate::limits::MAX_CONCURRENT_TARGETS;
@@ -105,41 +124,40 @@ pub async fn run(config: DoctorConfig) -> Outcome {
     run_from(config, Instant::now()).await
 }
 
-/// [`run`], with the deadline counted from `start`.
-async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
-    let started_at = SystemTime::now();
-    let began = Instant::now();
-    let mut ctx = Context::new(
-        &config,
-        tokio::time::Instant::from_std(start + config.deadline),
-    );
+/// What one connection chain (or the target-level stages) produced so far.
+#[derive(Default)]
+struct Chain {
+    stages: Vec<StageRun>,
+    findings: Vec<Finding>,
+    /// Stages that failed or could not run, so their dependents are skipped too.
+    blocked: Vec<(Stage, String)>,
+    local_failure: Option<LocalFailure>,
+}
 
-    let mut stages: Vec<StageRun> = Vec::new();
-    let mut findings = Vec::new();
-    // Stages that failed or could not run, so their dependents are skipped too.
-    let mut blocked: Vec<(Stage, String)> = Vec::new();
-    let mut local_failure = None;
-
-    for stage in Stage::ALL.into_iter().filter(|s| s.applies(&config)) {
+impl Chain {
+    /// Runs `stage` on `ctx`, or records it as skipped when a stage it depends on failed.
+    async fn run(&mut self, stage: Stage, ctx: &mut Context<'_>) {
         let blocker = stage
             .depends_on()
             .iter()
-            .find_map(|dep| blocked.iter().find(|(s, _)| s == dep));
+            .find_map(|dep| self.blocked.iter().find(|(s, _)| s == dep));
         if let Some((_, reason)) = blocker {
             let reason = reason.clone();
-            stages.push(skipped(stage, reason.clone()));
-            blocked.push((stage, reason));
-            continue;
+            self.stages.push(skipped(stage, reason.clone()));
+            self.blocked.push((stage, reason));
+            return;
         }
         let stage_start = Instant::now();
         let output = match stage {
-            Stage::Dns => stages::dns::run(&mut ctx).await,
-            Stage::Tcp => stages::tcp::run(&mut ctx).await,
-            Stage::Proxy => stages::proxy::run(&mut ctx).await,
-            Stage::Tls => stages::tls::run(&mut ctx).await,
-            Stage::Websocket => stages::websocket::run(&mut ctx).await,
-            Stage::Auth => stages::auth::run(&mut ctx),
-            Stage::Mqtt => stages::mqtt::run(&mut ctx).await,
+            Stage::Dns => stages::dns::run(ctx).await,
+            Stage::Tcp => stages::tcp::run(ctx).await,
+            Stage::Proxy => stages::proxy::run(ctx).await,
+            Stage::Tls => stages::tls::run(ctx).await,
+            Stage::Websocket => stages::websocket::run(ctx).await,
+            Stage::Auth => stages::auth::run(ctx),
+            Stage::Mqtt => stages::mqtt::run(ctx).await,
+            // The comparison runs over finished nodes, in `compare_nodes`, never on a context.
+            Stage::Cluster => StageOutput::not_applicable("compared after the nodes ran"),
         };
         let status = if output.not_applicable || output.local_failure.is_some() {
             Status::Skip
@@ -155,39 +173,174 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
             }
         };
         if status == Status::Fail {
-            blocked.push((stage, format!("skipped: {} failed", stage.name())));
+            self.blocked
+                .push((stage, format!("skipped: {} failed", stage.name())));
         }
         if let Some(failure) = output.local_failure {
-            blocked.push((stage, format!("skipped: {failure}")));
-            local_failure.get_or_insert(failure);
+            self.blocked.push((stage, format!("skipped: {failure}")));
+            self.local_failure.get_or_insert(failure);
         }
-        stages.push(StageRun {
+        self.stages.push(StageRun {
             stage,
+            node: None,
             status,
             duration: stage_start.elapsed(),
             summary: output.summary,
         });
-        credit_earlier_stages(&mut stages, &output.findings);
-        findings.extend(output.findings);
+        credit_earlier_stages(&mut self.stages, &output.findings);
+        self.findings.extend(output.findings);
     }
-    // Secrets the auth stage read from files are known only now, so the redactor is built
-    // here, before the context goes.
-    let mut redactor = Redactor::for_config(&config);
-    if let Some(credentials) = &ctx.credentials {
-        let username = credentials.username.as_deref();
-        if let Some(password) = &credentials.password {
-            redactor.add_login(username, password, "password");
+}
+
+/// The stages of one node's connection chain, in run order.
+const NODE_STAGES: [Stage; 4] = [Stage::Tcp, Stage::Tls, Stage::Websocket, Stage::Mqtt];
+
+/// The addresses that get a connection chain of their own, and how many were left out; `None`
+/// when one chain runs, as a client connects: one address (or none), `--nodes 1`, or a proxy,
+/// which picks the broker's address itself.
+fn node_plan(config: &DoctorConfig, addresses: &[SocketAddr]) -> Option<Vec<SocketAddr>> {
+    let proxied = config.proxy.proxy().is_some();
+    if proxied || config.nodes < 2 || addresses.len() < 2 {
+        return None;
+    }
+    Some(addresses.iter().copied().take(config.nodes).collect())
+}
+
+/// [`run`], with the deadline counted from `start`.
+async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
+    let started_at = SystemTime::now();
+    let began = Instant::now();
+    let mut ctx = Context::new(
+        &config,
+        tokio::time::Instant::from_std(start + config.deadline),
+    );
+    let applicable: Vec<Stage> = Stage::ALL
+        .into_iter()
+        .filter(|s| s.applies(&config))
+        .collect();
+    let mut chain = Chain::default();
+    chain.run(Stage::Dns, &mut ctx).await;
+
+    let plan = node_plan(&config, &ctx.addresses);
+    let mut nodes = Vec::new();
+    let redactor;
+    match plan {
+        None => {
+            for stage in applicable.iter().skip(1) {
+                chain.run(*stage, &mut ctx).await;
+            }
+            redactor = redactor_for(&config, &ctx);
+            let observed = std::mem::take(&mut ctx.observed);
+            let address = ctx.connected_to.or_else(|| ctx.addresses.first().copied());
+            drop(ctx);
+            clear_suspicions(&mut chain.stages, &mut chain.findings);
+            redactor.redact_run(
+                &mut chain.findings,
+                chain.stages.iter_mut().map(|s| &mut s.summary),
+            );
+            if let Some(address) = address {
+                nodes.push(NodeRun {
+                    address,
+                    verdict: verdict(
+                        &address.to_string(),
+                        config.strict,
+                        &chain.stages,
+                        chain.findings.iter(),
+                    ),
+                    observed,
+                });
+            }
         }
-        if let Some(token) = &credentials.token {
-            redactor.add_login(username, token, "token");
+        Some(addresses) => {
+            if applicable.contains(&Stage::Auth) {
+                chain.run(Stage::Auth, &mut ctx).await;
+            }
+            redactor = redactor_for(&config, &ctx);
+            let resolved = ctx.addresses.len();
+            let node_stages: Vec<Stage> = NODE_STAGES
+                .into_iter()
+                .filter(|s| applicable.contains(s))
+                .collect();
+            let mut chains = run_nodes(&ctx, &addresses, &node_stages).await;
+            drop(ctx);
+            let connected = chains
+                .iter()
+                .any(|(_, c, _)| c.findings.iter().any(|f| f.id() == MQTT_CONNECTED.id));
+            if connected {
+                clear_suspicions(&mut chain.stages, &mut chain.findings);
+            }
+            for (address, node_chain, observed) in &mut chains {
+                redactor.redact_run(
+                    &mut node_chain.findings,
+                    node_chain.stages.iter_mut().map(|s| &mut s.summary),
+                );
+                nodes.push(NodeRun {
+                    address: *address,
+                    verdict: verdict(
+                        &address.to_string(),
+                        config.strict,
+                        &node_chain.stages,
+                        node_chain.findings.iter(),
+                    ),
+                    observed: std::mem::take(observed),
+                });
+            }
+            let views: Vec<NodeView> = nodes
+                .iter()
+                .map(|n| NodeView {
+                    label: n.address.to_string(),
+                    address: Some(n.address),
+                    status: n.verdict.status,
+                    root_cause: n.verdict.root_cause,
+                    summary: &n.verdict.summary,
+                    observed: &n.observed,
+                })
+                .collect();
+            let name = config.target.host.to_string();
+            let capped = (resolved > addresses.len()).then_some(Capped {
+                name: &name,
+                resolved,
+                checked: addresses.len(),
+            });
+            let compare_start = Instant::now();
+            let comparison = stages::cluster::compare(&views, capped);
+            let compared = StageRun {
+                stage: Stage::Cluster,
+                node: None,
+                status: stage_status(&comparison.findings),
+                duration: compare_start.elapsed(),
+                summary: comparison.summary,
+            };
+            for (address, node_chain, _) in chains {
+                chain.local_failure = chain.local_failure.or(node_chain.local_failure);
+                chain
+                    .stages
+                    .extend(node_chain.stages.into_iter().map(|mut s| {
+                        s.node = Some(address);
+                        s
+                    }));
+                chain
+                    .findings
+                    .extend(node_chain.findings.into_iter().map(|mut f| {
+                        f.node = Some(address);
+                        f
+                    }));
+            }
+            chain.stages.push(compared);
+            chain.findings.extend(comparison.findings);
         }
     }
-    drop(ctx);
-    clear_suspicions(&mut stages, &mut findings);
-    // A peer may have quoted a secret: redacted before the verdict quotes findings.
+    let Chain {
+        mut stages,
+        mut findings,
+        local_failure,
+        ..
+    } = chain;
+    // The comparison quotes the nodes' verdicts, redacted already; once more costs nothing.
     redactor.redact_run(&mut findings, stages.iter_mut().map(|s| &mut s.summary));
 
-    let mut verdict = verdict(&config, &stages, &findings);
+    let label = config.target.to_string();
+    let mut verdict = target_verdict(&label, config.strict, &stages, &findings, &nodes);
     // A failure found stands; a pass or a warning would claim checks that never ran.
     if let Some(failure) = local_failure
         && verdict.status != Status::Fail
@@ -206,6 +359,63 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         findings,
         verdict,
         local_failure,
+        nodes,
+    }
+}
+
+/// Runs the connection chain of every node at once, each on its own context with the target's
+/// clock and credentials. With a fixed `--client-id` they run one after another instead: on a
+/// real cluster, nodes share their sessions, and two connections with one client id at once
+/// would take each other's session over.
+async fn run_nodes(
+    ctx: &Context<'_>,
+    addresses: &[SocketAddr],
+    node_stages: &[Stage],
+) -> Vec<(SocketAddr, Chain, Observations)> {
+    let one = |address: SocketAddr| {
+        let mut node_ctx = ctx.for_node(address);
+        async move {
+            let mut chain = Chain::default();
+            for stage in node_stages {
+                chain.run(*stage, &mut node_ctx).await;
+            }
+            (address, chain, node_ctx.observed)
+        }
+    };
+    if ctx.config.mqtt.client_id.is_some() {
+        let mut done = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            done.push(one(*address).await);
+        }
+        done
+    } else {
+        futures_util::future::join_all(addresses.iter().map(|a| one(*a))).await
+    }
+}
+
+/// Secrets the auth stage read from files are known only once it ran.
+fn redactor_for(config: &DoctorConfig, ctx: &Context<'_>) -> Redactor {
+    let mut redactor = Redactor::for_config(config);
+    if let Some(credentials) = &ctx.credentials {
+        let username = credentials.username.as_deref();
+        if let Some(password) = &credentials.password {
+            redactor.add_login(username, password, "password");
+        }
+        if let Some(token) = &credentials.token {
+            redactor.add_login(username, token, "token");
+        }
+    }
+    redactor
+}
+
+/// A stage's status from its findings: the worst, with information counting as a pass.
+fn stage_status(findings: &[Finding]) -> Status {
+    match findings
+        .iter()
+        .fold(Status::Pass, |acc, f| acc.max(f.status))
+    {
+        Status::Info => Status::Pass,
+        worst => worst,
     }
 }
 
@@ -264,6 +474,7 @@ fn clear_suspicions(stages: &mut [StageRun], findings: &mut [Finding]) {
 fn skipped(stage: Stage, summary: String) -> StageRun {
     StageRun {
         stage,
+        node: None,
         status: Status::Skip,
         duration: Duration::ZERO,
         summary,
@@ -274,29 +485,22 @@ fn skipped(stage: Stage, summary: String) -> StageRun {
 /// first warning counts too). A finding is filed under its own stage even when a later one saw
 /// it, so the lowest broken layer wins; within a stage, the first finding does. The credential
 /// checks come before the MQTT stage, so a refused CONNECT whose token was already found wanting
-/// (`token.audience_mismatch`) has that token finding as its root cause.
-fn verdict(config: &DoctorConfig, stages: &[StageRun], findings: &[Finding]) -> Verdict {
-    let layer = |f: &&Finding| Stage::ALL.iter().position(|s| *s == f.stage());
-    if let Some(root) = findings
-        .iter()
-        .filter(|f| f.status.fails(config.strict))
-        .min_by_key(layer)
-    {
-        return Verdict {
-            status: Status::Fail,
-            root_cause: Some(root.id()),
-            summary: format!("{}: {}", root.def.title, root.headline()),
-        };
+/// (`token.audience_mismatch`) has that token finding as its root cause. `label` names what was
+/// checked: the target, or one node.
+fn verdict<'a, I>(label: &str, strict: bool, stages: &[StageRun], findings: I) -> Verdict
+where
+    I: Iterator<Item = &'a Finding> + Clone,
+{
+    if let Some(root) = root_cause(findings.clone(), strict) {
+        return failed(root);
     }
-    let ran: Vec<&str> = stages
-        .iter()
-        .filter(|s| s.status != Status::Skip)
-        .map(|s| s.stage.name())
-        .collect();
-    let warnings: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.status == Status::Warn)
-        .collect();
+    let mut ran: Vec<&str> = Vec::new();
+    for stage in stages.iter().filter(|s| s.status != Status::Skip) {
+        if !ran.contains(&stage.stage.name()) {
+            ran.push(stage.stage.name());
+        }
+    }
+    let warnings: Vec<&Finding> = findings.filter(|f| f.status == Status::Warn).collect();
     if let Some(first) = warnings.first() {
         let more = match warnings.len() {
             1 => String::new(),
@@ -306,18 +510,183 @@ fn verdict(config: &DoctorConfig, stages: &[StageRun], findings: &[Finding]) -> 
             status: Status::Warn,
             root_cause: None,
             summary: format!(
-                "{} is reachable with a warning: {}{more}",
-                config.target, first.def.title
+                "{label} is reachable with a warning: {}{more}",
+                first.def.title
             ),
         };
     }
     Verdict {
         status: Status::Pass,
         root_cause: None,
-        summary: format!(
-            "{} passed every check that ran ({})",
-            config.target,
-            ran.join(", ")
-        ),
+        summary: format!("{label} passed every check that ran ({})", ran.join(", ")),
+    }
+}
+
+/// The verdict over a whole target. With several nodes, what holds for the target (DNS, the
+/// credentials, the comparison) decides: the comparison names the failing nodes and says what
+/// share of connections fails (a failure, or a warning when only TCP connects fail, which a
+/// client that tries the next address gets past), where one node's refusal alone would hide
+/// the nodes that work. When every node fails, the lowest failing finding of any node is the
+/// root cause, as for one node.
+fn target_verdict(
+    label: &str,
+    strict: bool,
+    stages: &[StageRun],
+    findings: &[Finding],
+    nodes: &[NodeRun],
+) -> Verdict {
+    if nodes.len() < 2 {
+        return verdict(label, strict, stages, findings.iter());
+    }
+    let all_fail = nodes.iter().all(|n| n.verdict.status == Status::Fail);
+    if all_fail && let Some(root) = root_cause(findings.iter(), strict) {
+        let mut verdict = failed(root);
+        verdict.summary = format!("all {} nodes fail. {}", nodes.len(), verdict.summary);
+        return verdict;
+    }
+    // A failing node's own failures stand in the comparison's finding.
+    let considered = findings
+        .iter()
+        .filter(|f| f.node.is_none() || f.status != Status::Fail);
+    let mut verdict = verdict(label, strict, stages, considered);
+    if verdict.status == Status::Pass {
+        verdict.summary = format!("{} on all {} nodes", verdict.summary, nodes.len());
+    }
+    verdict
+}
+
+/// The failing finding of the lowest stage, the first of its stage.
+fn root_cause<'a>(
+    findings: impl Iterator<Item = &'a Finding>,
+    strict: bool,
+) -> Option<&'a Finding> {
+    let layer = |f: &&Finding| Stage::ALL.iter().position(|s| *s == f.stage());
+    findings
+        .filter(|f| f.status.fails(strict))
+        .min_by_key(layer)
+}
+
+fn failed(root: &Finding) -> Verdict {
+    let node = root
+        .node
+        .map(|address| format!(" (node {address})"))
+        .unwrap_or_default();
+    Verdict {
+        status: Status::Fail,
+        root_cause: Some(root.id()),
+        summary: format!("{}{node}: {}", root.def.title, root.headline()),
+    }
+}
+
+/// One node of a `--cluster`, as kept from its target's outcome until every target is done:
+/// a few hundred bytes, where the outcome is kilobytes.
+#[derive(Clone, Debug)]
+pub struct ClusterNode {
+    /// The target's URL.
+    pub target: String,
+    /// `None` for a target that resolved to nothing.
+    pub address: Option<SocketAddr>,
+    pub verdict: Verdict,
+    pub observed: Observations,
+    /// The target has more than one node, so the address is part of the node's name.
+    several: bool,
+}
+
+impl ClusterNode {
+    /// How the comparison names the node: the target, and its address when the target has
+    /// several.
+    pub fn label(&self) -> String {
+        match (self.several, self.address) {
+            (true, Some(address)) => format!("{} {address}", self.target),
+            _ => self.target.clone(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The nodes this target brings to a `--cluster`: each of its nodes, or the target itself
+    /// when it has none (its name did not resolve), with its verdict.
+    pub fn cluster_nodes(&self) -> Vec<ClusterNode> {
+        let target = self.config.target.url();
+        if self.nodes.is_empty() {
+            return vec![ClusterNode {
+                target,
+                address: None,
+                verdict: self.verdict.clone(),
+                observed: Observations::default(),
+                several: false,
+            }];
+        }
+        let several = self.nodes.len() > 1;
+        self.nodes
+            .iter()
+            .map(|node| ClusterNode {
+                target: target.clone(),
+                address: Some(node.address),
+                // A single chain's verdict is the target's, which also counts the credentials.
+                verdict: if several {
+                    node.verdict.clone()
+                } else {
+                    self.verdict.clone()
+                },
+                observed: node.observed.clone(),
+                several,
+            })
+            .collect()
+    }
+}
+
+/// The comparison of a `--cluster`'s targets.
+#[derive(Debug)]
+pub struct ClusterOutcome {
+    pub verdict: Verdict,
+    pub nodes: Vec<ClusterNode>,
+    pub findings: Vec<Finding>,
+}
+
+/// Compares the nodes of every target of a `--cluster` as the nodes of one target are
+/// compared. The verdict: the comparison's failure (some nodes fail), or when every node
+/// fails, the first node's root cause; a warning when they differ; a pass when they agree.
+pub fn compare_cluster(nodes: Vec<ClusterNode>, strict: bool) -> ClusterOutcome {
+    let labels: Vec<String> = nodes.iter().map(ClusterNode::label).collect();
+    let views: Vec<NodeView> = nodes
+        .iter()
+        .zip(&labels)
+        .map(|(node, label)| NodeView {
+            label: label.clone(),
+            address: node.address,
+            status: node.verdict.status,
+            root_cause: node.verdict.root_cause,
+            summary: &node.verdict.summary,
+            observed: &node.observed,
+        })
+        .collect();
+    let comparison = stages::cluster::compare(&views, None);
+    let all_fail = nodes.iter().all(|n| n.verdict.status == Status::Fail);
+    let verdict = match root_cause(comparison.findings.iter(), strict) {
+        Some(root) => failed(root),
+        None if all_fail => Verdict {
+            status: Status::Fail,
+            root_cause: nodes.first().and_then(|n| n.verdict.root_cause),
+            summary: format!("all {} nodes of the cluster fail", nodes.len()),
+        },
+        None if comparison.findings.iter().any(|f| f.status == Status::Warn) => Verdict {
+            status: Status::Warn,
+            root_cause: None,
+            summary: format!(
+                "the cluster's nodes pass but differ: {}",
+                comparison.summary
+            ),
+        },
+        None => Verdict {
+            status: Status::Pass,
+            root_cause: None,
+            summary: format!("the cluster's {}", comparison.summary),
+        },
+    };
+    ClusterOutcome {
+        verdict,
+        nodes,
+        findings: comparison.findings,
     }
 }

@@ -17,11 +17,13 @@ pub enum Stage {
     Websocket,
     Auth,
     Mqtt,
+    /// The comparison of a target's nodes (or a `--cluster`'s targets), after every node ran.
+    Cluster,
 }
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Dns,
         Stage::Tcp,
         Stage::Proxy,
@@ -29,6 +31,7 @@ impl Stage {
         Stage::Websocket,
         Stage::Auth,
         Stage::Mqtt,
+        Stage::Cluster,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Stage {
             Stage::Websocket => "websocket",
             Stage::Auth => "auth",
             Stage::Mqtt => "mqtt",
+            Stage::Cluster => "cluster",
         }
     }
 
@@ -56,6 +60,7 @@ impl Stage {
             Stage::Websocket => &["ws"],
             Stage::Auth => &["auth", "token", "pod"],
             Stage::Mqtt => &["mqtt", "acl", "session"],
+            Stage::Cluster => &["cluster"],
         }
     }
 
@@ -67,6 +72,8 @@ impl Stage {
         match self {
             Stage::Proxy => !matches!(config.proxy, crate::proxy::ProxyChoice::None),
             Stage::Websocket => config.target.scheme.is_websocket(),
+            // Only a target with several nodes has one; the pipeline adds it after them.
+            Stage::Cluster => false,
             _ => true,
         }
     }
@@ -83,6 +90,7 @@ impl Stage {
             // cannot be reached.
             Stage::Auth => &[],
             Stage::Mqtt => &[Stage::Tcp, Stage::Proxy, Stage::Tls, Stage::Websocket],
+            Stage::Cluster => &[],
         }
     }
 }

@@ -22,7 +22,7 @@ fn report_fields_are_documented_and_strict() {
         "json",
     ]);
     let report = out.report();
-    assert_eq!(report.schema_version, 2);
+    assert_eq!(report.schema_version, 3);
     assert_eq!(report.preset, None, "absent without --preset");
     assert_eq!(report.tool.name, "mqtt-doctor");
     assert!(report.started_at.ends_with('Z'), "{}", report.started_at);
@@ -55,7 +55,7 @@ fn token_report_fields_are_documented_and_strict() {
         .hs256(b"k");
     let out = run(&["token", "inspect", "--token", &token, "--format", "json"]);
     let report = out.token_report();
-    assert_eq!(report.schema_version, 2);
+    assert_eq!(report.schema_version, 3);
     let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     let mut fields = keys(&json);
@@ -111,6 +111,43 @@ fn multi_target_fields_are_documented_and_strict() {
     let mut fields = keys(&json);
     fields.extend(keys(&json["verdict"]));
     fields.extend(keys(&json["reports"][0]));
+    for field in fields {
+        assert!(
+            doc.contains(&format!("`{field}`")),
+            "docs/json-schema.md does not document `{field}`"
+        );
+    }
+}
+
+#[test]
+fn node_and_cluster_fields_are_documented_and_strict() {
+    let a = common::Mosquitto::start("");
+    let b = common::Mosquitto::start("");
+    let urls = [
+        format!("mqtt://127.0.0.1:{}", a.port),
+        format!("mqtt://127.0.0.1:{}", b.port),
+    ];
+    let out = run(&[
+        "doctor",
+        &urls[0],
+        &urls[1],
+        "--cluster",
+        "--format",
+        "json",
+    ]);
+    let multi: mqtt_doctor::report::MultiReport =
+        serde_json::from_str(&out.stdout).expect("a strict MultiReport");
+    assert_eq!(multi.schema_version, 3);
+    let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let node = &json["reports"][0]["nodes"][0];
+    let mut fields = keys(&json["cluster"]);
+    fields.extend(keys(&json["cluster"]["nodes"][0]));
+    fields.extend(keys(node));
+    fields.extend(keys(&node["observed"]));
+    fields.extend(keys(&node["observed"]["connack"]));
+    fields.extend(keys(&node["observed"]["connack"]["capabilities"]));
+    assert!(fields.len() > 12, "{fields:?}");
     for field in fields {
         assert!(
             doc.contains(&format!("`{field}`")),

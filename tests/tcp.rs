@@ -131,8 +131,9 @@ fn no_route_is_unreachable() {
 }
 
 /// A name with two addresses: one accepts and resets at once (a load balancer without a healthy
-/// backend), the other never answers. By the time the slow one times out, the reset has
-/// arrived, so both failures are named.
+/// backend), the other never answers. Checked as one chain (`--nodes 1`), every address is
+/// tried at once and by the time the slow one times out the reset has arrived, so both failures
+/// are TCP findings. Checked node by node, each node names its own failure.
 #[test]
 fn accepted_then_reset() {
     let resetter = Resetter::bind((Ipv4Addr::LOCALHOST, 0).into()).expect("resetting listener");
@@ -146,7 +147,11 @@ fn accepted_then_reset() {
     )]);
     let root = fake_root("");
     let target = format!("lb.test:{port}");
-    let (report, code) = dns.doctor(&target, root.path(), &["--timeout", "500ms"]);
+    let (report, code) = dns.doctor(
+        &target,
+        root.path(),
+        &["--timeout", "500ms", "--nodes", "1"],
+    );
 
     assert_eq!(code, 1);
     assert_eq!(report.verdict.root_cause.as_deref(), Some("tcp.reset"));
@@ -161,4 +166,29 @@ fn accepted_then_reset() {
         evidence(timeout, "addresses"),
         format!(r#"["127.0.0.2:{port}"]"#)
     );
+
+    // Node by node: the reset comes after the CONNECT on the first, the second is silent.
+    let (report, code) = dns.doctor(&target, root.path(), &["--timeout", "500ms"]);
+    assert_eq!(code, 1);
+    assert!(
+        report.verdict.summary.starts_with("all 2 nodes fail."),
+        "{}",
+        report.verdict.summary
+    );
+    let on = |node: &str| {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.node.as_deref() == Some(node) && f.status.as_str() == "fail")
+            .map(|f| (f.id.as_str(), f.detail.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let first = on(&format!("127.0.0.1:{port}"));
+    assert!(
+        first
+            .iter()
+            .any(|(id, detail)| *id == "mqtt.no_connack" && detail.contains("reset")),
+        "{first:?}"
+    );
+    assert_eq!(on(&format!("127.0.0.2:{port}"))[0].0, "tcp.timeout");
 }

@@ -9,6 +9,8 @@
 pub mod registry;
 
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
 use serde_json::{Map, Value};
 
 pub use registry::FindingDef;
@@ -77,6 +79,9 @@ pub struct Finding {
     pub detail: String,
     pub evidence: Evidence,
     pub fix: Option<String>,
+    /// The node (the address of a target that resolved to several) whose connection chain saw
+    /// this; `None` for what holds for the whole target.
+    pub node: Option<SocketAddr>,
 }
 
 impl Finding {
@@ -88,6 +93,7 @@ impl Finding {
             detail: detail.into(),
             evidence: Evidence::new(),
             fix: None,
+            node: None,
         }
     }
 

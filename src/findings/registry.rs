@@ -230,6 +230,18 @@ registry! {
     SESSION_TAKEOVER = "session.takeover", Mqtt, Fail, "Session taken over";
     /// The connection closed without a DISCONNECT.
     SESSION_DROPPED = "session.dropped", Mqtt, Fail, "Connection dropped";
+    /// Several nodes were checked and they answered alike.
+    CLUSTER_CONSISTENT = "cluster.consistent", Cluster, Pass, "Nodes answer alike";
+    /// Some nodes pass and others fail: a share of connections fails.
+    CLUSTER_NODES_FAIL = "cluster.nodes_fail", Cluster, Fail, "Some nodes fail";
+    /// The nodes present different server certificates.
+    CLUSTER_CERTIFICATES_DIFFER = "cluster.certificates_differ", Cluster, Warn, "Nodes present different certificates";
+    /// The nodes announce different CONNACK capabilities, protocol or broker.
+    CLUSTER_CAPABILITIES_DIFFER = "cluster.capabilities_differ", Cluster, Warn, "Nodes announce different capabilities";
+    /// One node is much slower than the others at some step.
+    CLUSTER_SLOW_NODE = "cluster.slow_node", Cluster, Info, "One node is much slower";
+    /// The name resolved to more addresses than `--nodes` allows checking.
+    CLUSTER_NODES_CAPPED = "cluster.nodes_capped", Cluster, Info, "Not every address was checked";
 }
 
 /// Looks an id up.

@@ -20,7 +20,12 @@ pub fn render_one(report: &Report, strict: bool) -> String {
         } else {
             continue;
         };
-        let title = format!("mqtt-doctor {}: {}", report.target.url, finding.id);
+        let node = finding
+            .node
+            .as_ref()
+            .map(|n| format!(" node {n}"))
+            .unwrap_or_default();
+        let title = format!("mqtt-doctor {}{node}: {}", report.target.url, finding.id);
         let mut message = format!("{}: {}", finding.title, finding.detail);
         if let Some(fix) = &finding.fix {
             message.push_str("\nFix: ");

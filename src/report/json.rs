@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{MultiVerdict, Report, SCHEMA_VERSION};
+use super::{ClusterReport, MultiVerdict, Report, SCHEMA_VERSION};
 
 pub fn render(report: &impl Serialize) -> String {
     let mut text = pretty(report);
@@ -52,9 +52,16 @@ impl MultiJson {
         format!("{separator}{element}")
     }
 
-    /// Everything after the last report: the end of `reports` and the overall verdict.
-    pub fn close(self, verdict: &MultiVerdict) -> String {
+    /// Everything after the last report: the end of `reports`, the cluster comparison when
+    /// there is one, and the overall verdict.
+    pub fn close(self, cluster: Option<&ClusterReport>, verdict: &MultiVerdict) -> String {
         let end = if self.reports == 0 { "]" } else { "\n  ]" };
-        format!("{end},\n  \"verdict\": {}\n}}\n", nest(&pretty(verdict), 1))
+        let cluster = cluster
+            .map(|c| format!(",\n  \"cluster\": {}", nest(&pretty(c), 1)))
+            .unwrap_or_default();
+        format!(
+            "{end}{cluster},\n  \"verdict\": {}\n}}\n",
+            nest(&pretty(verdict), 1)
+        )
     }
 }

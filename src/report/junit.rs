@@ -1,7 +1,8 @@
 //! JUnit XML renderer, for CI systems that show test reports (GitLab, Jenkins, GitHub via
 //! report actions).
 //!
-//! One `<testsuite>` per target and one `<testcase>` per stage: a failing stage carries its
+//! One `<testsuite>` per target and one `<testcase>` per stage (per stage per node, named
+//! `tls 127.0.0.2:8883`, when the target has several nodes): a failing stage carries its
 //! failing findings in `<failure>` (the detail, the evidence and the fix, so the CI page alone
 //! says what to do); a stage that did not run is `<skipped>`; warnings go to `<system-out>` and
 //! count as failures with `--strict`, as they do for the exit code. The output validates against
@@ -14,7 +15,7 @@ use std::io;
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
-use super::{FindingReport, Report, StageReport};
+use super::{ClusterReport, FindingReport, Report, StageReport};
 use crate::findings::Status;
 
 pub fn render(reports: &[Report], strict: bool) -> String {
@@ -71,6 +72,109 @@ impl Suite {
             duration_ms: report.duration_ms,
         }
     }
+}
+
+impl Suite {
+    /// The `--cluster` comparison as a suite of its own: one testcase per node, and one for
+    /// the comparison.
+    pub fn cluster(cluster: &ClusterReport, strict: bool) -> Suite {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        let _ = writer.write_event(Event::Start(BytesStart::new("testsuites")));
+        writer.get_mut().clear();
+        let failing_nodes = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.verdict.status.fails(strict))
+            .count();
+        let comparison_fails = cluster.findings.iter().any(|f| f.status.fails(strict));
+        let tests = cluster.nodes.len() + 1;
+        let failures = failing_nodes + usize::from(comparison_fails);
+        let _ = cluster_suite(&mut writer, cluster, strict, tests, failures);
+        Suite {
+            xml: writer.into_inner().into_boxed_slice(),
+            tests,
+            failures,
+            duration_ms: 0.0,
+        }
+    }
+}
+
+fn cluster_suite(
+    w: &mut Writer<Vec<u8>>,
+    cluster: &ClusterReport,
+    strict: bool,
+    tests: usize,
+    failures: usize,
+) -> io::Result<()> {
+    let (tests, failures) = (tests.to_string(), failures.to_string());
+    w.create_element("testsuite")
+        .with_attributes([
+            ("name", "mqtt-doctor cluster"),
+            ("tests", tests.as_str()),
+            ("failures", failures.as_str()),
+            ("errors", "0"),
+            ("skipped", "0"),
+            ("time", "0.000"),
+        ])
+        .write_inner_content(|w| {
+            for node in &cluster.nodes {
+                let name = match (&node.target, &node.address) {
+                    (Some(target), Some(address)) => format!("node {target} {address}"),
+                    (Some(target), None) => format!("node {target}"),
+                    (None, address) => format!("node {}", address.clone().unwrap_or_default()),
+                };
+                w.create_element("testcase")
+                    .with_attributes([
+                        ("name", name.as_str()),
+                        ("classname", "mqtt-doctor.cluster"),
+                        ("time", "0.000"),
+                    ])
+                    .write_inner_content(|w| {
+                        if node.verdict.status.fails(strict) {
+                            let id = node.verdict.root_cause.clone().unwrap_or_default();
+                            w.create_element("failure")
+                                .with_attributes([
+                                    ("message", node.verdict.summary.as_str()),
+                                    ("type", id.as_str()),
+                                ])
+                                .write_text_content(BytesText::new(&node.verdict.summary))?;
+                        } else {
+                            w.create_element("system-out")
+                                .write_text_content(BytesText::new(&node.verdict.summary))?;
+                        }
+                        Ok(())
+                    })?;
+            }
+            w.create_element("testcase")
+                .with_attributes([
+                    ("name", "comparison"),
+                    ("classname", "mqtt-doctor.cluster"),
+                    ("time", "0.000"),
+                ])
+                .write_inner_content(|w| {
+                    for finding in cluster.findings.iter().filter(|f| f.status.fails(strict)) {
+                        let message = format!("{}: {}", finding.id, finding.title);
+                        w.create_element("failure")
+                            .with_attributes([
+                                ("message", message.as_str()),
+                                ("type", finding.id.as_str()),
+                            ])
+                            .write_text_content(BytesText::new(&body(finding)))?;
+                    }
+                    let notes: Vec<String> = cluster
+                        .findings
+                        .iter()
+                        .filter(|f| !f.status.fails(strict))
+                        .map(body)
+                        .collect();
+                    let out = format!("{}\n\n{}", cluster.verdict.summary, notes.join("\n\n"));
+                    w.create_element("system-out")
+                        .write_text_content(BytesText::new(out.trim_end()))?;
+                    Ok(())
+                })?;
+            Ok(())
+        })?;
+    Ok(())
 }
 
 /// The JUnit document of a run. `<testsuites>` carries the totals as attributes of its opening
@@ -164,14 +268,19 @@ fn testcase(
 ) -> io::Result<()> {
     let classname = format!("mqtt-doctor.{}", report.target.url);
     let time = seconds(stage.duration_ms);
+    // One testcase per stage per node: the node's findings only, named after the node.
     let findings: Vec<&FindingReport> = report
         .findings
         .iter()
-        .filter(|f| f.stage == stage.name)
+        .filter(|f| f.stage == stage.name && f.node == stage.node)
         .collect();
+    let name = match &stage.node {
+        Some(node) => format!("{} {node}", stage.name.name()),
+        None => stage.name.name().to_string(),
+    };
     w.create_element("testcase")
         .with_attributes([
-            ("name", stage.name.name()),
+            ("name", name.as_str()),
             ("classname", classname.as_str()),
             ("time", time.as_str()),
         ])

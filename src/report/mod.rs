@@ -16,13 +16,14 @@ use serde_json::{Map, Value};
 
 use crate::config::CredentialSource;
 use crate::findings::{Finding, Status, millis};
-use crate::pipeline::Outcome;
+use crate::observations::Observations;
+use crate::pipeline::{ClusterOutcome, Outcome, Verdict};
 use crate::proxy::{ProxyChoice, ProxyKind};
 use crate::stage::Stage;
 use crate::target::{Host, Scheme};
 
 /// Bumped on any change a strict consumer would notice.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,8 +42,28 @@ pub struct Report {
     pub started_at: String,
     pub duration_ms: f64,
     pub verdict: VerdictReport,
+    /// Every node checked: one for a single connection chain, one per address when the name
+    /// resolved to several (up to `--nodes`), none when nothing resolved.
+    pub nodes: Vec<NodeReport>,
+    /// Every stage that ran; those of one node's chain carry its address in `node`.
     pub stages: Vec<StageReport>,
+    /// Every finding; those of one node's chain carry its address in `node`.
     pub findings: Vec<FindingReport>,
+}
+
+/// One node: an address with its own connection chain, or for a `--cluster` a target's node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeReport {
+    /// The target this node belongs to; only in a `--cluster` comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `IP:PORT`; absent for a cluster target that resolved to nothing.
+    pub address: Option<String>,
+    /// This node's own verdict.
+    pub verdict: VerdictReport,
+    /// What its chain observed, as numbers: timings, certificate, CONNACK.
+    pub observed: Observations,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,6 +140,9 @@ pub struct VerdictReport {
 #[serde(deny_unknown_fields)]
 pub struct StageReport {
     pub name: Stage,
+    /// The node whose chain ran it, when the target has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub status: Status,
     pub duration_ms: f64,
     pub summary: String,
@@ -129,6 +153,9 @@ pub struct StageReport {
 pub struct FindingReport {
     pub id: String,
     pub stage: Stage,
+    /// The node whose chain saw it, when the target has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub status: Status,
     pub title: String,
     pub detail: String,
@@ -141,6 +168,8 @@ pub struct FindingReport {
 impl Report {
     pub fn from_outcome(outcome: &Outcome) -> Report {
         let target = &outcome.config.target;
+        // A single chain's stages and findings belong to the target as before.
+        let several = outcome.nodes.len() > 1;
         Report {
             schema_version: SCHEMA_VERSION,
             tool: tool(),
@@ -164,22 +193,43 @@ impl Report {
             proxy: ProxyReport::from_choice(&outcome.config.proxy),
             started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
             duration_ms: millis(outcome.duration),
-            verdict: VerdictReport {
-                status: outcome.verdict.status,
-                root_cause: outcome.verdict.root_cause.map(str::to_string),
-                summary: outcome.verdict.summary.clone(),
-            },
+            verdict: VerdictReport::of(&outcome.verdict),
+            nodes: outcome
+                .nodes
+                .iter()
+                .map(|node| NodeReport {
+                    target: None,
+                    address: Some(node.address.to_string()),
+                    verdict: VerdictReport::of(&node.verdict),
+                    observed: node.observed.clone(),
+                })
+                .collect(),
             stages: outcome
                 .stages
                 .iter()
                 .map(|run| StageReport {
                     name: run.stage,
+                    node: several.then_some(run.node).flatten().map(|a| a.to_string()),
                     status: run.status,
                     duration_ms: millis(run.duration),
                     summary: run.summary.clone(),
                 })
                 .collect(),
-            findings: outcome.findings.iter().map(FindingReport::from).collect(),
+            findings: outcome
+                .findings
+                .iter()
+                .map(|f| FindingReport::from(f).on_node(several.then_some(f.node).flatten()))
+                .collect(),
+        }
+    }
+}
+
+impl VerdictReport {
+    pub fn of(verdict: &Verdict) -> VerdictReport {
+        VerdictReport {
+            status: verdict.status,
+            root_cause: verdict.root_cause.map(str::to_string),
+            summary: verdict.summary.clone(),
         }
     }
 }
@@ -196,7 +246,21 @@ pub struct MultiReport {
     pub schema_version: u32,
     pub tool: Tool,
     pub reports: Vec<Report>,
+    /// The comparison of the targets as the nodes of one cluster; only with `--cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
     pub verdict: MultiVerdict,
+}
+
+/// `--cluster`: the targets compared as the nodes of one cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterReport {
+    pub verdict: VerdictReport,
+    /// Every node of every target, with the target it belongs to.
+    pub nodes: Vec<NodeReport>,
+    /// The comparison's findings (stage `cluster`).
+    pub findings: Vec<FindingReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,12 +274,32 @@ pub struct MultiVerdict {
     pub summary: String,
 }
 
+impl ClusterReport {
+    pub fn from_outcome(outcome: &ClusterOutcome) -> ClusterReport {
+        ClusterReport {
+            verdict: VerdictReport::of(&outcome.verdict),
+            nodes: outcome
+                .nodes
+                .iter()
+                .map(|node| NodeReport {
+                    target: Some(node.target.clone()),
+                    address: node.address.map(|a| a.to_string()),
+                    verdict: VerdictReport::of(&node.verdict),
+                    observed: node.observed.clone(),
+                })
+                .collect(),
+            findings: outcome.findings.iter().map(FindingReport::from).collect(),
+        }
+    }
+}
+
 impl MultiReport {
     pub fn new(reports: &[Report]) -> MultiReport {
         MultiReport {
             schema_version: SCHEMA_VERSION,
             tool: tool(),
             reports: reports.to_vec(),
+            cluster: None,
             verdict: overall(reports),
         }
     }
@@ -241,6 +325,8 @@ pub struct Tally {
     pub skipped: usize,
     /// The worst status so far (`pass` before any target).
     pub worst: Status,
+    /// The verdict of the `--cluster` comparison, once made.
+    pub cluster: Option<Status>,
 }
 
 impl Default for Tally {
@@ -251,6 +337,7 @@ impl Default for Tally {
             warned: 0,
             skipped: 0,
             worst: Status::Pass,
+            cluster: None,
         }
     }
 }
@@ -267,7 +354,28 @@ impl Tally {
         self.worst = self.worst.max(status);
     }
 
+    /// Whether the run failed: a target did, or the cluster comparison.
+    pub fn failed_any(&self) -> bool {
+        self.failed > 0 || self.cluster == Some(Status::Fail)
+    }
+
     pub fn verdict(&self) -> MultiVerdict {
+        let mut verdict = self.targets_verdict();
+        match self.cluster {
+            Some(Status::Fail) if verdict.status != Status::Fail => {
+                verdict.status = Status::Fail;
+                verdict.summary = format!("{}, but the cluster comparison failed", verdict.summary);
+            }
+            Some(Status::Warn) if verdict.status == Status::Pass => {
+                verdict.status = Status::Warn;
+                verdict.summary = format!("{}; the cluster's nodes differ", verdict.summary);
+            }
+            _ => {}
+        }
+        verdict
+    }
+
+    fn targets_verdict(&self) -> MultiVerdict {
         let (targets, failed, warned) = (self.targets, self.failed, self.warned);
         let mut summary = match (failed, warned) {
             (0, 0) => format!("all {targets} targets are healthy"),
@@ -320,11 +428,19 @@ impl TargetSummary {
     }
 }
 
+impl FindingReport {
+    fn on_node(mut self, node: Option<std::net::SocketAddr>) -> FindingReport {
+        self.node = node.map(|a| a.to_string());
+        self
+    }
+}
+
 impl From<&Finding> for FindingReport {
     fn from(f: &Finding) -> Self {
         FindingReport {
             id: f.id().to_string(),
             stage: f.stage(),
+            node: None,
             status: f.status,
             title: f.def.title.to_string(),
             detail: f.detail.clone(),
@@ -396,13 +512,14 @@ pub(crate) mod samples {
     pub(crate) fn reports() -> Vec<Report> {
         let json = |status: &str, root: Option<&str>, url: &str, finding: &str| {
             serde_json::json!({
-                "schema_version": 2,
+                "schema_version": 3,
                 "tool": {"name": "mqtt-doctor", "version": env!("CARGO_PKG_VERSION")},
                 "target": {"input": url, "url": url, "scheme": "mqtt", "host": "127.0.0.1",
                            "port": 1883, "tls": false},
                 "started_at": "2026-01-01T00:00:00.000Z",
                 "duration_ms": 12.5,
                 "verdict": {"status": status, "root_cause": root, "summary": "what <it> \"said\"\nand more"},
+                "nodes": [],
                 "stages": [
                     {"name": "dns", "status": "skip", "duration_ms": 0.0, "summary": "an IP address"},
                     {"name": "tcp", "status": status, "duration_ms": 1.25, "summary": "connected & more"}

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 
 use super::json::MultiJson;
 use super::text::{ManyText, TextOptions};
-use super::{Report, Tally, TargetSummary, github, json, junit, text};
+use super::{ClusterReport, Report, Tally, TargetSummary, github, json, junit, text};
 use crate::pipeline::Outcome;
 
 /// The report format, with what it needs to know.
@@ -91,6 +91,9 @@ pub struct ReportWriter<W: Write> {
     out: Sink<W>,
     state: State,
     tally: Tally,
+    /// The `--cluster` comparison, written after the targets.
+    cluster: Option<ClusterReport>,
+    strict: bool,
 }
 
 #[derive(Debug)]
@@ -114,6 +117,8 @@ impl<W: Write> ReportWriter<W> {
             out: Sink { out, closed: false },
             state,
             tally: Tally::default(),
+            cluster: None,
+            strict: options.strict,
         };
         if matches!(writer.state, State::Json(_)) {
             writer.write(MultiJson::open().as_bytes())?;
@@ -139,14 +144,28 @@ impl<W: Write> ReportWriter<W> {
         self.write(text.as_bytes())
     }
 
+    /// The `--cluster` comparison, once every target is written: it goes after them, before
+    /// the overall verdict, which counts it.
+    pub fn cluster(&mut self, report: ClusterReport) {
+        self.tally.cluster = Some(report.verdict.status);
+        self.cluster = Some(report);
+    }
+
     /// Ends the report and returns the tally of every target written.
     pub fn finish(mut self) -> io::Result<Tally> {
         let verdict = self.tally.verdict();
+        let cluster = self.cluster.take();
         match std::mem::replace(&mut self.state, State::Whole) {
             State::Whole => {}
-            State::Text(many) => self.write(many.finish(&verdict).as_bytes())?,
-            State::Json(multi) => self.write(multi.close(&verdict).as_bytes())?,
-            State::Junit(document) => {
+            State::Text(many) => {
+                let text = many.finish(cluster.as_ref(), &verdict);
+                self.write(text.as_bytes())?
+            }
+            State::Json(multi) => self.write(multi.close(cluster.as_ref(), &verdict).as_bytes())?,
+            State::Junit(mut document) => {
+                if let Some(cluster) = &cluster {
+                    document.push(junit::Suite::cluster(cluster, self.strict));
+                }
                 document.write(&mut self.out)?;
                 self.out.flush()?;
             }

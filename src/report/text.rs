@@ -11,8 +11,12 @@ use colored::{ColoredString, Colorize};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
 
-use super::{FindingReport, MultiVerdict, Report, TargetSummary, TokenReport, VerdictReport};
+use super::{
+    ClusterReport, FindingReport, MultiVerdict, Report, StageReport, TargetSummary, TokenReport,
+    VerdictReport,
+};
 use crate::findings::Status;
+use crate::stage::Stage;
 
 /// How the text report is laid out.
 #[derive(Clone, Copy, Debug)]
@@ -36,15 +40,18 @@ fn paint(status: Status, text: &str) -> ColoredString {
     }
 }
 
-fn symbol(status: Status) -> ColoredString {
-    let glyph = match status {
+fn glyph(status: Status) -> &'static str {
+    match status {
         Status::Pass => "✓",
         Status::Info => "i",
         Status::Skip => "-",
         Status::Warn => "!",
         Status::Fail => "✗",
-    };
-    paint(status, glyph)
+    }
+}
+
+fn symbol(status: Status) -> ColoredString {
+    paint(status, glyph(status))
 }
 
 fn word(status: Status) -> ColoredString {
@@ -81,13 +88,16 @@ pub fn render(report: &Report, options: TextOptions) -> String {
     let width = options.width.max(40);
     let _ = writeln!(out, "{}\n", header(report));
 
-    let name_width = report
-        .stages
+    // With several nodes, the stage lines are the target's own (DNS, credentials, the
+    // comparison); each node's chain is a row of the node table.
+    let target_stages: Vec<&StageReport> =
+        report.stages.iter().filter(|s| s.node.is_none()).collect();
+    let name_width = target_stages
         .iter()
         .map(|s| s.name.name().len())
         .max()
         .unwrap_or(3);
-    for stage in &report.stages {
+    for stage in target_stages {
         let timing = if stage.status == Status::Skip {
             String::new()
         } else {
@@ -100,6 +110,10 @@ pub fn render(report: &Report, options: TextOptions) -> String {
             stage.name.name(),
             stage.summary
         );
+    }
+
+    if report.nodes.len() > 1 {
+        let _ = writeln!(out, "\n{}", node_table(report, width));
     }
 
     let shown: Vec<&FindingReport> = report
@@ -153,7 +167,7 @@ pub fn render_many(reports: &[Report], options: TextOptions) -> String {
     for report in reports {
         out.push_str(&many.target(&render(report, options), TargetSummary::of(report)));
     }
-    out.push_str(&many.finish(&super::overall(reports)));
+    out.push_str(&many.finish(None, &super::overall(reports)));
     out
 }
 
@@ -195,14 +209,18 @@ impl ManyText {
         out
     }
 
-    /// The closing table, one line per target, and the overall verdict; nothing with
-    /// `--quiet` unless a target failed.
-    pub fn finish(self, verdict: &MultiVerdict) -> String {
+    /// The `--cluster` comparison if there is one, the closing table, one line per target, and
+    /// the overall verdict; nothing with `--quiet` unless something failed.
+    pub fn finish(self, cluster: Option<&ClusterReport>, verdict: &MultiVerdict) -> String {
         let mut out = String::new();
         if self.options.quiet && verdict.status != Status::Fail {
             return out;
         }
         let width = self.options.width.max(40);
+        if let Some(cluster) = cluster {
+            let _ = writeln!(out, "\n{}\n", self.rule);
+            out.push_str(&render_cluster(cluster, self.options));
+        }
         let mut table = Table::new();
         table
             .load_style(presets::UTF8_FULL_CONDENSED)
@@ -222,6 +240,61 @@ impl ManyText {
         let _ = writeln!(out, "\n{} {}", word(verdict.status), verdict.summary);
         out
     }
+}
+
+/// The `--cluster` comparison: every node with its verdict and times, the comparison's
+/// findings, and its verdict.
+fn render_cluster(cluster: &ClusterReport, options: TextOptions) -> String {
+    let mut out = String::new();
+    let width = options.width.max(40);
+    let _ = writeln!(
+        out,
+        "{} {} nodes compared",
+        "cluster".bold(),
+        cluster.nodes.len()
+    );
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(u16::try_from(width).unwrap_or(u16::MAX))
+        .set_header(vec![
+            "node",
+            "verdict",
+            "connect",
+            "tls",
+            "connack",
+            "root cause",
+        ]);
+    let ms = |value: Option<f64>| value.map(|v| format!("{v:.1} ms")).unwrap_or_default();
+    for node in &cluster.nodes {
+        let name = match (&node.target, &node.address) {
+            (Some(target), Some(address)) if !target.contains(address.as_str()) => {
+                format!("{target} ({address})")
+            }
+            (Some(target), _) => target.clone(),
+            (None, address) => address.clone().unwrap_or_default(),
+        };
+        table.add_row(vec![
+            name,
+            node.verdict.status.as_str().to_string(),
+            ms(node.observed.connect_ms),
+            ms(node.observed.tls_handshake_ms),
+            ms(node.observed.connack_ms),
+            node.verdict.root_cause.clone().unwrap_or_default(),
+        ]);
+    }
+    let _ = writeln!(out, "\n{table}");
+    for finding in cluster
+        .findings
+        .iter()
+        .filter(|f| options.verbose || f.status != Status::Pass)
+    {
+        out.push('\n');
+        render_finding(&mut out, finding, width);
+    }
+    render_verdict(&mut out, &cluster.verdict, width);
+    out
 }
 
 /// The `token inspect` report: the source, every finding, the verdict.
@@ -260,10 +333,53 @@ fn render_verdict(out: &mut String, verdict: &VerdictReport, width: usize) {
     }
 }
 
+/// One row per node: its verdict, each stage of its chain with its time, and its root cause.
+fn node_table(report: &Report, width: usize) -> String {
+    let mut stages: Vec<Stage> = Vec::new();
+    for stage in report.stages.iter().filter(|s| s.node.is_some()) {
+        if !stages.contains(&stage.name) {
+            stages.push(stage.name);
+        }
+    }
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    let mut header = vec!["node".to_string(), "verdict".to_string()];
+    header.extend(stages.iter().map(|s| s.name().to_string()));
+    header.push("root cause".to_string());
+    table.set_header(header);
+    for node in &report.nodes {
+        let address = node.address.clone().unwrap_or_default();
+        let mut row = vec![address.clone(), node.verdict.status.as_str().to_string()];
+        for stage in &stages {
+            let cell = report
+                .stages
+                .iter()
+                .find(|s| s.name == *stage && s.node.as_deref() == Some(address.as_str()))
+                .map(|s| match s.status {
+                    Status::Skip => "-".to_string(),
+                    status => format!("{} {:.1} ms", glyph(status), s.duration_ms),
+                })
+                .unwrap_or_default();
+            row.push(cell);
+        }
+        row.push(node.verdict.root_cause.clone().unwrap_or_default());
+        table.add_row(row);
+    }
+    table.to_string()
+}
+
 fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
+    let node = finding
+        .node
+        .as_ref()
+        .map(|n| format!("  {}", format!("node {n}").dimmed()))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "{} {}  {}",
+        "{} {}  {}{node}",
         symbol(finding.status),
         finding.id.bold(),
         finding.title

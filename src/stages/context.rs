@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::config::DoctorConfig;
 use crate::findings::Finding;
 use crate::limits::LocalFailure;
+use crate::observations::Observations;
 use crate::secret::Secret;
 use crate::transport::{Connection, Dialer, Peer, Transport};
 
@@ -88,6 +89,10 @@ pub(crate) struct Context<'a> {
     pub dialer: Dialer,
     /// What the auth stage read, for the MQTT stage to send.
     pub credentials: Option<Credentials>,
+    /// The typed facts the connection chain gathered, for the node comparison and the report.
+    pub observed: Observations,
+    /// The address the TCP stage connected to (the proxy's, through a proxy).
+    pub connected_to: Option<SocketAddr>,
 }
 
 /// The time a network step may take, fixed when the step starts: `--timeout` from then, or the
@@ -143,6 +148,24 @@ impl<'a> Context<'a> {
             connection: None,
             dialer: Dialer::default(),
             credentials: None,
+            observed: Observations::default(),
+            connected_to: None,
+        }
+    }
+
+    /// A context for one node's connection chain: this one's clock and credentials, with
+    /// `address` as the only address and nothing connected yet.
+    pub fn for_node(&self, address: SocketAddr) -> Context<'a> {
+        Context {
+            config: self.config,
+            deadline: self.deadline,
+            addresses: vec![address],
+            broker_addresses: Vec::new(),
+            connection: None,
+            dialer: Dialer::default(),
+            credentials: self.credentials.clone(),
+            observed: Observations::default(),
+            connected_to: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! earlier stages left in the context, and reports findings; none of them prints.
 
 pub(crate) mod auth;
+pub(crate) mod cluster;
 pub(crate) mod context;
 pub(crate) mod dns;
 pub(crate) mod mqtt;

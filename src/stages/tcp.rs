@@ -248,6 +248,8 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             .with_fix(partial_fix(ctx, &failed)),
         );
     }
+    ctx.observed.connect_ms = Some(millis(elapsed));
+    ctx.connected_to = Some(peer);
     ctx.connection = Some(Connection {
         stream: Box::new(stream),
         peer: Peer::direct(peer),

@@ -46,7 +46,8 @@ use crate::findings::registry::{
     TLS_HANDSHAKE_FAILED, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NO_SNI, TLS_NOT_TLS,
     TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
-use crate::findings::{Finding, Status};
+use crate::findings::{Finding, Status, millis};
+use crate::observations::CertificateFacts;
 use crate::reason_codes::Broker;
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::stages::probe::{self, PlainReply};
@@ -297,9 +298,11 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         inner: connection.stream,
         received: received.clone(),
     };
+    let handshake_started = std::time::Instant::now();
     let handshake = budget
         .run(connector.connect(server_name.clone(), stream))
         .await;
+    let handshake_time = handshake_started.elapsed();
 
     // The verifier has run (or never will): parse the captured chain once for every finding.
     let facts = Facts {
@@ -312,6 +315,11 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         client: client.as_ref(),
         now,
     };
+    // Whatever the outcome, the certificate the node presented is a fact about that node.
+    let trusted = matches!(handshake, Some(Ok(_))) && seen.verify_error().is_none();
+    ctx.observed.certificate = facts
+        .leaf()
+        .map(|leaf| CertificateFacts::new(leaf, trusted));
     match handshake {
         None => {
             let received = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
@@ -384,6 +392,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 findings.push(finding);
                 return StageOutput::done("the broker refused the client certificate", findings);
             }
+            ctx.observed.tls_handshake_ms = Some(millis(handshake_time));
             let version_text = version
                 .map(|v| format!("{v:?}").replace('_', "."))
                 .unwrap_or_default();

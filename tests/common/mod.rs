@@ -176,6 +176,20 @@ pub fn fifo(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// A port free a moment ago on every one of `ips`: the one port of the nodes behind one name.
+pub fn shared_port(ips: &[Ipv4Addr]) -> u16 {
+    for _ in 0..50 {
+        let port = free_port(ips[0]);
+        if ips[1..]
+            .iter()
+            .all(|ip| TcpListener::bind((*ip, port)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no port free on all of {ips:?}");
+}
+
 /// A port on 127.0.0.1 where nothing listens.
 pub fn closed_port() -> u16 {
     free_port(Ipv4Addr::LOCALHOST)
@@ -201,43 +215,57 @@ impl Mosquitto {
     /// Starts Mosquitto listening on 127.0.0.1 with `extra` appended to its configuration.
     /// Fails the test loudly when Mosquitto is not installed: these tests never skip.
     pub fn start(extra: &str) -> Mosquitto {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Mosquitto::try_start(Ipv4Addr::LOCALHOST, closed_port(), extra) {
+                Ok(broker) => return broker,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("mosquitto did not start listening; its last log:\n{last_log}");
+    }
+
+    /// Starts Mosquitto on `ip`:`port` (a node of a cluster behind one name, where every node
+    /// listens on the same port), with `extra` appended to its configuration.
+    pub fn start_at(ip: Ipv4Addr, port: u16, extra: &str) -> Mosquitto {
+        Mosquitto::try_start(ip, port, extra)
+            .unwrap_or_else(|log| panic!("mosquitto did not start on {ip}:{port}; its log:\n{log}"))
+    }
+
+    /// One attempt; the broker's log when it did not come up.
+    fn try_start(ip: Ipv4Addr, port: u16, extra: &str) -> Result<Mosquitto, String> {
         let binary = find_program("mosquitto").unwrap_or_else(|| {
             panic!(
                 "mosquitto is not installed; run `bash scripts/install-test-deps.sh` \
                  (apt-get install mosquitto) and try again"
             )
         });
-        let mut last_log = String::new();
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let port = closed_port();
-            let log = dir.path().join("mosquitto.log");
-            let config = format!(
-                "# As root, Mosquitto would switch to user mosquitto and lose access to this dir.\n\
-                 user root\n\
-                 listener {port} 127.0.0.1\n\
-                 allow_anonymous true\n\
-                 persistence false\n\
-                 log_dest file {}\n\
-                 log_type all\n{extra}\n",
-                log.display()
-            );
-            let config_path = dir.path().join("mosquitto.conf");
-            fs::write(&config_path, config).expect("write mosquitto.conf");
-            let child = Command::new(&binary)
-                .arg("-c")
-                .arg(&config_path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn mosquitto");
-            let mut broker = Mosquitto { child, port, dir };
-            if broker.wait_ready(&log) {
-                return broker;
-            }
-            last_log = fs::read_to_string(&log).unwrap_or_default();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("mosquitto.log");
+        let config = format!(
+            "# As root, Mosquitto would switch to user mosquitto and lose access to this dir.\n\
+             user root\n\
+             listener {port} {ip}\n\
+             allow_anonymous true\n\
+             persistence false\n\
+             log_dest file {}\n\
+             log_type all\n{extra}\n",
+            log.display()
+        );
+        let config_path = dir.path().join("mosquitto.conf");
+        fs::write(&config_path, config).expect("write mosquitto.conf");
+        let child = Command::new(&binary)
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto");
+        let mut broker = Mosquitto { child, port, dir };
+        if broker.wait_ready(&log) {
+            return Ok(broker);
         }
-        panic!("mosquitto did not start listening; its last log:\n{last_log}");
+        Err(fs::read_to_string(&log).unwrap_or_default())
     }
 
     /// Waits for the broker to report its listener open, without connecting to it.

@@ -4,6 +4,7 @@
 //! without touching the protocol code.
 
 use super::*;
+use crate::observations::Capabilities;
 
 /// The finding a CONNACK code maps to.
 pub(super) fn connack_def(protocol: Protocol, code: u8) -> &'static FindingDef {
@@ -252,6 +253,25 @@ pub(super) fn leading_causes(connack: &Connack, sent: &Sent) -> Vec<String> {
 
 /// User properties shown, at most; a CONNACK may carry thousands within its size.
 const MAX_USER_PROPERTIES: usize = 16;
+
+/// The capabilities a CONNACK announced, as numbers and flags.
+pub(super) fn capabilities_of(p: Option<&ConnAckProperties>) -> Capabilities {
+    let Some(p) = p else {
+        return Capabilities::default();
+    };
+    let flag = |value: Option<u8>| value.map(|v| v != 0);
+    Capabilities {
+        maximum_packet_size: p.max_packet_size,
+        receive_maximum: p.receive_max,
+        maximum_qos: p.max_qos,
+        retain_available: flag(p.retain_available),
+        topic_alias_maximum: p.topic_alias_max,
+        wildcard_subscription_available: flag(p.wildcard_subscription_available),
+        shared_subscription_available: flag(p.shared_subscription_available),
+        subscription_identifiers_available: flag(p.subscription_identifiers_available),
+        server_keep_alive: p.server_keep_alive,
+    }
+}
 
 pub(super) fn properties_json(p: &ConnAckProperties) -> Value {
     let mut map = Map::new();

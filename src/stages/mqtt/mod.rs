@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{DoctorConfig, MqttVersion};
 use crate::findings::registry as r;
 use crate::findings::{Finding, FindingDef, Status, millis};
+use crate::observations::ConnackFacts;
 use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
 use crate::secret::{MAX_PEER_TEXT, peer_text};
 use crate::stages::context::{Budget, Context, StageOutput};
@@ -316,6 +317,17 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     match attempt.answer {
         Answer::Connack { wire, connack } => {
             let broker = broker.refine(&connack);
+            ctx.observed.connack_ms = Some(millis(elapsed));
+            ctx.observed.connack = Some(ConnackFacts {
+                protocol: match protocol {
+                    Protocol::V5 => "5",
+                    Protocol::V311 => "3.1.1",
+                }
+                .to_string(),
+                code: connack.code,
+                capabilities: explain::capabilities_of(connack.properties.as_ref()),
+                broker: broker.broker.map(|b| b.name().to_string()),
+            });
             let mut finding = connack_finding(&connack, &broker, &sent, &auth_rounds, elapsed);
             if connack.code != 0 {
                 let summary = format!(
