@@ -6,7 +6,6 @@ pub(crate) mod cluster;
 pub(crate) mod context;
 pub(crate) mod dns;
 pub(crate) mod mqtt;
-pub(crate) mod probe;
 pub(crate) mod proxy;
 pub(crate) mod tcp;
 pub(crate) mod tls;

@@ -50,8 +50,8 @@ use crate::findings::{Finding, Status, millis};
 use crate::observations::CertificateFacts;
 use crate::reason_codes::Broker;
 use crate::stages::context::{Budget, Context, StageOutput};
-use crate::stages::probe::{self, PlainReply};
 use crate::target::Host;
+use crate::transport::probe::{self, PlainReply};
 use crate::transport::{Connection, Peer, TlsDialer, Transport};
 
 /// How long to wait after a TLS 1.3 handshake for the server's verdict on our certificate when
@@ -1172,45 +1172,12 @@ fn success_findings(
     findings
 }
 
-/// Whether `peer` answers a TLS ClientHello with a ServerHello, on a new connection and without
-/// checking the certificate (only the protocol is in question). Returns the negotiated version and
-/// cipher suite, or the alert the server sent: an alert is TLS speaking too.
-pub(crate) async fn speaks_tls(ctx: &Context<'_>, peer: &Peer) -> Option<String> {
-    let config = ctx.config;
-    let budget = ctx.budget();
-    let seen = Arc::new(Seen::default());
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls_config = client_config(config, roots, &None, &seen, true).ok()?;
-    let name = server_name(config)
+/// The name a TLS probe of `peer` sends and checks: the one the TLS stage would use, or the
+/// peer's address when the target gives no valid server name.
+pub(crate) fn probe_name(config: &DoctorConfig, peer: &Peer) -> ServerName<'static> {
+    server_name(config)
         .1
-        .unwrap_or_else(|| ServerName::IpAddress(peer.addr.ip().into()));
-    let attempt = async {
-        let tcp = ctx.open_raw(peer).await?;
-        TlsConnector::from(Arc::new(tls_config))
-            .connect(name, tcp)
-            .await
-    };
-    match budget.run(attempt).await {
-        Some(Ok(stream)) => {
-            let (_, session) = stream.get_ref();
-            let version = session
-                .protocol_version()
-                .map(|v| format!("{v:?}").replace('_', "."))
-                .unwrap_or_default();
-            let suite = session
-                .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite()))
-                .unwrap_or_default();
-            Some(format!("{version}, {suite}"))
-        }
-        Some(Err(error)) => match rustls_error(&error) {
-            Some(TlsError::AlertReceived(alert)) => Some(format!("TLS alert {alert:?}")),
-            _ if !seen.chain().is_empty() => Some("a certificate chain".into()),
-            _ => None,
-        },
-        None => None,
-    }
+        .unwrap_or_else(|| ServerName::IpAddress(peer.addr.ip().into()))
 }
 
 /// The finding for a plain MQTT connection closed by a port that speaks TLS.

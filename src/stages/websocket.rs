@@ -25,7 +25,7 @@ use crate::findings::registry::{
 use crate::findings::{Finding, millis};
 use crate::secret::{MAX_PEER_BODY, MAX_PEER_TEXT, peer_bytes, peer_text};
 use crate::stages::context::{Context, StageOutput};
-use crate::stages::probe::{self, PlainReply};
+use crate::transport::probe::{self, PlainReply};
 use crate::transport::websocket::{SUBPROTOCOL, upgrade};
 use crate::transport::{Connection, Peer};
 

@@ -5,6 +5,7 @@
 //! handshakes live here too ([`tunnel`], [`websocket`]), so that the stages that report on them
 //! and the dialer that repeats them share one implementation without importing each other.
 
+pub(crate) mod probe;
 pub(crate) mod tunnel;
 pub(crate) mod websocket;
 

@@ -444,7 +444,13 @@ pub(super) async fn nothing_back(
     };
     if plain
         && let Some(ended) = &ended
-        && let Some(answer) = tls::speaks_tls(ctx, peer).await
+        && let Some(answer) = probe::speaks_tls(
+            &ctx.dialer,
+            tls::probe_name(config, peer),
+            peer,
+            ctx.budget(),
+        )
+        .await
     {
         return tls::plain_to_tls_port(config, peer, ended, &answer);
     }
@@ -623,7 +629,13 @@ pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: &Peer, what: NotMqtt) -> F
         ),
         NotMqtt::Tls(received) => {
             if !config.uses_tls()
-                && let Some(answer) = tls::speaks_tls(ctx, peer).await
+                && let Some(answer) = probe::speaks_tls(
+                    &ctx.dialer,
+                    tls::probe_name(config, peer),
+                    peer,
+                    ctx.budget(),
+                )
+                .await
             {
                 return tls::plain_to_tls_port(
                     config,

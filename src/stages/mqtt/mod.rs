@@ -34,8 +34,9 @@ use crate::observations::ConnackFacts;
 use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
 use crate::secret::{MAX_PEER_TEXT, peer_text};
 use crate::stages::context::{Budget, Context, StageOutput};
-use crate::stages::{probe, tls};
+use crate::stages::tls;
 use crate::transport::Peer;
+use crate::transport::probe;
 use crate::transport::websocket::bytes::PingFlood;
 use crate::wire::{self, Frame, ReadError, SendError, Wire, hex, packet_name};
 

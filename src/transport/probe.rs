@@ -1,0 +1,215 @@
+//! Side probes on a fresh connection, used to tell which protocol a port speaks when the
+//! expected one fails: a plain MQTT 3.1.1 CONNECT (does a CONNACK come back?), a TLS handshake
+//! (does a TLS server answer?). Stages call them with the [`Dialer`] the lower stages set up,
+//! never through each other.
+//!
+//! The MQTT probe leaves nothing behind: a random client id (so no real device is kicked off), a
+//! clean session, and a DISCONNECT right after the CONNACK.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{Connect, Disconnect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::TlsConnector;
+
+use super::{Dialer, Peer, Transport};
+use crate::budget::Budget;
+
+/// What came back to a plain CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PlainReply {
+    /// A CONNACK, with its return code.
+    Connack(u8),
+    /// Something else, first bytes kept as evidence.
+    Other(Vec<u8>),
+    /// Closed, reset, or no answer in time.
+    Nothing(String),
+}
+
+impl PlainReply {
+    /// What came back, for a finding's text.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            PlainReply::Connack(code) => format!("CONNACK {code}"),
+            // At most the four bytes read: no cap needed.
+            PlainReply::Other(bytes) => {
+                let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                format!("it answered {}", hex.join(" "))
+            }
+            PlainReply::Nothing(why) => why.clone(),
+        }
+    }
+}
+
+/// A client id no real device uses: `mqtt-doctor-` and a per-process unique suffix, 23
+/// characters in all, the longest MQTT 3.1.1 obliges every broker to accept.
+pub(crate) fn random_client_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "mqtt-doctor-{:08x}{:03x}",
+        nanos ^ std::process::id().rotate_left(16),
+        n & 0xfff
+    )
+}
+
+/// Opens a new connection with `open` (TCP, and whatever the lower stages put on it) and sends
+/// a plain MQTT 3.1.1 CONNECT; opening and the exchange together get `budget`.
+pub(crate) async fn plain_connect<F>(open: F, budget: Budget) -> PlainReply
+where
+    F: Future<Output = std::io::Result<Box<dyn Transport>>>,
+{
+    let exchange = async {
+        let mut stream = open.await?;
+        let mut packet = BytesMut::new();
+        Connect::new(random_client_id())
+            .write(&mut packet)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        stream.write_all(&packet).await?;
+        let mut reply = [0u8; 4];
+        let mut read = 0;
+        while read < reply.len() {
+            match stream.read(&mut reply[read..]).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        if read >= 4 && reply[0] == 0x20 && reply[1] == 0x02 {
+            let mut packet = BytesMut::new();
+            if Disconnect.write(&mut packet).is_ok() {
+                let _ = stream.write_all(&packet).await;
+            }
+            return Ok(PlainReply::Connack(reply[3]));
+        }
+        if read == 0 {
+            return Ok(PlainReply::Nothing("closed without a reply".into()));
+        }
+        Ok::<_, std::io::Error>(PlainReply::Other(reply[..read].to_vec()))
+    };
+    match budget.run(exchange).await {
+        None => PlainReply::Nothing(format!("no reply within {}", budget.describe())),
+        Some(Err(e)) => PlainReply::Nothing(format!("{}", e.kind())),
+        Some(Ok(reply)) => reply,
+    }
+}
+
+/// Accepts any certificate, noting that one came: the TLS probe asks only whether a TLS server
+/// answers, not whether to trust it, and sends nothing over the connection.
+#[derive(Debug)]
+struct AnyCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    presented: AtomicBool,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.presented.store(true, Ordering::Relaxed);
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Whether `peer` answers a TLS handshake, on a new connection opened as the lower stages did
+/// (through the proxy's tunnel, if any), within `budget`: the version and cipher suite
+/// negotiated, `TLS alert …` for a server that refused the handshake, `a certificate chain` for
+/// one that sent its certificate and then failed it; `None` when nothing TLS came back.
+pub(crate) async fn speaks_tls(
+    dialer: &Dialer,
+    name: ServerName<'static>,
+    peer: &Peer,
+    budget: Budget,
+) -> Option<String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AnyCertificate {
+        provider: provider.clone(),
+        presented: AtomicBool::new(false),
+    });
+    let tls_config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    let attempt = async {
+        let tcp = dialer.open_raw(peer).await?;
+        TlsConnector::from(Arc::new(tls_config))
+            .connect(name, tcp)
+            .await
+    };
+    match budget.run(attempt).await {
+        Some(Ok(stream)) => {
+            let (_, session) = stream.get_ref();
+            let version = session
+                .protocol_version()
+                .map(|v| format!("{v:?}").replace('_', "."))
+                .unwrap_or_default();
+            let suite = session
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default();
+            Some(format!("{version}, {suite}"))
+        }
+        Some(Err(error)) => match error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::AlertReceived(alert)) => Some(format!("TLS alert {alert:?}")),
+            _ if verifier.presented.load(Ordering::Relaxed) => Some("a certificate chain".into()),
+            _ => None,
+        },
+        None => None,
+    }
+}
