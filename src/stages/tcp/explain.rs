@@ -1,195 +1,31 @@
-//! TCP stage: connect to every address the name resolved to, at once.
-//!
-//! Clients connect to one address and fall back to the next, so a broken IPv6 path or one dead
-//! load-balancer backend shows up as "slow sometimes" or "fails from some machines". Connecting
-//! to all of them concurrently, each with its own timeout and timing, turns that into a finding
-//! that names the bad address. Failures are classified by `io::ErrorKind`, never by message text.
-//! A connect that fails for want of this machine's own resources (descriptors, memory, local
-//! ports) is not about the address at all: the stage then reports a [`LocalFailure`] and no
-//! finding, rather than blame the network.
-//!
-//! Once every attempt has settled, each open connection is checked once, without waiting, for a
-//! reset or close that already arrived: a load balancer with no healthy backend or a connection
-//! limit accepts and drops at once, and that is a TCP-level fact, not a broker answer.
-
-use std::io::{self, ErrorKind};
-use std::mem::MaybeUninit;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+//! The TCP stage's prose: from the attempts as observed (address, how each ended, how long it
+//! took) to the findings, with the fix that fits each kind of failure and, behind a proxy, the
+//! proxy's side of it. No I/O here.
 
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 
+use super::{Attempt, Observation, Outcome};
+use crate::config::DoctorConfig;
 use crate::findings::registry::{
-    FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_REFUSED, TCP_RESET, TCP_TIMEOUT, TCP_UNREACHABLE,
+    FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_REFUSED, TCP_TIMEOUT, TCP_UNREACHABLE,
 };
 use crate::findings::{Finding, millis};
-use crate::limits::LocalFailure;
 use crate::proxy::Proxy;
-use crate::stages::context::{Budget, Context, StageOutput};
-use crate::transport::{Connection, Peer};
+use crate::stages::context::{Budget, StageOutput};
 
-/// How one connection attempt ended.
-#[derive(Debug)]
-enum Attempt {
-    Connected,
-    Refused,
-    TimedOut,
-    Unreachable(ErrorKind),
-    /// Accepted, then reset (`true`) or closed (`false`) before anything was sent.
-    Dropped {
-        reset: bool,
-    },
-    Other(io::Error),
-    /// Not tried: the doctor could not open a socket for it.
-    Local(LocalFailure),
-}
-
-#[derive(Debug)]
-struct Outcome {
-    addr: SocketAddr,
-    attempt: Attempt,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn result_text(&self, budget: Budget) -> String {
-        match &self.attempt {
-            Attempt::Connected => "connected".into(),
-            Attempt::Refused => "refused".into(),
-            Attempt::TimedOut => format!("no answer within {}", budget.describe()),
-            Attempt::Unreachable(ErrorKind::NetworkUnreachable) => "network unreachable".into(),
-            Attempt::Unreachable(_) => "host unreachable".into(),
-            Attempt::Dropped { reset: true } => "accepted, then reset".into(),
-            Attempt::Dropped { reset: false } => "accepted, then closed".into(),
-            Attempt::Other(e) => format!("error: {e}"),
-            Attempt::Local(failure) => format!("not tried: {failure}"),
-        }
-    }
-
-    /// The finding this failed attempt belongs to.
-    fn failure_def(&self) -> Option<&'static FindingDef> {
-        match self.attempt {
-            Attempt::Connected | Attempt::Local(_) => None,
-            Attempt::Refused => Some(&TCP_REFUSED),
-            Attempt::TimedOut => Some(&TCP_TIMEOUT),
-            Attempt::Unreachable(_) | Attempt::Other(_) => Some(&TCP_UNREACHABLE),
-            Attempt::Dropped { .. } => Some(&TCP_RESET),
-        }
-    }
-}
-
-async fn connect(addr: SocketAddr, budget: Budget) -> (Outcome, Option<TcpStream>) {
-    let start = Instant::now();
-    let mut stream = None;
-    let attempt = match budget.run(TcpStream::connect(addr)).await {
-        None => Attempt::TimedOut,
-        Some(Ok(connected)) => {
-            stream = Some(connected);
-            Attempt::Connected
-        }
-        Some(Err(error)) => match LocalFailure::on_connect(&error, addr) {
-            Some(failure) => Attempt::Local(failure),
-            None => classify(error),
-        },
-    };
-    (
-        Outcome {
-            addr,
-            attempt,
-            elapsed: start.elapsed(),
-        },
-        stream,
-    )
-}
-
-/// A connect error about the address or the path to it.
-fn classify(error: io::Error) -> Attempt {
-    match error.kind() {
-        ErrorKind::ConnectionRefused => Attempt::Refused,
-        ErrorKind::TimedOut => Attempt::TimedOut,
-        kind @ (ErrorKind::NetworkUnreachable
-        | ErrorKind::HostUnreachable
-        | ErrorKind::AddrNotAvailable) => Attempt::Unreachable(kind),
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-            Attempt::Dropped { reset: true }
-        }
-        _ => Attempt::Other(error),
-    }
-}
-
-/// Looks, without waiting, for a reset or close that has already arrived on a fresh connection.
-/// Peeks so that a byte the server sent first stays for the next stage.
-fn dropped_already(stream: &TcpStream) -> Option<bool> {
-    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-    match socket2::SockRef::from(stream).peek(&mut byte) {
-        Ok(0) => Some(false),
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-            ) =>
-        {
-            Some(true)
-        }
-        _ => None,
-    }
-}
-
-pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
-    let budget = ctx.budget();
-    let handles: Vec<_> = ctx
-        .addresses
-        .iter()
-        .map(|&addr| tokio::spawn(connect(addr, budget)))
-        .collect();
-    let mut outcomes = Vec::with_capacity(handles.len());
-    let mut streams = Vec::with_capacity(handles.len());
-    for (handle, &addr) in handles.into_iter().zip(&ctx.addresses) {
-        let (outcome, stream) = handle.await.unwrap_or_else(|e| {
-            let error = io::Error::other(format!("connect task failed: {e}"));
-            (
-                Outcome {
-                    addr,
-                    attempt: Attempt::Other(error),
-                    elapsed: Duration::ZERO,
-                },
-                None,
-            )
-        });
-        outcomes.push(outcome);
-        streams.push(stream);
-    }
-    for (outcome, stream) in outcomes.iter_mut().zip(&mut streams) {
-        if let Some(reset) = stream.as_ref().and_then(dropped_already) {
-            outcome.attempt = Attempt::Dropped { reset };
-            *stream = None;
-        }
-    }
-
-    // Every address is tried at once, so one that could not be tried makes the others' results
-    // no comparison: the stage did not check this target, and the run says why.
-    if let Some((addr, failure)) = outcomes.iter().find_map(|o| match o.attempt {
-        Attempt::Local(failure) => Some((o.addr, failure)),
-        _ => None,
-    }) {
-        return StageOutput::local_failure(
-            format!("not checked: connecting to {addr}: {failure}"),
-            failure,
-        );
-    }
-
-    let table = attempts_json(&outcomes, budget);
+/// The findings and the stage line for what was observed (the caller has already turned an
+/// attempt the doctor could not make into a local failure).
+pub(super) fn explain(config: &DoctorConfig, seen: &Observation) -> StageOutput {
+    let (outcomes, budget) = (&seen.attempts, seen.budget);
+    let table = attempts_json(outcomes, budget);
     let failed: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| !matches!(o.attempt, Attempt::Connected))
         .collect();
-    let chosen = outcomes
+    let Some(chosen) = outcomes
         .iter()
-        .zip(&mut streams)
-        .find_map(|(o, stream)| Some((o.addr, stream.take()?, o.elapsed)));
-
-    let Some((peer, stream, elapsed)) = chosen else {
+        .find(|o| matches!(o.attempt, Attempt::Connected))
+    else {
         // One finding per kind of failure, in address order.
         let mut findings = Vec::new();
         let mut seen: Vec<&'static FindingDef> = Vec::new();
@@ -201,7 +37,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                     .copied()
                     .filter(|o| o.failure_def() == Some(def))
                     .collect();
-                findings.push(failure_finding(ctx, def, &same, budget, table.clone()));
+                findings.push(failure_finding(config, def, &same, budget, table.clone()));
             }
         }
         let first = failed
@@ -217,6 +53,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         };
         return StageOutput::done(summary, findings);
     };
+    let (peer, elapsed) = (chosen.addr, chosen.elapsed);
 
     let connected = Finding::new(
         &TCP_CONNECTED,
@@ -245,15 +82,9 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 ),
             )
             .with_evidence("attempts", table)
-            .with_fix(partial_fix(ctx, &failed)),
+            .with_fix(partial_fix(config, &failed)),
         );
     }
-    ctx.observed.connect_ms = Some(millis(elapsed));
-    ctx.connected_to = Some(peer);
-    ctx.connection = Some(Connection {
-        stream: Box::new(stream),
-        peer: Peer::direct(peer),
-    });
     StageOutput::done(format!("connected to {peer}"), findings)
 }
 
@@ -281,15 +112,15 @@ fn addr_list(outcomes: &[&Outcome]) -> String {
 }
 
 fn failure_finding(
-    ctx: &Context<'_>,
+    config: &DoctorConfig,
     def: &'static FindingDef,
     outcomes: &[&Outcome],
     budget: Budget,
     table: Value,
 ) -> Finding {
     let addrs = addr_list(outcomes);
-    let port = ctx.config.target.port;
-    let host = ctx.config.target.host.to_string();
+    let port = config.target.port;
+    let host = config.target.host.to_string();
     let (detail, fix) = if def == &TCP_REFUSED {
         (
             format!(
@@ -355,7 +186,7 @@ fn failure_finding(
                 .to_string(),
         )
     };
-    let (detail, fix) = match ctx.config.proxy.proxy() {
+    let (detail, fix) = match config.proxy.proxy() {
         Some(proxy) => proxy_failure(proxy, def, &addrs, budget),
         None => (detail, fix),
     };
@@ -417,9 +248,9 @@ fn with_attempts(finding: Finding, table: Value) -> Finding {
     }
 }
 
-fn partial_fix(ctx: &Context<'_>, failed: &[&Outcome]) -> String {
+fn partial_fix(config: &DoctorConfig, failed: &[&Outcome]) -> String {
     let v6_only = failed.iter().all(|o| o.addr.is_ipv6());
-    let host = ctx.config.target.host.to_string();
+    let host = config.target.host.to_string();
     if v6_only {
         format!(
             "Only IPv6 addresses fail. Either give this machine working IPv6, make the broker \
