@@ -148,7 +148,9 @@ fn nodes_fail(nodes: &[NodeView<'_>], failing: &[&NodeView<'_>]) -> Finding {
         (
             Status::Warn,
             format!(
-                "Clients that try the next address when one does not connect get through (after                  their connect timeout when a node does not answer); clients that use only the                  address they are handed (many embedded stacks, a load balancer's health check                  aside) fail: {}.",
+                "Clients that try the next address when one does not connect get through (after \
+                 their connect timeout when a node does not answer); clients that use only the \
+                 address they are handed (many embedded stacks) fail: {}.",
                 share(failing.len(), nodes.len())
             ),
         )
@@ -156,7 +158,8 @@ fn nodes_fail(nodes: &[NodeView<'_>], failing: &[&NodeView<'_>]) -> Finding {
         (
             Status::Fail,
             format!(
-                "A client is handed one node or another (DNS round robin, a load balancer), so                  {}, and retrying often seems to fix it.",
+                "A client is handed one node or another (DNS round robin, a load balancer), so \
+                 {}, and retrying often seems to fix it.",
                 share(failing.len(), nodes.len())
             ),
         )
@@ -251,9 +254,11 @@ fn certificates_differ(nodes: &[NodeView<'_>]) -> Option<Finding> {
     if with_cert.iter().any(|(_, c)| c.issuer != first.issuer) {
         differs.push("issuer");
     }
+    // Certificates issued per node minutes apart are not a difference; a renewal missed on one
+    // node is.
     if with_cert
         .iter()
-        .any(|(_, c)| c.not_after != first.not_after)
+        .any(|(_, c)| (c.not_after - first.not_after).abs() > 86_400)
     {
         differs.push("expiry");
     }
