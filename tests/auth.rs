@@ -773,3 +773,25 @@ fn conflicting_credential_flags_are_usage_errors() {
     assert_eq!(keys.code, 2);
     assert!(!keys.stderr.contains("s3cret"), "{}", keys.stderr);
 }
+
+/// Times a token's author chose to be absurd: an `exp` far past the year 9999 and an `iat`
+/// before 1970. The lifetime and the time left overflowed a subtraction (a panic in a debug
+/// build); now they saturate, and the token is judged like any other.
+#[test]
+fn absurd_token_times_do_not_overflow() {
+    for (exp, iat) in [(1e300, -5.0), (-1e300, 1e300)] {
+        let token = Token::new("HS256")
+            .claim("sub", "device")
+            .claim("exp", exp)
+            .claim("iat", iat)
+            .hs256(b"k");
+        // `inspect` fails the test on anything written to stderr, a panic's message included.
+        let (report, code) = inspect_token(&token, &[]);
+        assert!(code == 0 || code == 1, "exit {code}: {:?}", report.ids());
+        assert!(
+            report.findings.iter().any(|f| f.id == "token.decoded"),
+            "{:?}",
+            report.ids()
+        );
+    }
+}

@@ -1,56 +1,25 @@
-//! Auth stage: what the client will authenticate with, checked before the broker sees it.
-//!
-//! Three of the seed guides end at a refused CONNECT whose cause was the credential: a projected
-//! ServiceAccountToken that was missing, expired or minted for the wrong audience; a JWT with the
-//! wrong issuer or minted by a device whose clock was never set. The broker only answers "bad
-//! credentials", so this stage reads the token (from a file, an argument, stdin, or a password
-//! that is a JWT, as EMQX takes them), decodes it without trusting it, and checks every claim at
-//! once instead of stopping at the first, so one run names every problem. It needs no network;
-//! `mqtt-doctor token inspect` runs the same checks on their own.
-//!
-//! Secrets never leave as text: findings carry lengths, fingerprints and decoded claims, never a
-//! token, its signature, a password or a key.
-
-use std::io;
-use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! What the auth stage's observations mean: the credentials the client sends, what could not be
+//! read and how to fix it, and every claim of the token checked against the clock, the broker's
+//! audience and issuer, and the key. Pure functions of the [`Observed`] values and the
+//! configuration, so that the wording can change without touching the reading and decoding.
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{AuthOptions, CredentialSource, DoctorConfig, KeySource, TokenChecks};
-use crate::files::{ReadError, io_problem, read_capped};
-use crate::findings::{Finding, Status, registry as r};
-use crate::jwt::{self, Jwt, KeyKind, Verification, VerifyingKey};
-use crate::secret::{self, Secret};
-use crate::stages::context::{Context, Credentials, StageOutput};
+use super::*;
+use crate::config::DoctorConfig;
+use crate::files::io_problem;
+use crate::findings::{Status, registry as r};
+use crate::jwt::KeyKind;
+use crate::secret;
 
-/// How far a timestamp may lie in the future before it counts as clock skew (`iat`) or as not yet
-/// valid (`nbf`). Brokers and the Kubernetes API allow about this much; jwt-cli's 1000 s hides real
-/// skew.
-pub const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
-
-/// Tokens are a few kilobytes at most; a larger file is the wrong file, and is not read whole.
-const MAX_TOKEN_FILE: u64 = 64 * 1024;
-
-/// Timestamps before this (2001-09-09) come from a clock that was never set, as on a
-/// microcontroller that minted its JWT before SNTP answered.
-const UNSET_CLOCK_BEFORE: i64 = 1_000_000_000;
-
-/// How long after the kubelet's refresh point a projected token may still be on disk.
-const KUBELET_REFRESH_SLACK: Duration = Duration::from_secs(5 * 60);
-
-pub(crate) fn run(ctx: &mut Context<'_>) -> StageOutput {
-    let (mut output, credentials) = check_and_read(
-        &ctx.config.auth,
-        ctx.config.mqtt.auth_method.as_deref(),
-        SystemTime::now(),
-    );
-    ctx.credentials = credentials;
-    if !ctx.config.reads_host_files() {
+/// The stage's findings and summary, as the pipeline shows them: the credentials', then the
+/// pod's ahead of them, with fixes worded for the pod.
+pub(super) fn stage(observed: Option<&Observed>, config: &DoctorConfig) -> StageOutput {
+    let mut output = credentials(observed, &config.auth, config.mqtt.auth_method.as_deref());
+    if !config.reads_host_files() {
         // Fixes are for the pod: a mountPath or a `> FILE` names the path the pod sees, not the
         // copy below --root that was read.
-        let root = ctx.config.root.display().to_string();
+        let root = config.root.display().to_string();
         let prefix = format!("{}/", root.trim_end_matches('/'));
         for finding in &mut output.findings {
             if let Some(fix) = &mut finding.fix {
@@ -58,12 +27,12 @@ pub(crate) fn run(ctx: &mut Context<'_>) -> StageOutput {
             }
         }
     }
-    if let Some(namespace) = ctx.config.pod.as_ref().and_then(|p| p.namespace.as_deref()) {
+    if let Some(namespace) = config.pod.as_ref().and_then(|p| p.namespace.as_deref()) {
         for fix in output.findings.iter_mut().filter_map(|f| f.fix.as_mut()) {
             *fix = fix.replace("-n NAMESPACE", &format!("-n {namespace}"));
         }
     }
-    let mut context = pod_findings(ctx.config);
+    let mut context = pod_findings(config);
     if !context.is_empty() {
         context.append(&mut output.findings);
         output.findings = context;
@@ -121,59 +90,45 @@ fn pod_findings(config: &DoctorConfig) -> Vec<Finding> {
     findings
 }
 
-/// The stage's checks on explicit options and clock, and what the MQTT stage will send.
-fn check_and_read(
+/// The stage's checks on explicit options and clock.
+fn credentials(
+    observed: Option<&Observed>,
     auth: &AuthOptions,
     auth_method: Option<&str>,
-    now: SystemTime,
-) -> (StageOutput, Option<Credentials>) {
-    if auth.is_empty() {
-        let output = StageOutput::not_applicable(if auth_method.is_some() {
+) -> StageOutput {
+    let Some(observed) = observed else {
+        return StageOutput::not_applicable(if auth_method.is_some() {
             "no token given for the authentication method"
         } else {
             "no credentials given: the client connects anonymously"
         });
-        return (output, None);
-    }
+    };
     let mut findings = Vec::new();
     let mut parts = Vec::new();
-    let mut credentials = Credentials {
-        username: auth.username.clone(),
-        ..Credentials::default()
-    };
 
-    if let Some(source) = &auth.token {
-        let (summary, token_findings, token) = inspect_and_keep(source, &auth.checks, now);
+    if let Some(read) = &observed.token {
+        let (summary, token_findings) = token(read, &auth.checks, observed.now);
         parts.push(summary);
         findings.extend(token_findings);
-        match token {
-            Some(token) => credentials.token = Some(token),
-            None => credentials.unusable = Some("the token could not be read".into()),
-        }
     }
 
     let mut password_shown = None;
-    if let Some(source) = &auth.password {
-        match read_password(source) {
-            Err(finding) => {
-                parts.push("password unusable".into());
-                findings.push(*finding);
-                credentials.unusable = Some("the password file could not be read".into());
-            }
-            Ok(password) => {
-                credentials.password = Some(password.clone());
-                let text = String::from_utf8_lossy(password.expose()).into_owned();
-                if jwt::looks_like_jwt(text.trim()) {
-                    let origin = Origin::Password;
-                    let (summary, token_findings) = analyse(&password, &origin, &auth.checks, now);
-                    parts.push(format!("password: {summary}"));
-                    findings.extend(token_findings);
-                } else {
-                    parts.push(format!("password ({})", password.describe()));
-                }
-                password_shown = Some(password.describe());
-            }
+    match &observed.password {
+        Some(PasswordRead::Unreadable { path, problem }) => {
+            parts.push("password unusable".into());
+            findings.push(password_problem(path, problem));
         }
+        Some(PasswordRead::Read { password, jwt }) => {
+            if let Some(text) = jwt {
+                let (summary, token_findings) = analyse(text, &auth.checks, observed.now);
+                parts.push(format!("password: {summary}"));
+                findings.extend(token_findings);
+            } else {
+                parts.push(format!("password ({})", password.describe()));
+            }
+            password_shown = Some(password.describe());
+        }
+        None => {}
     }
 
     let token_as_password =
@@ -237,23 +192,7 @@ fn check_and_read(
     }
     findings.insert(0, credentials_finding);
 
-    (
-        StageOutput::done(parts.join(", "), findings),
-        Some(credentials),
-    )
-}
-
-/// Where a token came from, for the wording of findings and fixes.
-#[derive(Clone, Debug)]
-enum Origin {
-    File {
-        path: PathBuf,
-        /// The file is the kubelet's `..data` symlink of a projected volume.
-        projected: bool,
-    },
-    Value,
-    Stdin,
-    Password,
+    StageOutput::done(parts.join(", "), findings)
 }
 
 impl Origin {
@@ -274,161 +213,91 @@ impl Origin {
     }
 }
 
-/// Reads a token from its source and checks it; returns the one-line summary and the findings.
-pub(crate) fn inspect(
-    source: &CredentialSource,
-    checks: &TokenChecks,
-    now: SystemTime,
-) -> (String, Vec<Finding>) {
-    let (summary, findings, _) = inspect_and_keep(source, checks, now);
-    (summary, findings)
-}
-
-/// [`inspect`], also handing back the token (trimmed) when it could be read.
-fn inspect_and_keep(
-    source: &CredentialSource,
-    checks: &TokenChecks,
-    now: SystemTime,
-) -> (String, Vec<Finding>, Option<Secret>) {
-    let (token, origin) = match source {
-        CredentialSource::Value(secret) => (secret.clone(), Origin::Value),
-        CredentialSource::Stdin(secret) => (secret.clone(), Origin::Stdin),
-        CredentialSource::File(path) => match read_token_file(path, checks.audience.as_deref()) {
-            Ok(read) => read,
-            Err(finding) => {
-                let summary = format!(
-                    "token {}: {}",
-                    path.display(),
-                    finding.def.title.to_lowercase()
-                );
-                return (summary, vec![*finding], None);
-            }
-        },
-    };
-    let (summary, findings) = analyse(&token, &origin, checks, now);
-    let summary = match &origin {
-        Origin::File { path, .. } => format!("token {}: {summary}", path.display()),
-        _ => format!("token: {summary}"),
-    };
-    let trimmed = token.expose().trim_ascii();
-    let usable = (!trimmed.is_empty()).then(|| Secret::new(trimmed));
-    (summary, findings, usable)
-}
-
-fn read_password(source: &CredentialSource) -> Result<Secret, Box<Finding>> {
-    let path = match source {
-        CredentialSource::Value(secret) | CredentialSource::Stdin(secret) => {
-            return Ok(secret.clone());
-        }
-        CredentialSource::File(path) => path,
-    };
-    let problem = |detail: String| {
-        Box::new(
-            Finding::new(&r::AUTH_PASSWORD_FILE_INVALID, detail)
-                .with_evidence("path", path.display().to_string())
-                .with_fix(
-                    "Point --password-file at the file that holds the password (one line; a \
-                     trailing newline is ignored), readable by the user the doctor runs as.",
-                ),
-        )
-    };
-    let bytes = match read_capped(path, MAX_TOKEN_FILE) {
-        Ok(bytes) => bytes,
-        Err(ReadError::Io(e)) => {
-            return Err(problem(format!(
-                "The password file {} cannot be read: {}.",
+/// A token as read and checked: the one-line summary and the findings.
+pub(super) fn token(read: &TokenRead, checks: &TokenChecks, now: i64) -> (String, Vec<Finding>) {
+    match read {
+        TokenRead::Unread { path, problem } => {
+            let finding = token_file_problem(path, problem, checks.audience.as_deref());
+            let summary = format!(
+                "token {}: {}",
                 path.display(),
-                io_problem(&e)
-            )));
+                finding.def.title.to_lowercase()
+            );
+            (summary, vec![finding])
         }
-        Err(ReadError::TooLarge(len)) => {
-            return Err(problem(format!(
-                "The password file {} is at least {len} bytes, too large to be a password: is it the \
-                 right file?",
-                path.display()
-            )));
+        TokenRead::Read(text) => {
+            let (summary, findings) = analyse(text, checks, now);
+            let summary = match &text.origin {
+                Origin::File { path, .. } => format!("token {}: {summary}", path.display()),
+                _ => format!("token: {summary}"),
+            };
+            (summary, findings)
         }
-    };
-    // A password file holds one line; the newline an editor adds is not part of it.
-    let line = bytes
-        .strip_suffix(b"\n")
-        .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
-        .unwrap_or(&bytes);
-    if line.is_empty() {
-        return Err(problem(format!(
-            "The password file {} is empty.",
-            path.display()
-        )));
     }
-    Ok(Secret::new(line))
 }
 
-fn read_token_file(path: &Path, audience: Option<&str>) -> Result<(Secret, Origin), Box<Finding>> {
-    let projected = is_projected(path);
-    let bytes = match read_capped(path, MAX_TOKEN_FILE) {
-        Ok(bytes) => bytes,
-        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Box::new(missing_token(path, audience)));
-        }
-        Err(ReadError::Io(e)) => return Err(Box::new(unreadable_token(path, &e))),
-        Err(ReadError::TooLarge(len)) => {
-            return Err(Box::new(
-                Finding::new(
-                    &r::TOKEN_MALFORMED,
-                    format!(
-                        "The token file {} is at least {len} bytes; tokens are a few kilobytes at most, so \
-                         this is not a token file.",
-                        path.display()
-                    ),
-                )
-                .with_evidence("path", path.display().to_string())
-                .with_evidence("size_bytes", len)
-                .with_fix("Point --token-file at the file that holds the token itself."),
-            ));
-        }
+fn password_problem(path: &Path, problem: &PasswordFileProblem) -> Finding {
+    let detail = match problem {
+        PasswordFileProblem::Read(ReadError::Io(e)) => format!(
+            "The password file {} cannot be read: {}.",
+            path.display(),
+            io_problem(e)
+        ),
+        PasswordFileProblem::Read(ReadError::TooLarge(len)) => format!(
+            "The password file {} is at least {len} bytes, too large to be a password: is it the \
+             right file?",
+            path.display()
+        ),
+        PasswordFileProblem::Empty => format!("The password file {} is empty.", path.display()),
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        let what = if bytes.is_empty() {
-            "is empty".to_string()
-        } else {
-            format!("holds only whitespace ({} bytes)", bytes.len())
-        };
-        return Err(Box::new(
+    Finding::new(&r::AUTH_PASSWORD_FILE_INVALID, detail)
+        .with_evidence("path", path.display().to_string())
+        .with_fix(
+            "Point --password-file at the file that holds the password (one line; a \
+             trailing newline is ignored), readable by the user the doctor runs as.",
+        )
+}
+
+fn token_file_problem(path: &Path, problem: &TokenFileProblem, audience: Option<&str>) -> Finding {
+    match problem {
+        TokenFileProblem::Missing { directory, listing } => {
+            missing_token(path, directory, listing, audience)
+        }
+        TokenFileProblem::Unreadable { error, owner } => unreadable_token(path, error, *owner),
+        TokenFileProblem::TooLarge(len) => Finding::new(
+            &r::TOKEN_MALFORMED,
+            format!(
+                "The token file {} is at least {len} bytes; tokens are a few kilobytes at most, so \
+                 this is not a token file.",
+                path.display()
+            ),
+        )
+        .with_evidence("path", path.display().to_string())
+        .with_evidence("size_bytes", *len)
+        .with_fix("Point --token-file at the file that holds the token itself."),
+        TokenFileProblem::Blank(len) => {
+            let what = if *len == 0 {
+                "is empty".to_string()
+            } else {
+                format!("holds only whitespace ({len} bytes)")
+            };
             Finding::new(
                 &r::TOKEN_EMPTY,
                 format!("The token file {} {what}.", path.display()),
             )
             .with_evidence("path", path.display().to_string())
-            .with_evidence("size_bytes", bytes.len())
+            .with_evidence("size_bytes", *len)
             .with_fix(
                 "Whatever wrote the file wrote nothing: a `kubectl create token … > FILE` that \
                  failed still creates FILE, empty. Write the token again and check the command's \
                  error output; for a projected volume, check the pod's events \
                  (`kubectl describe pod`).",
-            ),
-        ));
+            )
+        }
     }
-    Ok((
-        Secret::new(bytes),
-        Origin::File {
-            path: path.to_path_buf(),
-            projected,
-        },
-    ))
 }
 
-/// Whether `path` is a projected-volume file: the kubelet makes each one a symlink into `..data`,
-/// which it swaps atomically when it refreshes the token.
-fn is_projected(path: &Path) -> bool {
-    std::fs::read_link(path).is_ok_and(|target| target.starts_with("..data"))
-}
-
-fn missing_token(path: &Path, audience: Option<&str>) -> Finding {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        Some(_) => Path::new("."),
-        None => Path::new("/"),
-    };
+fn missing_token(path: &Path, dir: &Path, listing: &Listing, audience: Option<&str>) -> Finding {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -438,15 +307,8 @@ fn missing_token(path: &Path, audience: Option<&str>) -> Finding {
         format!("The token file {} does not exist.", path.display()),
     )
     .with_evidence("path", path.display().to_string());
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            let mut names: Vec<String> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with(".."))
-                .collect();
-            names.sort();
-            names.truncate(20);
+    match listing {
+        Listing::Holds(names) => {
             finding.detail.push_str(&format!(
                 " Its directory {} exists{}.",
                 dir.display(),
@@ -456,19 +318,19 @@ fn missing_token(path: &Path, audience: Option<&str>) -> Finding {
                     format!(" and holds: {}", names.join(", "))
                 }
             ));
-            finding = finding.with_evidence("directory_holds", names);
+            finding = finding.with_evidence("directory_holds", names.clone());
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Listing::Absent => {
             finding.detail.push_str(&format!(
                 " Its directory {} does not exist either: nothing is mounted there.",
                 dir.display()
             ));
         }
-        Err(e) => {
+        Listing::Unlistable(e) => {
             finding.detail.push_str(&format!(
                 " Its directory {} cannot be listed: {}.",
                 dir.display(),
-                io_problem(&e)
+                io_problem(e)
             ));
         }
     }
@@ -498,7 +360,7 @@ fn missing_token(path: &Path, audience: Option<&str>) -> Finding {
     ))
 }
 
-fn unreadable_token(path: &Path, error: &io::Error) -> Finding {
+fn unreadable_token(path: &Path, error: &io::Error, owner: Option<Owner>) -> Finding {
     let mut finding = Finding::new(
         &r::TOKEN_UNREADABLE,
         format!(
@@ -509,13 +371,10 @@ fn unreadable_token(path: &Path, error: &io::Error) -> Finding {
     )
     .with_evidence("path", path.display().to_string())
     .with_evidence("error", io_problem(error));
-    if let Ok(metadata) = std::fs::metadata(path) {
+    if let Some(owner) = owner {
         finding = finding
-            .with_evidence("mode", format!("{:o}", metadata.mode() & 0o7777))
-            .with_evidence(
-                "owner",
-                format!("uid {} gid {}", metadata.uid(), metadata.gid()),
-            );
+            .with_evidence("mode", format!("{:o}", owner.mode & 0o7777))
+            .with_evidence("owner", format!("uid {} gid {}", owner.uid, owner.gid));
     }
     let fix = if error.kind() == io::ErrorKind::IsADirectory {
         "Give the path of the token file inside that directory (e.g. \
@@ -529,45 +388,50 @@ fn unreadable_token(path: &Path, error: &io::Error) -> Finding {
     finding.with_fix(fix)
 }
 
-/// Decodes and checks one token; returns a summary and the findings.
-fn analyse(
-    raw: &Secret,
-    origin: &Origin,
-    checks: &TokenChecks,
-    now: SystemTime,
-) -> (String, Vec<Finding>) {
+/// The findings on one decoded token, and its summary.
+fn analyse(text: &TokenText, checks: &TokenChecks, now: i64) -> (String, Vec<Finding>) {
+    let TokenText {
+        raw,
+        origin,
+        decoded,
+    } = text;
     let mut findings = Vec::new();
     let source = origin.describe();
-    let Ok(text) = std::str::from_utf8(raw.expose()) else {
-        let finding = Finding::new(
-            &r::TOKEN_MALFORMED,
-            format!("The token ({source}) is not UTF-8 text, so it cannot be a JWT."),
-        )
-        .with_evidence("source", source.clone())
-        .with_evidence("token", raw.describe())
-        .with_fix("Check that the file or value holds the token and nothing else.");
-        return ("not a JWT".into(), vec![finding]);
-    };
-
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        let finding = Finding::new(&r::TOKEN_EMPTY, format!("The token ({source}) is empty."))
+    let (whitespace, token, decoded) = match decoded {
+        Decoded::NotUtf8 => {
+            let finding = Finding::new(
+                &r::TOKEN_MALFORMED,
+                format!("The token ({source}) is not UTF-8 text, so it cannot be a JWT."),
+            )
             .with_evidence("source", source.clone())
-            .with_evidence("size_bytes", raw.len())
-            .with_fix(
-                "Whatever produced the value produced nothing: check the command or variable that \
+            .with_evidence("token", raw.describe())
+            .with_fix("Check that the file or value holds the token and nothing else.");
+            return ("not a JWT".into(), vec![finding]);
+        }
+        Decoded::Empty => {
+            let finding =
+                Finding::new(&r::TOKEN_EMPTY, format!("The token ({source}) is empty."))
+                    .with_evidence("source", source.clone())
+                    .with_evidence("size_bytes", raw.len())
+                    .with_fix(
+                        "Whatever produced the value produced nothing: check the command or variable that \
              should hold the token (an unset variable expands to nothing).",
-            );
-        return ("empty".into(), vec![finding]);
+                    );
+            return ("empty".into(), vec![finding]);
+        }
+        Decoded::Text {
+            whitespace,
+            token,
+            jwt,
+        } => (whitespace, token, jwt),
+    };
+    if let Some(whitespace) = whitespace {
+        findings.push(whitespace_finding(whitespace, &source, origin));
     }
-    if trimmed.len() != text.len() {
-        findings.push(whitespace_finding(text, &source, origin));
-    }
-    let token = Secret::new(trimmed);
 
-    let jwt = match jwt::decode(trimmed) {
-        Ok(jwt) => jwt,
-        Err(error) => {
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(NotJwt { error, parts }) => {
             let mut finding = Finding::new(
                 &r::TOKEN_MALFORMED,
                 format!("The token ({source}) is not a JWT: {error}."),
@@ -577,8 +441,7 @@ fn analyse(
             if let Some(part) = error.part() {
                 finding = finding.with_evidence("broken_part", part.to_string());
             }
-            let parts = trimmed.split('.').count();
-            finding = finding.with_evidence("parts", parts).with_fix(
+            finding = finding.with_evidence("parts", *parts).with_fix(
                 "Check that the value is the whole token, copied without line breaks or quotes: \
                  three base64url parts joined by dots (header.payload.signature). A token cut \
                  by a terminal or wrapped by `base64` (use `base64 -w0`) loses its shape.",
@@ -588,18 +451,21 @@ fn analyse(
         }
     };
 
-    let Claims {
-        times,
-        mut problems,
-    } = Claims::read(&jwt, now);
-    let kind = TokenKind::of(&jwt);
-    check_times(&times, &kind, origin, checks, now, &mut problems);
-    check_audience(&jwt, &kind, checks, &mut problems);
-    check_issuer(&jwt, checks, &mut problems);
-    check_signature(&jwt, checks, &mut problems);
+    let mut problems = mistyped_times(decoded, now);
+    check_times(
+        &decoded.times,
+        &decoded.kind,
+        origin,
+        checks,
+        now,
+        &mut problems,
+    );
+    check_audience(decoded, checks, &mut problems);
+    check_issuer(decoded, checks, &mut problems);
+    check_signature(decoded, checks, &mut problems);
 
-    let evidence = claims_evidence(&jwt, &times, &kind, &token, origin, now);
-    let summary = summary(&jwt, &times, &kind, now, &problems);
+    let evidence = claims_evidence(decoded, token, origin, now);
+    let summary = summary(decoded, now, &problems);
     let clean = problems
         .iter()
         .all(|f| matches!(f.status, Status::Pass | Status::Info));
@@ -624,15 +490,15 @@ fn analyse(
     (summary, findings)
 }
 
-fn whitespace_finding(text: &str, source: &str, origin: &Origin) -> Finding {
-    let leading = text.len() - text.trim_start().len();
-    let trailing = &text[text.trim_end().len()..];
-    let what = match (leading, trailing) {
-        (0, "\n") => "a trailing newline".to_string(),
-        (0, "\r\n") => "a trailing CRLF (the file was written on Windows)".to_string(),
-        (0, t) => format!("{} trailing whitespace bytes", t.len()),
-        (n, "") => format!("{n} leading whitespace bytes"),
-        (n, t) => format!("{n} leading and {} trailing whitespace bytes", t.len()),
+fn whitespace_finding(whitespace: &Whitespace, source: &str, origin: &Origin) -> Finding {
+    let what = match (whitespace.leading, whitespace.trailing, whitespace.line_end) {
+        (0, _, Some(LineEnd::Lf)) => "a trailing newline".to_string(),
+        (0, _, Some(LineEnd::CrLf)) => {
+            "a trailing CRLF (the file was written on Windows)".to_string()
+        }
+        (0, t, None) => format!("{t} trailing whitespace bytes"),
+        (n, 0, _) => format!("{n} leading whitespace bytes"),
+        (n, t, _) => format!("{n} leading and {t} trailing whitespace bytes"),
     };
     let mut finding = Finding::new(
         &r::TOKEN_WHITESPACE,
@@ -660,143 +526,41 @@ fn whitespace_finding(text: &str, source: &str, origin: &Origin) -> Finding {
     finding
 }
 
-/// The registered time claims, read leniently: a claim of the wrong type is a problem of its
-/// own, and the other claims are still checked.
-#[derive(Clone, Copy, Debug, Default)]
-struct Times {
-    exp: Option<i64>,
-    nbf: Option<i64>,
-    iat: Option<i64>,
+/// A time claim of the wrong type is a problem of its own.
+fn mistyped_times(token: &Token, now: i64) -> Vec<Finding> {
+    token
+        .mistyped
+        .iter()
+        .map(|(claim, found)| {
+            let name = claim.name();
+            Finding::new(
+                &r::TOKEN_MALFORMED,
+                format!(
+                    "The claim \"{name}\" is {}, not a NumericDate (seconds since \
+                     1970). Brokers reject the token or ignore the claim.",
+                    json_type(*found)
+                ),
+            )
+            .with_evidence("claim", name)
+            .with_evidence("broken_part", "payload")
+            .with_fix(format!(
+                "Mint the token with \"{name}\" as a number of seconds since \
+                 1970-01-01 UTC, e.g. {now}."
+            ))
+        })
+        .collect()
 }
 
-#[derive(Debug, Default)]
-struct Claims {
-    times: Times,
-    problems: Vec<Finding>,
-}
-
-impl Claims {
-    fn read(jwt: &Jwt, now: SystemTime) -> Claims {
-        let mut claims = Claims::default();
-        for name in ["exp", "nbf", "iat"] {
-            let value = match jwt.claims.get(name) {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-                Some(other) => {
-                    claims.problems.push(
-                        Finding::new(
-                            &r::TOKEN_MALFORMED,
-                            format!(
-                                "The claim \"{name}\" is {}, not a NumericDate (seconds since \
-                                 1970). Brokers reject the token or ignore the claim.",
-                                json_type(other)
-                            ),
-                        )
-                        .with_evidence("claim", name)
-                        .with_evidence("broken_part", "payload")
-                        .with_fix(format!(
-                            "Mint the token with \"{name}\" as a number of seconds since \
-                             1970-01-01 UTC, e.g. {}.",
-                            unix_now(now)
-                        )),
-                    );
-                    None
-                }
-            };
-            match name {
-                "exp" => claims.times.exp = value,
-                "nbf" => claims.times.nbf = value,
-                _ => claims.times.iat = value,
-            }
-        }
-        claims
+fn json_type(found: JsonType) -> &'static str {
+    match found {
+        JsonType::Bool => "a boolean",
+        JsonType::String => "a string",
+        JsonType::Array => "an array",
+        JsonType::Object => "an object",
     }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// What issued the token, as far as its claims tell.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum TokenKind {
-    /// A Kubernetes ServiceAccount token.
-    Kubernetes {
-        namespace: String,
-        account: String,
-        pod: Option<String>,
-        node: Option<String>,
-        /// Minted by the TokenRequest API (projected volume or `kubectl create token`), with an
-        /// expiry; `false` for a legacy Secret-based token, which never expires.
-        bound: bool,
-    },
-    Other,
 }
 
 impl TokenKind {
-    fn of(jwt: &Jwt) -> TokenKind {
-        let claim = |name: &str| jwt.claims.get(name).and_then(Value::as_str);
-        if let Some(k8s) = jwt.claims.get("kubernetes.io").and_then(Value::as_object) {
-            let name_of = |key: &str| {
-                k8s.get(key)
-                    .and_then(|v| v.get("name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
-            let from_sub = claim("sub").and_then(|s| s.strip_prefix("system:serviceaccount:"));
-            return TokenKind::Kubernetes {
-                namespace: k8s
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .or_else(|| from_sub.and_then(|s| s.split(':').next()))
-                    .unwrap_or("?")
-                    .to_string(),
-                account: name_of("serviceaccount")
-                    .or_else(|| {
-                        from_sub
-                            .and_then(|s| s.split(':').nth(1))
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_else(|| "?".into()),
-                pod: name_of("pod"),
-                node: name_of("node"),
-                bound: true,
-            };
-        }
-        if claim("iss") == Some("kubernetes/serviceaccount") {
-            return TokenKind::Kubernetes {
-                namespace: claim("kubernetes.io/serviceaccount/namespace")
-                    .unwrap_or("?")
-                    .to_string(),
-                account: claim("kubernetes.io/serviceaccount/service-account.name")
-                    .unwrap_or("?")
-                    .to_string(),
-                pod: None,
-                node: None,
-                bound: false,
-            };
-        }
-        if let Some(rest) = claim("sub").and_then(|s| s.strip_prefix("system:serviceaccount:"))
-            && let Some((namespace, account)) = rest.split_once(':')
-        {
-            return TokenKind::Kubernetes {
-                namespace: namespace.to_string(),
-                account: account.to_string(),
-                pod: None,
-                node: None,
-                bound: true,
-            };
-        }
-        TokenKind::Other
-    }
-
     fn create_token_command(&self, audience: &str) -> String {
         match self {
             TokenKind::Kubernetes {
@@ -809,13 +573,6 @@ impl TokenKind {
     }
 }
 
-fn unix_now(now: SystemTime) -> i64 {
-    match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    }
-}
-
 /// A NumericDate as RFC 3339, guarded against values no calendar can show.
 fn timestamp(seconds: i64) -> String {
     if !(0..=253_402_300_799).contains(&seconds) {
@@ -824,37 +581,23 @@ fn timestamp(seconds: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds as u64)).to_string()
 }
 
-/// A duration rounded the way people say it: `21h 3m`, `5m 10s`, `3d 4h`.
-pub(crate) fn approx(seconds: u64) -> String {
-    let rounded = if seconds >= 2 * 86_400 {
-        seconds - seconds % 3600
-    } else if seconds >= 3600 {
-        seconds - seconds % 60
-    } else {
-        seconds
-    };
-    humantime::format_duration(Duration::from_secs(rounded)).to_string()
-}
-
 /// `2026-11-22T10:00:00Z (in 21h 3m)` or `(… ago)`.
 fn when(seconds: i64, now: i64) -> String {
     let relative = if seconds >= now {
-        format!("in {}", approx((seconds - now) as u64))
+        format!("in {}", approx(elapsed(seconds, now)))
     } else {
-        format!("{} ago", approx((now - seconds) as u64))
+        format!("{} ago", approx(elapsed(now, seconds)))
     };
     format!("{} ({relative})", timestamp(seconds))
 }
-
 fn check_times(
     claims: &Times,
     kind: &TokenKind,
     origin: &Origin,
     checks: &TokenChecks,
-    now: SystemTime,
+    now: i64,
     out: &mut Vec<Finding>,
 ) {
-    let now = unix_now(now);
     let leeway = CLOCK_LEEWAY.as_secs() as i64;
     let unset_clock = claims.iat.is_some_and(|iat| iat < UNSET_CLOCK_BEFORE);
 
@@ -867,7 +610,7 @@ fn check_times(
                         "The token says it was issued {} from now. Either the clock of whatever \
                          minted it runs fast, or this machine's clock runs slow; brokers that check \
                          iat, and every nbf = iat, reject it until the clocks agree.",
-                        approx((iat - now) as u64)
+                        approx(elapsed(iat, now))
                     ),
                 )
                 .with_evidence("iat", when(iat, now))
@@ -908,7 +651,7 @@ fn check_times(
                 format!(
                     "The token is not valid until {}, {} from now; brokers reject it until then.",
                     timestamp(nbf),
-                    approx((nbf - now) as u64)
+                    approx(elapsed(nbf, now))
                 ),
             )
             .with_evidence("nbf", when(nbf, now))
@@ -929,7 +672,7 @@ fn check_times(
             &r::TOKEN_EXPIRED,
             format!(
                 "The token expired {} ago, at {}; every broker rejects it.",
-                approx((now - exp) as u64),
+                approx(elapsed(now, exp)),
                 timestamp(exp)
             ),
         )
@@ -979,11 +722,11 @@ fn check_times(
         return;
     }
 
-    let left = (exp - now) as u64;
+    let left = elapsed(exp, now);
     let projected_file = matches!(origin, Origin::File { .. })
         && matches!(kind, TokenKind::Kubernetes { bound: true, .. });
     if projected_file && let Some(iat) = claims.iat.filter(|iat| *iat < exp) {
-        let lifetime = (exp - iat) as u64;
+        let lifetime = elapsed(exp, iat);
         let refresh_after = (lifetime * 8 / 10).min(86_400);
         let age = now.saturating_sub(iat).max(0) as u64;
         if age > refresh_after + KUBELET_REFRESH_SLACK.as_secs() {
@@ -1052,15 +795,16 @@ fn check_times(
     }
 }
 
-fn check_audience(jwt: &Jwt, kind: &TokenKind, checks: &TokenChecks, out: &mut Vec<Finding>) {
+fn check_audience(token: &Token, checks: &TokenChecks, out: &mut Vec<Finding>) {
     let Some(expected) = &checks.audience else {
         return;
     };
-    let found = jwt.audiences();
+    let kind = &token.kind;
+    let found = &token.audiences;
     if found.as_ref().is_some_and(|f| f.contains(expected)) {
         return;
     }
-    let detail = match &found {
+    let detail = match found {
         None => format!(
             "The broker expects audience \"{expected}\", but the token has no aud claim{}.",
             if matches!(kind, TokenKind::Kubernetes { bound: false, .. }) {
@@ -1097,7 +841,10 @@ fn check_audience(jwt: &Jwt, kind: &TokenKind, checks: &TokenChecks, out: &mut V
     });
     let mut finding = Finding::new(&r::TOKEN_AUDIENCE_MISMATCH, detail)
         .with_evidence("expected", expected.as_str())
-        .with_evidence("aud", jwt.claims.get("aud").cloned().unwrap_or(Value::Null));
+        .with_evidence(
+            "aud",
+            token.jwt.claims.get("aud").cloned().unwrap_or(Value::Null),
+        );
     let fix = match kind {
         TokenKind::Kubernetes { .. } => {
             let mut fix = format!(
@@ -1134,11 +881,11 @@ fn check_audience(jwt: &Jwt, kind: &TokenKind, checks: &TokenChecks, out: &mut V
     out.push(finding);
 }
 
-fn check_issuer(jwt: &Jwt, checks: &TokenChecks, out: &mut Vec<Finding>) {
+fn check_issuer(token: &Token, checks: &TokenChecks, out: &mut Vec<Finding>) {
     let Some(expected) = &checks.issuer else {
         return;
     };
-    let found = jwt.claims.get("iss").and_then(Value::as_str);
+    let found = token.issuer.as_deref();
     if found == Some(expected.as_str()) {
         return;
     }
@@ -1162,77 +909,81 @@ fn check_issuer(jwt: &Jwt, checks: &TokenChecks, out: &mut Vec<Finding>) {
     );
 }
 
-fn check_signature(jwt: &Jwt, checks: &TokenChecks, out: &mut Vec<Finding>) {
+fn check_signature(token: &Token, checks: &TokenChecks, out: &mut Vec<Finding>) {
+    let jwt = &token.jwt;
     let alg = jwt.alg().unwrap_or("(none given)").to_string();
-    if jwt.alg().is_some_and(|a| a.eq_ignore_ascii_case("none")) {
-        out.push(
-            Finding::new(
-                &r::TOKEN_ALG_NONE,
-                "The token's header says alg \"none\": it carries no signature, and anyone \
-                 could have written it. Brokers must reject it, and one that accepts it is \
-                 misconfigured.",
-            )
-            .with_evidence("alg", alg)
-            .with_evidence("signature_bytes", jwt.signature().len())
-            .with_fix(
-                "Mint the token with a real algorithm (HS256 with the broker's secret, or RS256 / \
-                 ES256 with a key whose public half the broker has).",
-            ),
-        );
-        return;
-    }
-    if jwt.alg().is_none() {
-        out.push(
-            Finding::new(
-                &r::TOKEN_MALFORMED,
-                "The token's header has no \"alg\": no broker can tell how to check its \
-                 signature, and every one rejects it.",
-            )
-            .with_evidence("broken_part", "header")
-            .with_fix("Mint the token with a library that writes a complete header (alg, typ)."),
-        );
-        return;
-    }
-    if jwt.signature().is_empty() {
-        out.push(
-            Finding::new(
-                &r::TOKEN_SIGNATURE_INVALID,
-                format!(
-                    "The token has no signature although its header says {alg}: the signature \
-                     part was cut off, so no key can verify it."
+    let (keys, verdict) = match &token.signature {
+        Signature::AlgNone => {
+            out.push(
+                Finding::new(
+                    &r::TOKEN_ALG_NONE,
+                    "The token's header says alg \"none\": it carries no signature, and anyone \
+                     could have written it. Brokers must reject it, and one that accepts it is \
+                     misconfigured.",
+                )
+                .with_evidence("alg", alg)
+                .with_evidence("signature_bytes", jwt.signature().len())
+                .with_fix(
+                    "Mint the token with a real algorithm (HS256 with the broker's secret, or RS256 / \
+                     ES256 with a key whose public half the broker has).",
                 ),
-            )
-            .with_evidence("alg", alg)
-            .with_evidence("signature_bytes", 0)
-            .with_fix(
-                "Copy the whole token, all three parts: the signature is the part after the \
-                 second dot.",
-            ),
-        );
-        return;
-    }
-    let Some(source) = &checks.key else {
-        return;
-    };
-    let keys = match load_keys(source) {
-        Ok(keys) => keys,
-        Err(finding) => {
-            out.push(*finding);
+            );
             return;
         }
+        Signature::NoAlg => {
+            out.push(
+                Finding::new(
+                    &r::TOKEN_MALFORMED,
+                    "The token's header has no \"alg\": no broker can tell how to check its \
+                     signature, and every one rejects it.",
+                )
+                .with_evidence("broken_part", "header")
+                .with_fix(
+                    "Mint the token with a library that writes a complete header (alg, typ).",
+                ),
+            );
+            return;
+        }
+        Signature::Missing => {
+            out.push(
+                Finding::new(
+                    &r::TOKEN_SIGNATURE_INVALID,
+                    format!(
+                        "The token has no signature although its header says {alg}: the signature \
+                         part was cut off, so no key can verify it."
+                    ),
+                )
+                .with_evidence("alg", alg)
+                .with_evidence("signature_bytes", 0)
+                .with_fix(
+                    "Copy the whole token, all three parts: the signature is the part after the \
+                     second dot.",
+                ),
+            );
+            return;
+        }
+        Signature::NoKey => return,
+        Signature::KeyUnusable(problem) => {
+            // Only a key that was given can be unusable.
+            if let Some(source) = &checks.key {
+                out.push(key_problem(source, problem));
+            }
+            return;
+        }
+        Signature::Checked { keys, verdict } => (keys, verdict),
     };
     let key_names: Vec<String> = keys
         .iter()
         .map(|k| format!("{} ({})", k.origin, k.kind))
         .collect();
-    match jwt::verify(jwt, &keys) {
+    match verdict {
         Verification::Valid(key) => out.push(
             Finding::new(
                 &r::TOKEN_SIGNATURE_OK,
                 format!("The {alg} signature verifies with {key}."),
             )
             .with_evidence("alg", alg)
-            .with_evidence("key", key),
+            .with_evidence("key", key.as_str()),
         ),
         Verification::Invalid(tried) => {
             let tried: Vec<String> = tried
@@ -1298,80 +1049,49 @@ fn check_signature(jwt: &Jwt, checks: &TokenChecks, out: &mut Vec<Finding>) {
     }
 }
 
-fn load_keys(source: &KeySource) -> Result<Vec<VerifyingKey>, Box<Finding>> {
-    let invalid = |what: String, detail: String| {
-        Box::new(
-            Finding::new(&r::TOKEN_KEY_INVALID, detail)
-                .with_evidence("key", what)
-                .with_fix(
-                    "Give --jwt-key a PEM public key or certificate, --jwks a JWKS file \
-                     ({\"keys\": [...]}), or --jwt-secret the HMAC secret (with \
-                     --jwt-secret-base64 if it is stored base64-encoded).",
-                ),
-        )
-    };
-    match source {
-        KeySource::Secret { secret, base64 } => jwt::key_from_secret(secret, *base64)
-            .map(|key| vec![key])
-            .map_err(|e| {
-                invalid(
-                    format!("--jwt-secret ({})", secret.describe()),
-                    format!("The signing secret cannot be used: {e}."),
-                )
-            }),
-        KeySource::Pem(path) | KeySource::Jwks(path) => {
-            let flag = if matches!(source, KeySource::Pem(_)) {
-                "--jwt-key"
-            } else {
-                "--jwks"
-            };
-            let name = format!("{flag} {}", path.display());
-            let bytes = match read_capped(path, MAX_TOKEN_FILE) {
-                Ok(bytes) => bytes,
-                Err(ReadError::Io(e)) => {
-                    return Err(invalid(
-                        name.clone(),
-                        format!(
-                            "The key file {} cannot be read: {}.",
-                            path.display(),
-                            io_problem(&e)
-                        ),
-                    ));
-                }
-                Err(ReadError::TooLarge(len)) => {
-                    return Err(invalid(
-                        name.clone(),
-                        format!(
-                            "The key file {} is at least {len} bytes, too large for a key file.",
-                            path.display()
-                        ),
-                    ));
-                }
-            };
-            let keys = if matches!(source, KeySource::Pem(_)) {
-                jwt::keys_from_pem(&bytes, &name)
-            } else {
-                jwt::keys_from_jwks(&bytes, &name)
-            };
-            keys.map_err(|e| {
-                invalid(
-                    name.clone(),
-                    format!("The key file {} cannot be used: {e}.", path.display()),
-                )
-            })
+fn key_problem(source: &KeySource, problem: &KeyProblem) -> Finding {
+    let detail = match problem {
+        KeyProblem::Secret(e) => format!("The signing secret cannot be used: {e}."),
+        KeyProblem::Unreadable {
+            path,
+            error: ReadError::Io(e),
+        } => format!(
+            "The key file {} cannot be read: {}.",
+            path.display(),
+            io_problem(e)
+        ),
+        KeyProblem::Unreadable {
+            path,
+            error: ReadError::TooLarge(len),
+        } => format!(
+            "The key file {} is at least {len} bytes, too large for a key file.",
+            path.display()
+        ),
+        KeyProblem::Unusable { path, error } => {
+            format!("The key file {} cannot be used: {error}.", path.display())
         }
-    }
+    };
+    Finding::new(&r::TOKEN_KEY_INVALID, detail)
+        .with_evidence("key", key_name(source))
+        .with_fix(
+            "Give --jwt-key a PEM public key or certificate, --jwks a JWKS file \
+             ({\"keys\": [...]}), or --jwt-secret the HMAC secret (with \
+             --jwt-secret-base64 if it is stored base64-encoded).",
+        )
 }
 
 fn claims_evidence(
-    jwt: &Jwt,
-    claims: &Times,
-    kind: &TokenKind,
+    decoded: &Token,
     token: &Secret,
     origin: &Origin,
-    now: SystemTime,
+    now: i64,
 ) -> Map<String, Value> {
-    let now = unix_now(now);
+    let Token {
+        jwt,
+        times: claims,
+        kind,
+        ..
+    } = decoded;
     let mut evidence = Map::new();
     evidence.insert("source".into(), origin.describe().into());
     if let Origin::File { projected, .. } = origin {
@@ -1415,7 +1135,7 @@ fn claims_evidence(
     if let (Some(iat), Some(exp)) = (claims.iat, claims.exp)
         && exp > iat
     {
-        evidence.insert("lifetime".into(), approx((exp - iat) as u64).into());
+        evidence.insert("lifetime".into(), approx(elapsed(exp, iat)).into());
     }
     if let TokenKind::Kubernetes {
         namespace,
@@ -1472,14 +1192,14 @@ fn claims_evidence(
     evidence
 }
 
-fn summary(
-    jwt: &Jwt,
-    claims: &Times,
-    kind: &TokenKind,
-    now: SystemTime,
-    problems: &[Finding],
-) -> String {
-    let now = unix_now(now);
+fn summary(token: &Token, now: i64, problems: &[Finding]) -> String {
+    let Token {
+        jwt,
+        times: claims,
+        kind,
+        audiences,
+        ..
+    } = token;
     let what = match kind {
         TokenKind::Kubernetes {
             namespace,
@@ -1492,8 +1212,8 @@ fn summary(
         ),
         TokenKind::Other => format!("JWT ({})", jwt.alg().unwrap_or("no alg")),
     };
-    let aud = jwt
-        .audiences()
+    let aud = audiences
+        .as_ref()
         .filter(|a| !a.is_empty())
         .map(|a| format!(", audience {}", a.join(" ")))
         .unwrap_or_default();
@@ -1501,11 +1221,18 @@ fn summary(
         return format!("{what}{aud}: {}", problem.def.title.to_lowercase());
     }
     let expiry = match claims.exp {
-        Some(exp) if exp > now => format!(", expires in {}", approx((exp - now) as u64)),
+        Some(exp) if exp > now => format!(", expires in {}", approx(elapsed(exp, now))),
         Some(_) => String::new(),
         None => ", never expires".into(),
     };
     format!("{what}{aud}{expiry}")
+}
+
+/// `later - earlier` in seconds, for a claim the token's author chose: an `exp` of 1e300 and
+/// an `iat` of -5 would overflow the subtraction (a panic in a debug build); it saturates.
+/// Callers have checked that `later` is the later one.
+fn elapsed(later: i64, earlier: i64) -> u64 {
+    later.saturating_sub(earlier).max(0) as u64
 }
 
 #[cfg(test)]
