@@ -1,18 +1,7 @@
-//! WebSocket stage: the HTTP upgrade for `ws://` and `wss://` targets, then MQTT over it.
-//!
-//! Brokers behind browsers, gateways and ingresses are reached over WebSocket, and the upgrade
-//! fails in ways an MQTT client reports as "connection lost": a path the server has no route for
-//! (404), something in front wanting credentials (401/403), a reverse proxy whose backend is down
-//! (502), a server that upgrades but does not take the `mqtt` subprotocol (MQTT.js and Paho
-//! abort), or a port that is plain MQTT. Each gets a finding with the server's own status line and
-//! the response headers that matter.
-//!
-//! The handshake is tungstenite's (through async-tungstenite, over whatever stream the lower
-//! stages built: TCP, a proxy tunnel, TLS), classified by its error variants. Once upgraded,
-//! [`bytes::MessageStream`] turns binary messages back into a byte stream, so the MQTT stage runs
-//! over it unchanged, and counts the pings a hostile server floods it with.
-
-use std::time::Instant;
+//! What the WebSocket stage's observations mean: an [`Upgrade`] turned into one finding (the
+//! server's status line and the response headers that matter, whose problem it is and what to
+//! do) and the stage's summary line. Pure: the upgrade and the plain MQTT probe happened in the
+//! observing part.
 
 use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError, SubProtocolError};
 use async_tungstenite::tungstenite::http::{HeaderMap, Response};
@@ -24,10 +13,11 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, millis};
 use crate::secret::{MAX_PEER_BODY, MAX_PEER_TEXT, peer_bytes, peer_text};
-use crate::stages::context::{Context, StageOutput};
-use crate::transport::probe::{self, PlainReply};
-use crate::transport::websocket::{SUBPROTOCOL, upgrade};
-use crate::transport::{Connection, Peer};
+use crate::transport::Peer;
+use crate::transport::probe::PlainReply;
+use crate::transport::websocket::SUBPROTOCOL;
+
+use super::{NoHttp, Upgrade};
 
 /// Response headers worth showing: who answered, and what it said about the upgrade.
 const SHOWN_HEADERS: [&str; 9] = [
@@ -42,35 +32,23 @@ const SHOWN_HEADERS: [&str; 9] = [
     "content-type",
 ];
 
-pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
-    let config = ctx.config;
-    if !config.target.scheme.is_websocket() {
-        return StageOutput::not_applicable(format!(
-            "{}:// is MQTT over TCP: no WebSocket upgrade",
-            config.target.scheme.as_str()
-        ));
-    }
-    let Some(connection) = ctx.connection.take() else {
-        return StageOutput::not_applicable("no connection to upgrade");
-    };
-    let peer = connection.peer;
+/// The stage's summary line and its finding, for `upgrade` of the connection to `peer`.
+pub(super) fn explain(config: &DoctorConfig, peer: &Peer, upgrade: &Upgrade) -> (String, Finding) {
     let url = config.target.url();
-    let budget = ctx.budget();
-    let started = Instant::now();
-    let attempt = budget.run(upgrade(config, connection.stream)).await;
-    let elapsed = started.elapsed();
     let sent = sent_headers(config);
 
-    let finding = match attempt {
-        Some(Ok((stream, response))) => {
-            let status = status_line(&response);
+    let finding = match upgrade {
+        Upgrade::Upgraded {
+            response, elapsed, ..
+        } => {
+            let status = status_line(response);
             let subprotocol = header(response.headers(), "sec-websocket-protocol");
             let finding = Finding::new(
                 &WS_UPGRADED,
                 format!(
                     "{peer} upgraded {} to a WebSocket in {} ms (\"{status}\", subprotocol {}).",
                     config.target.path.as_deref().unwrap_or("/mqtt"),
-                    millis(elapsed),
+                    millis(*elapsed),
                     subprotocol.as_deref().unwrap_or(SUBPROTOCOL)
                 ),
             )
@@ -78,44 +56,41 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             .with_evidence("status", status.as_str())
             .with_evidence("subprotocol", subprotocol.as_deref().unwrap_or(SUBPROTOCOL))
             .with_evidence("headers", shown_headers(response.headers()))
-            .with_evidence("elapsed_ms", millis(elapsed));
+            .with_evidence("elapsed_ms", millis(*elapsed));
             let finding = with_sent(finding, &sent);
-            ctx.connection = Some(Connection { stream, peer });
-            ctx.dialer.websocket = true;
-            return StageOutput::done(format!("{status}, subprotocol mqtt"), vec![finding]);
+            return (format!("{status}, subprotocol mqtt"), finding);
         }
-        Some(Err(error)) => match *error {
-            WsError::Http(response) => http_finding(config, &peer, &response, &sent),
-            WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(error)) => {
-                no_subprotocol(&peer, &url, error)
-            }
-            error => {
-                let what = match &error {
-                    WsError::Io(io) => format!("the connection ended ({})", io.kind()),
-                    WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
-                        "the server closed the connection without answering".to_string()
-                    }
-                    WsError::Protocol(ProtocolError::HttparseError(_)) => {
-                        "the server answered with something that is not HTTP".to_string()
-                    }
-                    WsError::Protocol(protocol) => {
-                        format!("the answer broke the handshake: {protocol}")
-                    }
-                    other => other.to_string(),
-                };
-                // tungstenite's messages may quote what the server sent (a header name, a
-                // status).
-                let what = peer_text(&what, MAX_PEER_TEXT);
-                not_websocket_or(ctx, &peer, &url, what).await
-            }
-        },
-        None => {
-            let what = format!("no answer to the upgrade within {}", budget.describe());
-            not_websocket_or(ctx, &peer, &url, what).await
+        Upgrade::Refused(response) => http_finding(config, peer, response, &sent),
+        Upgrade::NoSubprotocol(error) => no_subprotocol(peer, &url, *error),
+        Upgrade::NotHttp { why, plain } => {
+            let what = match why {
+                NoHttp::Broken(error) => {
+                    let what = match error {
+                        WsError::Io(io) => format!("the connection ended ({})", io.kind()),
+                        WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
+                            "the server closed the connection without answering".to_string()
+                        }
+                        WsError::Protocol(ProtocolError::HttparseError(_)) => {
+                            "the server answered with something that is not HTTP".to_string()
+                        }
+                        WsError::Protocol(protocol) => {
+                            format!("the answer broke the handshake: {protocol}")
+                        }
+                        other => other.to_string(),
+                    };
+                    // tungstenite's messages may quote what the server sent (a header name, a
+                    // status).
+                    peer_text(&what, MAX_PEER_TEXT)
+                }
+                NoHttp::Silent(budget) => {
+                    format!("no answer to the upgrade within {}", budget.describe())
+                }
+            };
+            not_websocket(config, peer, &url, what, plain)
         }
     };
     let summary = finding.def.title.to_string();
-    StageOutput::done(summary, vec![with_sent(finding, &sent)])
+    (summary, with_sent(finding, &sent))
 }
 
 fn status_line(response: &Response<Option<Vec<u8>>>) -> String {
@@ -335,14 +310,17 @@ fn no_subprotocol(peer: &Peer, url: &str, error: SubProtocolError) -> Finding {
 }
 
 /// The upgrade got no HTTP answer. If a plain MQTT CONNECT on a new connection (with TLS when
-/// the target has it) gets a CONNACK, the port is an MQTT listener; otherwise say what came back.
-async fn not_websocket_or(ctx: &Context<'_>, peer: &Peer, url: &str, what: String) -> Finding {
-    let config = ctx.config;
-    let budget = ctx.budget();
-    let reply = probe::plain_connect(ctx.dialer.open_secured(peer), budget).await;
+/// the target has it) got a CONNACK, the port is an MQTT listener; otherwise say what came back.
+fn not_websocket(
+    config: &DoctorConfig,
+    peer: &Peer,
+    url: &str,
+    what: String,
+    plain: &PlainReply,
+) -> Finding {
     let plain_scheme = if config.uses_tls() { "mqtts" } else { "mqtt" };
     let host = config.target.authority();
-    match reply {
+    match plain {
         PlainReply::Connack(code) => Finding::new(
             &WS_NOT_WEBSOCKET,
             format!(

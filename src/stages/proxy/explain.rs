@@ -1,38 +1,21 @@
-//! Proxy stage: ask the proxy the TCP stage reached for a tunnel to the broker.
-//!
-//! Behind a proxy, "cannot connect" has three more answers than without one: the proxy wants
-//! credentials, its policy refuses the destination (Squid and tinyproxy allow CONNECT to port 443
-//! only by default), or it cannot reach the broker from where it stands. Each is a different
-//! person's problem, so each gets its own finding, quoting the proxy's own reply. What the proxy
-//! reports about the broker is its view from its network, and the findings say so.
-//!
-//! HTTP proxies get a `CONNECT`, read byte by byte up to the blank line so that not one byte of
-//! the tunnel is taken from the stages above; the reply is parsed with `httparse`. SOCKS5 is
-//! `tokio-socks`, whose error variants map one to one onto the SOCKS reply codes. A reply that
-//! fits neither protocol is checked against the other one on a new connection, so that a SOCKS
-//! port given as `http://` (or the reverse) is named as such.
+//! What the proxy stage's observations mean: an [`Outcome`] turned into one finding (quoting the
+//! proxy's own reply, with whose problem it is and what to do) and the stage's summary line.
+//! Pure: every network exchange, the follow-up probe included, happened in the observing part.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
+use crate::config::DoctorConfig;
 use crate::findings::registry::{
     FindingDef, PROXY_AUTH_REQUIRED, PROXY_CONNECTED, PROXY_REFUSED, PROXY_TARGET_UNREACHABLE,
     PROXY_TIMEOUT, PROXY_WRONG_KIND,
 };
 use crate::findings::{Finding, millis};
-use crate::proxy::{ProxyChoice, ProxyKind};
+use crate::proxy::ProxyKind;
 use crate::secret::peer_bytes;
-use crate::stages::context::{Budget, Context, StageOutput};
-use crate::target::Host;
-use crate::transport::tunnel::{
-    MAX_REPLY_HEAD, ProxyFailure, Tunnel, TunnelTarget, is_reset, open_counting,
-};
-use crate::transport::{Connection, Peer};
+use crate::stages::context::Budget;
+use crate::transport::tunnel::{MAX_REPLY_HEAD, ProxyFailure, Tunnel, is_reset};
+
+use super::Outcome;
 
 /// What the proxy stage concluded about a failure.
 struct Diagnosis {
@@ -44,117 +27,113 @@ struct Diagnosis {
     fix: String,
 }
 
-pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
-    let config = ctx.config;
-    let proxy = match &config.proxy {
-        ProxyChoice::Use(proxy) => proxy.clone(),
-        ProxyChoice::None => return StageOutput::not_applicable("no proxy: connecting directly"),
-        ProxyChoice::Bypassed { variable, reason } => {
-            return StageOutput::not_applicable(format!(
-                "{variable} is set but not used here: {reason}"
-            ));
-        }
-    };
-    let Some(connection) = ctx.connection.take() else {
-        return StageOutput::not_applicable("no connection to the proxy");
-    };
-    let target = config.target.clone();
-    let tunnel_target = match (&target.host, proxy.kind, ctx.broker_addresses.first()) {
-        (_, ProxyKind::Socks5, Some(addr)) => TunnelTarget::Addr(*addr),
-        (Host::Ip(ip), _, _) => TunnelTarget::Name(ip.to_string(), target.port),
-        (Host::Name(name), _, _) => TunnelTarget::Name(name.clone(), target.port),
-    };
-    let tunnel = Tunnel {
-        proxy,
-        target: tunnel_target,
-    };
-    let budget = ctx.budget();
-    let started = Instant::now();
-    let received = Arc::new(AtomicUsize::new(0));
-    let attempt = budget
-        .run(open_counting(connection.stream, &tunnel, &received))
-        .await;
-    let elapsed = started.elapsed();
-    let proxy_addr = connection.peer.addr;
-    let base = |finding: Finding| evidence(finding, &tunnel);
-
-    let diagnosis = match attempt {
-        Some(Ok((stream, reply))) => {
-            let finding = base(Finding::new(
-                &PROXY_CONNECTED,
-                format!(
-                    "The proxy at {proxy_addr} opened a tunnel to {} in {} ms ({reply}).",
-                    tunnel.target.authority(),
-                    millis(elapsed)
-                ),
-            ))
-            .with_evidence("reply", reply.as_str())
-            .with_evidence("elapsed_ms", millis(elapsed));
-            ctx.connection = Some(Connection {
-                stream,
-                peer: Peer::proxied(proxy_addr, tunnel.target.authority(), target.port),
-            });
-            let summary = format!(
-                "{} → {} ({})",
-                tunnel.proxy.url(),
-                tunnel.target.authority(),
-                tunnel.proxy.source
+/// The stage's summary line and its finding, for `outcome` of asking the proxy at `proxy_addr`
+/// for `tunnel`.
+pub(super) fn explain(
+    config: &DoctorConfig,
+    tunnel: &Tunnel,
+    proxy_addr: SocketAddr,
+    outcome: &Outcome,
+) -> (String, Finding) {
+    let diagnosis = match outcome {
+        Outcome::Opened { reply, elapsed, .. } => {
+            return (
+                connected_summary(tunnel),
+                connected(tunnel, proxy_addr, reply, *elapsed),
             );
-            ctx.dialer.tunnel = Some(tunnel);
-            return StageOutput::done(summary, vec![finding]);
         }
-        None => {
-            let bytes = received.load(Ordering::Relaxed);
-            // Silence to one protocol and an answer to the other: tinyproxy waits for the end of
-            // a request line that a SOCKS5 greeting never sends.
-            let other = match bytes {
-                0 => {
-                    other_protocol(proxy_addr, tunnel.proxy.kind, &tunnel.target, ctx.budget())
-                        .await
-                }
-                _ => None,
-            };
-            if let Some(other) = other {
+        Outcome::NoAnswer {
+            budget,
+            bytes_received,
+            other,
+        } => match other {
+            Some(other) => {
                 let silence = format!("no answer within {}", budget.describe());
-                wrong_kind(&tunnel, proxy_addr, other, silence)
-            } else {
-                let finding = base(Finding::new(
-                &PROXY_TIMEOUT,
-                format!(
-                    "The proxy at {proxy_addr} accepted the TCP connection but did not answer the \
-                     {} request within {}{}.",
-                    request_name(tunnel.proxy.kind),
-                    budget.describe(),
-                    if bytes > 0 {
-                        format!(" (it sent {bytes} bytes of a reply, then nothing more)")
-                    } else {
-                        String::new()
-                    }
-                ),
-            ))
-            .with_evidence("timeout_ms", budget.timeout.as_millis() as u64)
-            .with_evidence("bytes_received", bytes as u64)
-            .with_fix(format!(
-                "Check that {} is a proxy of the kind the URL says ({}), that it is not \
-                 overloaded, and its log for this request. A proxy waiting on its own slow \
-                 connection to {} answers late too: raise --timeout to see whether an answer \
-                 comes.",
-                tunnel.proxy.authority(),
-                tunnel.proxy.kind.scheme(),
-                tunnel.target.authority()
-            ));
-                return StageOutput::done("no answer from the proxy", vec![finding]);
+                wrong_kind(tunnel, proxy_addr, *other, silence)
             }
-        }
-        Some(Err(failure)) => diagnose(ctx, &tunnel, proxy_addr, failure).await,
+            None => {
+                return (
+                    "no answer from the proxy".to_string(),
+                    no_answer(tunnel, proxy_addr, budget, *bytes_received),
+                );
+            }
+        },
+        Outcome::Failed { failure, other } => diagnose(config, tunnel, proxy_addr, failure, *other),
     };
-    let mut finding = base(Finding::new(diagnosis.def, diagnosis.detail))
+    let finding = failure_finding(tunnel, diagnosis);
+    (finding.def.title.to_string(), finding)
+}
+
+fn connected_summary(tunnel: &Tunnel) -> String {
+    format!(
+        "{} → {} ({})",
+        tunnel.proxy.url(),
+        tunnel.target.authority(),
+        tunnel.proxy.source
+    )
+}
+
+fn connected(
+    tunnel: &Tunnel,
+    proxy_addr: SocketAddr,
+    reply: &str,
+    elapsed: std::time::Duration,
+) -> Finding {
+    evidence(
+        Finding::new(
+            &PROXY_CONNECTED,
+            format!(
+                "The proxy at {proxy_addr} opened a tunnel to {} in {} ms ({reply}).",
+                tunnel.target.authority(),
+                millis(elapsed)
+            ),
+        ),
+        tunnel,
+    )
+    .with_evidence("reply", reply)
+    .with_evidence("elapsed_ms", millis(elapsed))
+}
+
+fn no_answer(tunnel: &Tunnel, proxy_addr: SocketAddr, budget: &Budget, bytes: usize) -> Finding {
+    evidence(
+        Finding::new(
+            &PROXY_TIMEOUT,
+            format!(
+                "The proxy at {proxy_addr} accepted the TCP connection but did not answer the \
+                 {} request within {}{}.",
+                request_name(tunnel.proxy.kind),
+                budget.describe(),
+                if bytes > 0 {
+                    format!(" (it sent {bytes} bytes of a reply, then nothing more)")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        tunnel,
+    )
+    .with_evidence("timeout_ms", budget.timeout.as_millis() as u64)
+    .with_evidence("bytes_received", bytes as u64)
+    .with_fix(format!(
+        "Check that {} is a proxy of the kind the URL says ({}), that it is not \
+         overloaded, and its log for this request. A proxy waiting on its own slow \
+         connection to {} answers late too: raise --timeout to see whether an answer \
+         comes.",
+        tunnel.proxy.authority(),
+        tunnel.proxy.kind.scheme(),
+        tunnel.target.authority()
+    ))
+}
+
+/// The finding for a failure, with the evidence its kind adds.
+fn failure_finding(tunnel: &Tunnel, diagnosis: Diagnosis) -> Finding {
+    let mut finding = evidence(Finding::new(diagnosis.def, diagnosis.detail), tunnel)
         .with_evidence("reply", diagnosis.reply)
         .with_fix(diagnosis.fix);
     if let Some(challenge) = diagnosis.authenticate {
         finding = finding.with_evidence("authenticate", challenge);
     }
-    let finding = match &finding.def {
+    match &finding.def {
         def if *def == &PROXY_AUTH_REQUIRED => {
             finding.with_evidence("credentials_sent", tunnel.proxy.has_credentials())
         }
@@ -166,8 +145,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             },
         ),
         _ => finding,
-    };
-    StageOutput::done(finding.def.title, vec![finding])
+    }
 }
 
 fn request_name(kind: ProxyKind) -> &'static str {
@@ -185,11 +163,14 @@ fn evidence(finding: Finding, tunnel: &Tunnel) -> Finding {
         .with_evidence("target", tunnel.target.authority())
 }
 
-async fn diagnose(
-    ctx: &Context<'_>,
+/// `other` is the other proxy protocol the port answered on a new connection, when the failure
+/// called for that probe.
+fn diagnose(
+    config: &DoctorConfig,
     tunnel: &Tunnel,
     proxy_addr: SocketAddr,
-    failure: ProxyFailure,
+    failure: &ProxyFailure,
+    other: Option<ProxyKind>,
 ) -> Diagnosis {
     let proxy = &tunnel.proxy;
     let target = tunnel.target.authority();
@@ -248,7 +229,7 @@ async fn diagnose(
              tinyproxy only to its ConnectPort list. \
              Otherwise reach the broker another way (directly: {}).",
             proxy.direct_hint(),
-            port = ctx.config.target.port
+            port = config.target.port
         ),
     };
     match failure {
@@ -256,9 +237,9 @@ async fn diagnose(
             status,
             status_line,
             authenticate,
-        } => match status {
+        } => match *status {
             407 | 401 => {
-                let quirk = if status == 401 {
+                let quirk = if *status == 401 {
                     " (401 rather than 407: tinyproxy answers wrong credentials so)"
                 } else {
                     ""
@@ -274,12 +255,12 @@ async fn diagnose(
                         }
                     ),
                 );
-                if let Some(challenge) = &authenticate {
+                if let Some(challenge) = authenticate {
                     diagnosis
                         .detail
                         .push_str(&format!(" It asks for: {challenge}."));
                 }
-                diagnosis.authenticate = authenticate;
+                diagnosis.authenticate = authenticate.clone();
                 diagnosis
             }
             500 | 502 | 503 | 504 => unreachable(
@@ -295,12 +276,12 @@ async fn diagnose(
             ),
         },
         ProxyFailure::Socks(error) => {
-            socks_diagnosis(ctx, tunnel, proxy_addr, error, auth, refused, unreachable).await
+            socks_diagnosis(tunnel, proxy_addr, error, other, auth, refused, unreachable)
         }
         ProxyFailure::NotHttp(bytes) => {
-            wrong_kind_or(ctx, tunnel, proxy_addr, Some(bytes), refused).await
+            wrong_kind_or(tunnel, proxy_addr, Some(bytes.as_slice()), other, refused)
         }
-        ProxyFailure::Closed => wrong_kind_or(ctx, tunnel, proxy_addr, None, refused).await,
+        ProxyFailure::Closed => wrong_kind_or(tunnel, proxy_addr, None, other, refused),
         ProxyFailure::TooLong => refused(
             format!("more than {MAX_REPLY_HEAD} bytes of reply head"),
             format!(
@@ -317,12 +298,11 @@ async fn diagnose(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn socks_diagnosis(
-    ctx: &Context<'_>,
+fn socks_diagnosis(
     tunnel: &Tunnel,
     proxy_addr: SocketAddr,
-    error: tokio_socks::Error,
+    error: &tokio_socks::Error,
+    other: Option<ProxyKind>,
     auth: impl Fn(String, String) -> Diagnosis,
     refused: impl Fn(String, String) -> Diagnosis,
     unreachable: impl Fn(String, &str) -> Diagnosis,
@@ -400,36 +380,37 @@ async fn socks_diagnosis(
                 ),
             )
         }
+        // The replies the observing part asked the other protocol about (`fits_neither`).
         E::InvalidResponseVersion
         | E::UnknownError
         | E::InvalidReservedByte
-        | E::UnknownAddressType => wrong_kind_or(ctx, tunnel, proxy_addr, None, refused).await,
-        E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof || is_reset(&io) => {
-            wrong_kind_or(ctx, tunnel, proxy_addr, None, refused).await
+        | E::UnknownAddressType => wrong_kind_or(tunnel, proxy_addr, None, other, refused),
+        E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof || is_reset(io) => {
+            wrong_kind_or(tunnel, proxy_addr, None, other, refused)
         }
-        other => refused(
-            other.to_string(),
-            format!("The SOCKS5 handshake with the proxy at {proxy_addr} failed: {other}."),
+        _ => refused(
+            error.to_string(),
+            format!("The SOCKS5 handshake with the proxy at {proxy_addr} failed: {error}."),
         ),
     }
 }
 
-/// The proxy's reply fits no protocol the URL names: ask the port, on a new connection, in the
-/// other proxy protocol. A SOCKS port given as `http://` or an HTTP proxy given as `socks5://`
-/// is named; anything else is a refusal with what came back.
-async fn wrong_kind_or(
-    ctx: &Context<'_>,
+/// The proxy's reply fits no protocol the URL names, and `other` is what the port answered, on
+/// a new connection, in the other proxy protocol. A SOCKS port given as `http://` or an HTTP
+/// proxy given as `socks5://` is named; anything else is a refusal with what came back.
+fn wrong_kind_or(
     tunnel: &Tunnel,
     proxy_addr: SocketAddr,
-    reply: Option<Vec<u8>>,
+    reply: Option<&[u8]>,
+    other: Option<ProxyKind>,
     refused: impl Fn(String, String) -> Diagnosis,
 ) -> Diagnosis {
     let proxy = &tunnel.proxy;
-    let shown = match &reply {
+    let shown = match reply {
         Some(bytes) => shown_bytes(bytes),
         None => "closed without answering".to_string(),
     };
-    match other_protocol(proxy_addr, proxy.kind, &tunnel.target, ctx.budget()).await {
+    match other {
         Some(other) => wrong_kind(tunnel, proxy_addr, other, shown),
         None => refused(
             shown.clone(),
@@ -470,48 +451,6 @@ fn wrong_kind(
     }
 }
 
-/// Whether the proxy port answers the protocol other than `kind`, on a new connection.
-async fn other_protocol(
-    proxy_addr: SocketAddr,
-    kind: ProxyKind,
-    target: &TunnelTarget,
-    budget: Budget,
-) -> Option<ProxyKind> {
-    let probe = async {
-        let mut stream = TcpStream::connect(proxy_addr).await.ok()?;
-        let (hello, other): (Vec<u8>, ProxyKind) = match kind {
-            // No authentication offered: a SOCKS5 server answers 05 00 or 05 FF either way.
-            ProxyKind::Http => (vec![5, 1, 0], ProxyKind::Socks5),
-            ProxyKind::Socks5 | ProxyKind::Socks5h => {
-                let authority = target.authority();
-                (
-                    format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n")
-                        .into_bytes(),
-                    ProxyKind::Http,
-                )
-            }
-        };
-        stream.write_all(&hello).await.ok()?;
-        // A SOCKS5 server answers the greeting with two bytes and waits; an HTTP reply starts
-        // with five known ones.
-        let mut reply = [0u8; 5];
-        let wanted = if other == ProxyKind::Http { 5 } else { 2 };
-        let mut read = 0;
-        while read < wanted {
-            match stream.read(&mut reply[read..wanted]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => read += n,
-            }
-        }
-        let answered = match other {
-            ProxyKind::Socks5 | ProxyKind::Socks5h => read >= 2 && reply[0] == 5,
-            ProxyKind::Http => reply[..read].starts_with(b"HTTP/"),
-        };
-        answered.then_some(other)
-    };
-    budget.run(probe).await.flatten()
-}
-
 /// The start of a reply that is not what the URL promised: as text when printable (cleaned and
 /// capped, enough to recognise an HTTP or TLS answer), else in hex. Either way a cut is marked
 /// (`… (N more bytes)`, `… (N bytes)`), so that a secret the reply quotes where it is cut is
@@ -526,5 +465,66 @@ fn shown_bytes(bytes: &[u8]) -> String {
         format!("\"{}\"", peer_bytes(bytes, SHOWN))
     } else {
         crate::wire::hex(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::proxy::fits_neither;
+    use crate::transport::tunnel::TunnelTarget;
+
+    /// The observing part probes the other protocol exactly for the failures whose explanation
+    /// reads the probe's answer: a probe for any other failure would be wasted, and a missing one
+    /// would turn a wrong scheme into a refusal.
+    #[test]
+    fn the_probe_is_made_for_exactly_the_failures_that_read_it() {
+        use std::io::{Error, ErrorKind};
+        use tokio_socks::Error as E;
+        let config = DoctorConfig::new(crate::target::parse("mqtt://broker:1883").unwrap());
+        let failures = || {
+            vec![
+                ProxyFailure::Http {
+                    status: 403,
+                    status_line: "HTTP/1.1 403 Forbidden".into(),
+                    authenticate: None,
+                },
+                ProxyFailure::NotHttp(b"SSH-2.0".to_vec()),
+                ProxyFailure::TooLong,
+                ProxyFailure::Closed,
+                ProxyFailure::Io(Error::from(ErrorKind::ConnectionReset)),
+                ProxyFailure::Socks(E::InvalidResponseVersion),
+                ProxyFailure::Socks(E::UnknownError),
+                ProxyFailure::Socks(E::InvalidReservedByte),
+                ProxyFailure::Socks(E::UnknownAddressType),
+                ProxyFailure::Socks(E::Io(Error::from(ErrorKind::UnexpectedEof))),
+                ProxyFailure::Socks(E::Io(Error::from(ErrorKind::ConnectionReset))),
+                ProxyFailure::Socks(E::Io(Error::from(ErrorKind::ConnectionAborted))),
+                ProxyFailure::Socks(E::Io(Error::from(ErrorKind::PermissionDenied))),
+                ProxyFailure::Socks(E::ConnectionNotAllowedByRuleset),
+                ProxyFailure::Socks(E::NoAcceptableAuthMethods),
+                ProxyFailure::Socks(E::GeneralSocksServerFailure),
+            ]
+        };
+        for url in ["http://proxy:3128", "socks5://proxy:1080"] {
+            let proxy = crate::proxy::parse(url, "--proxy").unwrap();
+            let other = match proxy.kind {
+                ProxyKind::Http => ProxyKind::Socks5,
+                ProxyKind::Socks5 | ProxyKind::Socks5h => ProxyKind::Http,
+            };
+            let tunnel = Tunnel {
+                proxy,
+                target: TunnelTarget::Name("broker".into(), 1883),
+            };
+            let addr = "127.0.0.1:3128".parse().unwrap();
+            for failure in failures() {
+                let diagnosis = diagnose(&config, &tunnel, addr, &failure, Some(other));
+                assert_eq!(
+                    fits_neither(&failure),
+                    diagnosis.def == &PROXY_WRONG_KIND,
+                    "{url}: {failure:?}"
+                );
+            }
+        }
     }
 }
