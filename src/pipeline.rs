@@ -195,7 +195,7 @@ impl Chain {
 /// The stages of one node's connection chain, in run order.
 const NODE_STAGES: [Stage; 4] = [Stage::Tcp, Stage::Tls, Stage::Websocket, Stage::Mqtt];
 
-/// The addresses that get a connection chain of their own, and how many were left out; `None`
+/// The addresses that get a connection chain of their own (the first `--nodes` of them); `None`
 /// when one chain runs, as a client connects: one address (or none), `--nodes 1`, or a proxy,
 /// which picks the broker's address itself.
 fn node_plan(config: &DoctorConfig, addresses: &[SocketAddr]) -> Option<Vec<SocketAddr>> {
@@ -223,6 +223,7 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
 
     let plan = node_plan(&config, &ctx.addresses);
     let mut nodes = Vec::new();
+    let mut single = None;
     let redactor;
     match plan {
         None => {
@@ -238,18 +239,8 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
                 &mut chain.findings,
                 chain.stages.iter_mut().map(|s| &mut s.summary),
             );
-            if let Some(address) = address {
-                nodes.push(NodeRun {
-                    address,
-                    verdict: verdict(
-                        &address.to_string(),
-                        config.strict,
-                        &chain.stages,
-                        chain.findings.iter(),
-                    ),
-                    observed,
-                });
-            }
+            // One chain: its node's verdict is the target's, set once that is known.
+            single = address.map(|address| (address, observed));
         }
         Some(addresses) => {
             if applicable.contains(&Stage::Auth) {
@@ -350,6 +341,13 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
             root_cause: None,
             summary: format!("{} was not fully checked: {failure}", config.target),
         };
+    }
+    if let Some((address, observed)) = single {
+        nodes.push(NodeRun {
+            address,
+            verdict: verdict.clone(),
+            observed,
+        });
     }
     Outcome {
         config,
@@ -623,12 +621,7 @@ impl Outcome {
             .map(|node| ClusterNode {
                 target: target.clone(),
                 address: Some(node.address),
-                // A single chain's verdict is the target's, which also counts the credentials.
-                verdict: if several {
-                    node.verdict.clone()
-                } else {
-                    self.verdict.clone()
-                },
+                verdict: node.verdict.clone(),
                 observed: node.observed.clone(),
                 several,
             })

@@ -371,6 +371,8 @@ fn one_node_checks_one_address_as_before() {
         report.nodes[0].address.as_deref(),
         Some(cluster.node(1).as_str())
     );
+    // One chain: its node's verdict is the target's.
+    assert_eq!(report.nodes[0].verdict, report.verdict);
     assert!(
         report
             .stages

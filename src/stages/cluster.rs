@@ -68,7 +68,10 @@ pub(crate) fn compare(nodes: &[NodeView<'_>], capped: Option<Capped<'_>>) -> Com
     findings.extend(certificates);
     findings.extend(capabilities);
     findings.extend(slow_node(nodes));
-    if failing.is_empty() && !findings.iter().any(|f| f.status == Status::Warn) {
+    // A node the doctor could not fully check (its own resources ran out) is no evidence of
+    // agreement.
+    let all_checked = nodes.iter().all(|n| n.status != Status::Skip);
+    if failing.is_empty() && all_checked && !findings.iter().any(|f| f.status == Status::Warn) {
         findings.insert(0, consistent(nodes));
     }
     if let Some(capped) = capped {
@@ -104,9 +107,12 @@ pub(crate) fn compare(nodes: &[NodeView<'_>], capped: Option<Capped<'_>>) -> Com
         let differ: Vec<&str> = findings
             .iter()
             .filter(|f| f.status == Status::Warn)
-            .map(|f| match f.id() {
-                "cluster.certificates_differ" => "certificates",
-                _ => "capabilities",
+            .map(|f| {
+                if f.def == &CLUSTER_CERTIFICATES_DIFFER {
+                    "certificates"
+                } else {
+                    "capabilities"
+                }
             })
             .collect();
         if differ.is_empty() {
