@@ -326,6 +326,40 @@ fn localhost_is_not_sent_to_dns() {
     assert!(dns.queries().is_empty(), "asked DNS: {:?}", dns.queries());
 }
 
+/// With `--root` (a copied pod filesystem), localhost resolves as the hosts file below it says:
+/// a pod whose hosts file has no `::1` never tries IPv6, so the doctor must not check `::1`
+/// and then warn that it refuses. Without a hosts file, both loopback addresses stand.
+#[test]
+fn localhost_below_a_root_follows_its_hosts_file() {
+    let broker = Mosquitto::start("");
+    let dns = DnsServer::start(&[]);
+    let root = fake_root("nameserver 192.0.2.1\n");
+    std::fs::write(
+        root.path().join("etc/hosts"),
+        "127.0.0.1 localhost\n# ::1 localhost ip6-localhost\n",
+    )
+    .unwrap();
+    let target = format!("localhost:{}", broker.port);
+    let (report, code) = dns.doctor(&target, root.path(), &[]);
+
+    assert_eq!(code, 0, "{:?}", report.ids());
+    assert_eq!(report.verdict.status.as_str(), "pass", "{:?}", report.ids());
+    let resolved = report.finding("dns.resolved");
+    assert_eq!(evidence(resolved, "source"), "the hosts file below --root");
+    assert_eq!(evidence(resolved, "addresses"), r#"["127.0.0.1"]"#);
+    assert_eq!(report.nodes.len(), 1);
+    assert!(dns.queries().is_empty(), "asked DNS: {:?}", dns.queries());
+
+    // No hosts file at all: loopback by definition, both addresses.
+    std::fs::remove_file(root.path().join("etc/hosts")).unwrap();
+    let (report, _) = dns.doctor(&target, root.path(), &[]);
+    let resolved = report.finding("dns.resolved");
+    assert_eq!(
+        evidence(resolved, "source"),
+        "loopback by definition (RFC 6761)"
+    );
+}
+
 /// Inside a pod the resolver configuration is always part of the evidence, because ndots:5 and
 /// the namespace's search list decide which names a client really asks for.
 #[test]

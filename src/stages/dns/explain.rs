@@ -140,7 +140,11 @@ fn through_proxy(
 /// One name's summary and findings, and the addresses clients would connect to.
 fn name(config: &DoctorConfig, lookup: &Lookup) -> (StageOutput, Vec<IpAddr>) {
     match lookup {
-        Lookup::Loopback { name, system } => localhost(name, system.as_ref()),
+        Lookup::Loopback {
+            name,
+            system,
+            hosts,
+        } => localhost(name, system.as_ref(), hosts.as_deref()),
         Lookup::NotChecked { name, failure } => (
             StageOutput::local_failure(format!("{name}: not checked: {failure}"), *failure),
             Vec::new(),
@@ -149,11 +153,20 @@ fn name(config: &DoctorConfig, lookup: &Lookup) -> (StageOutput, Vec<IpAddr>) {
     }
 }
 
-fn localhost(name: &str, system: Option<&SystemAnswer>) -> (StageOutput, Vec<IpAddr>) {
-    let (addresses, source, elapsed) = match system {
-        Some(SystemAnswer::Addresses(addrs, elapsed)) => {
+fn localhost(
+    name: &str,
+    system: Option<&SystemAnswer>,
+    hosts: Option<&[IpAddr]>,
+) -> (StageOutput, Vec<IpAddr>) {
+    let (addresses, source, elapsed) = match (system, hosts) {
+        (Some(SystemAnswer::Addresses(addrs, elapsed)), _) => {
             (addrs.clone(), "system resolver (hosts file)", *elapsed)
         }
+        (_, Some(hosts)) if !hosts.is_empty() => (
+            hosts.to_vec(),
+            "the hosts file below --root",
+            Duration::ZERO,
+        ),
         _ => (
             vec![
                 IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -79,10 +79,12 @@ enum Addressed {
 #[derive(Debug)]
 enum Lookup {
     /// A loopback name, never sent to DNS: what getaddrinfo read from the hosts file, when there
-    /// is a hosts file to read.
+    /// is a hosts file to read; with `--root`, the addresses the hosts file below it gives the
+    /// name (getaddrinfo would read this machine's).
     Loopback {
         name: String,
         system: Option<SystemAnswer>,
+        hosts: Option<Vec<IpAddr>>,
     },
     /// A query could not be sent for want of the doctor's own resources: nothing is known about
     /// the name.
@@ -184,14 +186,24 @@ fn is_localhost(name: &str) -> bool {
 async fn localhost(config: &DoctorConfig, name: &str, budget: Budget) -> Lookup {
     // Without a hosts file (a scratch image, a bare chroot) getaddrinfo has nothing to read for
     // localhost and would only wait for a name server that owes no answer.
-    let system = if config.reads_host_files() && config.host_path(HOSTS).is_file() {
+    let has_hosts = config.host_path(HOSTS).is_file();
+    let system = if config.reads_host_files() && has_hosts {
         Some(system_lookup(name, config.target.port, budget).await)
     } else {
         None
     };
+    // A copied pod filesystem says what the pod's own resolver gives localhost: often
+    // 127.0.0.1 alone, and ::1 added by definition would be an address the pod never tries.
+    let hosts = (!config.reads_host_files() && has_hosts).then(|| {
+        hosts_entries(config, name)
+            .iter()
+            .filter_map(|line| line.split_whitespace().next()?.parse::<IpAddr>().ok())
+            .collect::<Vec<IpAddr>>()
+    });
     Lookup::Loopback {
         name: name.to_string(),
         system,
+        hosts,
     }
 }
 
