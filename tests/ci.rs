@@ -40,6 +40,10 @@ fn junit_validates_against_the_common_schema() {
                 "ci-probe".into(),
             ],
         ),
+        (
+            "cluster",
+            vec![healthy.clone(), refused(), "--cluster".into()],
+        ),
     ] {
         let mut all = vec!["doctor".to_string(), "--format".into(), "junit".into()];
         all.extend(args);
@@ -58,8 +62,36 @@ fn junit_validates_against_the_common_schema() {
             String::from_utf8_lossy(&check.stderr),
             run.stdout
         );
+        // Jenkins and GitLab split a classname at its last dot: none may come from the URL.
+        for classname in run.stdout.split("classname=\"").skip(1) {
+            let classname = &classname[..classname.find('"').unwrap()];
+            assert_eq!(classname.matches('.').count(), 1, "{classname}");
+        }
+        // Loopback stages take well under a millisecond; one that ran does not read as
+        // `0.000` (not run), and its exact time is in its output.
+        for case in run.stdout.split("<testcase ").skip(1) {
+            let case = &case[..case.find("</testcase>").unwrap()];
+            if !case.contains("<skipped") && !case.contains("\"mqtt-doctor.cluster\"") {
+                assert!(!case.contains("time=\"0.000\""), "{case}");
+                assert!(case.contains(" ms)"), "{case}");
+            }
+        }
         match name {
             "one" => assert_eq!(run.code, 0),
+            "cluster" => {
+                assert_eq!(run.code, 1);
+                assert!(
+                    run.stdout
+                        .contains("<testsuite name=\"mqtt-doctor cluster\"")
+                );
+                // The refused member fails its own suite; the comparison names it (a warning:
+                // only its TCP connect fails).
+                assert!(
+                    run.stdout.contains("[warn] cluster.nodes_fail"),
+                    "{}",
+                    run.stdout
+                );
+            }
             "two" => {
                 assert_eq!(run.code, 1);
                 assert_eq!(run.stdout.matches("<testsuite ").count(), 2);

@@ -114,7 +114,7 @@ fn cluster_suite(
             ("failures", failures.as_str()),
             ("errors", "0"),
             ("skipped", "0"),
-            ("time", "0.000"),
+            ("time", ZERO),
         ])
         .write_inner_content(|w| {
             for node in &cluster.nodes {
@@ -127,7 +127,7 @@ fn cluster_suite(
                     .with_attributes([
                         ("name", name.as_str()),
                         ("classname", "mqtt-doctor.cluster"),
-                        ("time", "0.000"),
+                        ("time", ZERO),
                     ])
                     .write_inner_content(|w| {
                         if node.verdict.status.fails(strict) {
@@ -149,7 +149,7 @@ fn cluster_suite(
                 .with_attributes([
                     ("name", "comparison"),
                     ("classname", "mqtt-doctor.cluster"),
-                    ("time", "0.000"),
+                    ("time", ZERO),
                 ])
                 .write_inner_content(|w| {
                     for finding in cluster.findings.iter().filter(|f| f.status.fails(strict)) {
@@ -222,6 +222,9 @@ impl Document {
     }
 }
 
+/// The time of what took none (the cluster comparison's testcases).
+const ZERO: &str = "0.000";
+
 /// One `<testsuite>` per target.
 fn testsuite(w: &mut Writer<Vec<u8>>, report: &Report, strict: bool) -> io::Result<()> {
     let (tests, failures, skipped) = counts(report, strict);
@@ -266,7 +269,7 @@ fn testcase(
     stage: &StageReport,
     strict: bool,
 ) -> io::Result<()> {
-    let classname = format!("mqtt-doctor.{}", report.target.url);
+    let classname = classname(&report.target.url);
     let time = seconds(stage.duration_ms);
     // One testcase per stage per node: the node's findings only, named after the node.
     let findings: Vec<&FindingReport> = report
@@ -302,10 +305,12 @@ fn testcase(
                 .filter(|f| !f.status.fails(strict) && f.status != Status::Pass)
                 .map(|f| body(f))
                 .collect();
+            // The exact time: `time` keeps milliseconds only.
+            let head = format!("{} ({} ms)", stage.summary, stage.duration_ms);
             let out = if notes.is_empty() {
-                stage.summary.clone()
+                head
             } else {
-                format!("{}\n\n{}", stage.summary, notes.join("\n\n"))
+                format!("{head}\n\n{}", notes.join("\n\n"))
             };
             w.create_element("system-out")
                 .write_text_content(BytesText::new(&out))?;
@@ -338,8 +343,21 @@ fn body(finding: &FindingReport) -> String {
 }
 
 /// JUnit times are seconds.
+/// Seconds, to the millisecond: the common schema (junit-10.xsd) allows three decimals. A stage
+/// that ran in less than a millisecond, as loopback stages do, shows `0.001` rather than `0.000`,
+/// which reads as "did not run"; its exact time is in its `<system-out>`.
 fn seconds(ms: f64) -> String {
+    if ms > 0.0 && ms < 1.0 {
+        return "0.001".to_string();
+    }
     format!("{:.3}", ms / 1000.0)
+}
+
+/// `mqtt-doctor.` and the target's URL with its dots made underscores: Jenkins and GitLab read
+/// a classname's last dot as the split between package and class, and `mqtt://127.0.0.1:1883`
+/// would become package `mqtt-doctor.mqtt://127.0.0` and class `1:1883`.
+fn classname(url: &str) -> String {
+    format!("mqtt-doctor.{}", url.replace('.', "_"))
 }
 
 #[cfg(test)]
