@@ -116,7 +116,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__doctor)
-            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --nodes --cluster --format --strict --verbose --quiet --annotations --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --proxy --no-proxy --ws-path --ws-header --color --help --version"
+            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --nodes --cluster --format --output --strict --verbose --quiet --annotations --root --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --proxy --no-proxy --ws-path --ws-header --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,6 +160,10 @@ _mqtt__doctor() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --annotations)

@@ -42,6 +42,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --nodes 'Check up to N of the addresses the target''s name resolves to, each over its own connection (TCP, TLS, MQTT, topics), and compare them; 1 checks one address, as a client does'
             cand -f 'Output format'
             cand --format 'Output format'
+            cand --output 'Also write the report of this same run to FILE, in FORMAT (text, json, junit); repeatable, e.g. --output junit=report.xml --output json=report.json. Text in a file has no colours'
             cand --annotations 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true'
             cand --root 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset''s token and CA. E.g. a copy of a pod''s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted'
             cand --cafile 'CA certificates (PEM bundle) to trust instead of the system roots'

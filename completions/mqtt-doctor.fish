@@ -49,6 +49,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l nodes
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
 json\t'The documented JSON report (docs/json-schema.md)'
 junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l output -d 'Also write the report of this same run to FILE, in FORMAT (text, json, junit); repeatable, e.g. --output junit=report.xml --output json=report.json. Text in a file has no colours' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l annotations -d 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true' -r -f -a "auto\t'When GITHUB_ACTIONS=true'
 always\t''
 never\t''"

@@ -30,7 +30,7 @@ use crate::pod::PodInfo;
 use crate::presets;
 use crate::proxy::{self, Proxy};
 use crate::reason_codes::{self, Broker};
-use crate::report::stream::{Layout, ReportWriter, StreamOptions};
+use crate::report::stream::{Layout, Outputs, StreamOptions};
 use crate::report::{self, TokenReport, text::TextOptions};
 use crate::secret::Secret;
 use crate::stages::auth;
@@ -181,6 +181,12 @@ pub struct DoctorArgs {
     /// Output format
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text, env = "MQTT_DOCTOR_FORMAT")]
     pub format: Format,
+
+    /// Also write the report of this same run to FILE, in FORMAT (text, json, junit);
+    /// repeatable, e.g. --output junit=report.xml --output json=report.json. Text in a file has
+    /// no colours
+    #[arg(long, value_name = "FORMAT=FILE", value_parser = parse_output)]
+    pub output: Vec<OutputFile>,
 
     /// Treat warnings as failures (exit code 1)
     #[arg(long, env = "MQTT_DOCTOR_STRICT")]
@@ -706,6 +712,32 @@ pub enum Format {
     Json,
     /// JUnit XML, one testcase per stage, for CI test-report views
     Junit,
+}
+
+/// `--output FORMAT=FILE`: one more report of the same run, in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    pub format: Format,
+    pub path: PathBuf,
+}
+
+fn parse_output(text: &str) -> Result<OutputFile, String> {
+    let Some((format, path)) = text.split_once('=') else {
+        return Err(format!(
+            "\"{text}\" names no format: write FORMAT=FILE, e.g. junit=report.xml"
+        ));
+    };
+    let format = Format::from_str(format.trim(), true)
+        .map_err(|_| format!("\"{format}\" is not a report format: text, json or junit"))?;
+    if path.is_empty() {
+        return Err(format!(
+            "{text} names no file: write FORMAT=FILE, e.g. junit=report.xml"
+        ));
+    }
+    Ok(OutputFile {
+        format,
+        path: PathBuf::from(path),
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -1246,6 +1278,7 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     };
     let strict = args.strict;
     let cluster = args.cluster;
+    let outputs = args.output.clone();
     let annotate = match args.annotations {
         Annotations::Always => true,
         Annotations::Never => false,
@@ -1282,23 +1315,54 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
         }
     };
     let expected = configs.len();
+    let layout = |format: Format| match format {
+        Format::Text => Layout::Text(text),
+        Format::Json => Layout::Json,
+        Format::Junit => Layout::Junit,
+    };
     let options = StreamOptions {
-        layout: match format {
-            Format::Text => Layout::Text(text),
-            Format::Json => Layout::Json,
-            Format::Junit => Layout::Junit,
-        },
+        layout: layout(format),
         strict,
         annotate,
         single: expected == 1,
     };
-    // Each target's report is rendered in its task as it finishes and written here in the
-    // order given, so memory stays flat with the number of targets (report::stream says what
-    // each format keeps until the end).
-    let mut writer = match ReportWriter::new(io::stdout(), &options) {
+    // Each target's report is rendered in its task as it finishes, once per output, and
+    // written here in the order given, so memory stays flat with the number of targets
+    // (report::stream says what each format keeps until the end).
+    let mut sinks: Vec<(String, Box<dyn Write>, StreamOptions)> =
+        vec![("standard output".into(), Box::new(io::stdout()), options)];
+    for output in &outputs {
+        let file = match std::fs::File::create(&output.path) {
+            Ok(file) => io::BufWriter::new(file),
+            Err(e) => {
+                eprintln!(
+                    "mqtt-doctor: error: cannot write {}: {}",
+                    output.path.display(),
+                    files::io_problem(&e)
+                );
+                return exit::USAGE;
+            }
+        };
+        // The text report's colours are for a terminal; a file gets the plain text.
+        let out: Box<dyn Write> = match output.format {
+            Format::Text => {
+                let inner: Box<dyn Write> = Box::new(file);
+                Box::new(anstream::StripStream::new(inner))
+            }
+            _ => Box::new(file),
+        };
+        let file_options = StreamOptions {
+            layout: layout(output.format),
+            annotate: false,
+            ..options
+        };
+        sinks.push((output.path.display().to_string(), out, file_options));
+    }
+    let every: Vec<StreamOptions> = sinks.iter().map(|(_, _, o)| *o).collect();
+    let mut writer = match Outputs::new(sinks) {
         Ok(writer) => writer,
         Err(e) => {
-            eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+            eprintln!("mqtt-doctor: error: cannot write {}: {}", e.name, e.error);
             return exit::INTERNAL;
         }
     };
@@ -1319,14 +1383,18 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
             };
             (
                 outcome.local_failure,
-                report::stream::render(&outcome, &options),
+                report::stream::render_each(&outcome, &every),
                 nodes,
             )
         },
         |_, (local_failure, mut rendered, nodes)| {
             local_failures.record(local_failure);
             cluster_nodes.extend(nodes);
-            let annotations = std::mem::take(&mut rendered.annotations);
+            // Only standard output's rendering carries annotations.
+            let annotations = rendered
+                .first_mut()
+                .map(|r| std::mem::take(&mut r.annotations))
+                .unwrap_or_default();
             if let Err(e) = writer.target(rendered) {
                 write_error = Some(e);
                 return ControlFlow::Break(());
@@ -1348,7 +1416,7 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     let tally = match write_error.map_or_else(|| writer.finish(), Err) {
         Ok(tally) => tally,
         Err(e) => {
-            eprintln!("mqtt-doctor: error: cannot write the report: {e}");
+            eprintln!("mqtt-doctor: error: cannot write {}: {}", e.name, e.error);
             return exit::INTERNAL;
         }
     };

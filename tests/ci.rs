@@ -356,3 +356,63 @@ fn presets_are_listed_with_their_values() {
         assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
     }
 }
+
+/// `--output FORMAT=FILE`: one run, several reports, and they agree with each other and with
+/// standard output (the same targets, verdicts, start times; text without colours).
+#[test]
+fn outputs_from_one_run_agree() {
+    let broker = Mosquitto::start("");
+    let healthy = format!("mqtt://127.0.0.1:{}", broker.port);
+    let refused = refused();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (json, xml, txt) = (path("r.json"), path("r.xml"), path("r.txt"));
+    let run = common::run(&[
+        "doctor",
+        &healthy,
+        &refused,
+        "--color",
+        "always",
+        "--output",
+        &format!("json={json}"),
+        "--output",
+        &format!("junit={xml}"),
+        "--output",
+        &format!("TEXT={txt}"),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // Standard output is coloured as asked; the text file is the same report without colour.
+    assert!(run.stdout.contains('\u{1b}'));
+    let text = fs::read_to_string(&txt).unwrap();
+    assert!(!text.contains('\u{1b}'));
+    // Both come from the same report model of the same run: the same text, byte for byte.
+    assert_eq!(text, anstream::adapter::strip_str(&run.stdout).to_string());
+
+    let multi: MultiReport = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((multi.verdict.targets, multi.verdict.failed), (2, 1));
+    let junit = fs::read_to_string(&xml).unwrap();
+    assert!(junit.contains("failures=\"1\""), "{junit}");
+    for report in &multi.reports {
+        // The JUnit suite of each target has the JSON report's start time: one run.
+        assert!(
+            junit.contains(&format!("timestamp=\"{}\"", report.started_at)),
+            "{junit}"
+        );
+        assert!(text.contains(&report.target.url));
+    }
+    assert!(text.contains("1 of 2 targets failed"));
+
+    // Mistakes are usage errors that name what was wrong, before any check runs.
+    for (spec, says) in [
+        ("yaml=out.yaml", "\"yaml\" is not a report format"),
+        ("report.json", "names no format"),
+        (
+            "json=/nonexistent/dir/r.json",
+            "cannot write /nonexistent/dir/r.json",
+        ),
+    ] {
+        let run = common::run(&["doctor", &healthy, "--output", spec]);
+        assert_eq!(run.code, 2, "{spec}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{spec}: {}", run.stderr);
+    }
+}

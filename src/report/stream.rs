@@ -64,24 +64,101 @@ enum Body {
 
 /// Renders one target's outcome in the run's format; runs in the target's task.
 pub fn render(outcome: &Outcome, options: &StreamOptions) -> Rendered {
+    render_report(&Report::from_outcome(outcome), options)
+}
+
+/// Renders one target's outcome in every format the run writes (stdout's, then each
+/// `--output` file's), from one report model.
+pub fn render_each(outcome: &Outcome, options: &[StreamOptions]) -> Vec<Rendered> {
     let report = Report::from_outcome(outcome);
+    options.iter().map(|o| render_report(&report, o)).collect()
+}
+
+fn render_report(report: &Report, options: &StreamOptions) -> Rendered {
     let strict = options.strict;
     let body = match (options.layout, options.single) {
-        (Layout::Text(text), true) => Body::Whole(text::render(&report, text)),
-        (Layout::Json, true) => Body::Whole(json::render(&report)),
-        (Layout::Junit, true) => Body::Whole(junit::render(std::slice::from_ref(&report), strict)),
-        (Layout::Text(text), false) => Body::Section(text::render(&report, text)),
-        (Layout::Json, false) => Body::Element(MultiJson::element(&report)),
-        (Layout::Junit, false) => Body::Suite(junit::Suite::new(&report, strict)),
+        (Layout::Text(text), true) => Body::Whole(text::render(report, text)),
+        (Layout::Json, true) => Body::Whole(json::render(report)),
+        (Layout::Junit, true) => Body::Whole(junit::render(std::slice::from_ref(report), strict)),
+        (Layout::Text(text), false) => Body::Section(text::render(report, text)),
+        (Layout::Json, false) => Body::Element(MultiJson::element(report)),
+        (Layout::Junit, false) => Body::Suite(junit::Suite::new(report, strict)),
     };
     Rendered {
         body,
         annotations: if options.annotate {
-            github::render_one(&report, strict)
+            github::render_one(report, strict)
         } else {
             String::new()
         },
-        summary: TargetSummary::of(&report),
+        summary: TargetSummary::of(report),
+    }
+}
+
+/// Every report of one run: stdout's and each `--output` file's, each in its own format, fed
+/// the same targets in the same order. A name goes with each, for an error to say which failed.
+pub struct Outputs {
+    writers: Vec<(String, ReportWriter<Box<dyn Write>>)>,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.writers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Outputs").field("writers", &names).finish()
+    }
+}
+
+/// A report that could not be written: where, and why.
+#[derive(Debug)]
+pub struct OutputError {
+    pub name: String,
+    pub error: io::Error,
+}
+
+impl Outputs {
+    /// Opens every output: `outputs` pairs a name (`standard output`, a path) with where the
+    /// report goes and its options. A text report bound for a file loses its colours there.
+    pub fn new(
+        outputs: Vec<(String, Box<dyn Write>, StreamOptions)>,
+    ) -> Result<Outputs, OutputError> {
+        let mut writers = Vec::with_capacity(outputs.len());
+        for (name, out, options) in outputs {
+            match ReportWriter::new(out, &options) {
+                Ok(writer) => writers.push((name, writer)),
+                Err(error) => return Err(OutputError { name, error }),
+            }
+        }
+        Ok(Outputs { writers })
+    }
+
+    /// The next target, rendered once per output in the order the outputs were given.
+    pub fn target(&mut self, rendered: Vec<Rendered>) -> Result<(), OutputError> {
+        for ((name, writer), rendered) in self.writers.iter_mut().zip(rendered) {
+            writer.target(rendered).map_err(|error| OutputError {
+                name: name.clone(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The `--cluster` comparison, for every output.
+    pub fn cluster(&mut self, report: ClusterReport) {
+        for (_, writer) in &mut self.writers {
+            writer.cluster(report.clone());
+        }
+    }
+
+    /// Ends every report; the tally is the same for all of them (the first's is returned).
+    pub fn finish(self) -> Result<Tally, OutputError> {
+        let mut tally = None;
+        for (name, writer) in self.writers {
+            let this = writer
+                .finish()
+                .map_err(|error| OutputError { name, error })?;
+            tally.get_or_insert(this);
+        }
+        Ok(tally.unwrap_or_default())
     }
 }
 
