@@ -155,11 +155,11 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json junit markdown" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json junit markdown" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -593,11 +593,11 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json junit markdown" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "text json junit" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json junit markdown" -- "${cur}"))
                     return 0
                     ;;
                 --deadline)

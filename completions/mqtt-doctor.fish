@@ -48,7 +48,8 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l dns-s
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l nodes -d 'Check up to N of the addresses the target\'s name resolves to, each over its own connection (TCP, TLS, MQTT, topics), and compare them; 1 checks one address, as a client does' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
 json\t'The documented JSON report (docs/json-schema.md)'
-junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
+junit\t'JUnit XML, one testcase per stage, for CI test-report views'
+markdown\t'GitHub-flavoured Markdown: a job summary, a merge-request or pull-request comment'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l output -d 'Also write the report of this same run to FILE, in FORMAT (text, json, junit); repeatable, e.g. --output junit=report.xml --output json=report.json. Text in a file has no colours' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l annotations -d 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true' -r -f -a "auto\t'When GITHUB_ACTIONS=true'
 always\t''
@@ -127,7 +128,8 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fis
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l token-expiry-warning -d 'Warn when the token expires within this time' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -s f -l format -d 'Output format' -r -f -a "text\t'A readable report'
 json\t'The documented JSON report (docs/json-schema.md)'
-junit\t'JUnit XML, one testcase per stage, for CI test-report views'"
+junit\t'JUnit XML, one testcase per stage, for CI test-report views'
+markdown\t'GitHub-flavoured Markdown: a job summary, a merge-request or pull-request comment'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l deadline -d 'Time allowed for the whole run: reading the token or a key from a file, a pipe or standard input gives up after it' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand token; and __fish_seen_subcommand_from inspect" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''

@@ -712,6 +712,8 @@ pub enum Format {
     Json,
     /// JUnit XML, one testcase per stage, for CI test-report views
     Junit,
+    /// GitHub-flavoured Markdown: a job summary, a merge-request or pull-request comment
+    Markdown,
 }
 
 /// `--output FORMAT=FILE`: one more report of the same run, in a file.
@@ -1279,10 +1281,11 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     let strict = args.strict;
     let cluster = args.cluster;
     let outputs = args.output.clone();
+    let github_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let annotate = match args.annotations {
         Annotations::Always => true,
         Annotations::Never => false,
-        Annotations::Auto => std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+        Annotations::Auto => github_actions,
     };
     let configs = match args.into_configs(&env, &typed(Some(&matches))) {
         Ok(configs) => configs,
@@ -1319,12 +1322,15 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
         Format::Text => Layout::Text(text),
         Format::Json => Layout::Json,
         Format::Junit => Layout::Junit,
+        Format::Markdown => Layout::Markdown { brief: false },
     };
     let options = StreamOptions {
         layout: layout(format),
         strict,
         annotate,
         single: expected == 1,
+        // In a GitHub Actions log, each target's text report folds under one line.
+        fold: github_actions,
     };
     // Each target's report is rendered in its task as it finishes, once per output, and
     // written here in the order given, so memory stays flat with the number of targets
@@ -1354,9 +1360,37 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
         let file_options = StreamOptions {
             layout: layout(output.format),
             annotate: false,
+            fold: false,
             ..options
         };
         sinks.push((output.path.display().to_string(), out, file_options));
+    }
+    // Under GitHub Actions, a Markdown summary of the run goes on the job's summary page: the
+    // file the runner names is appended to, as every step's summary is.
+    if github_actions && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        let path = PathBuf::from(path);
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+        {
+            Ok(file) => sinks.push((
+                path.display().to_string(),
+                Box::new(io::BufWriter::new(file)),
+                StreamOptions {
+                    layout: Layout::Markdown { brief: true },
+                    annotate: false,
+                    fold: false,
+                    ..options
+                },
+            )),
+            // The report on stdout still says everything; the summary page is a courtesy.
+            Err(e) => eprintln!(
+                "mqtt-doctor: warning: cannot write the job summary {}: {}",
+                path.display(),
+                files::io_problem(&e)
+            ),
+        }
     }
     let every: Vec<StreamOptions> = sinks.iter().map(|(_, _, o)| *o).collect();
     let mut writer = match Outputs::new(sinks) {
@@ -1477,9 +1511,10 @@ fn token_inspect(args: TokenInspectArgs, matches: Option<&ArgMatches>) -> u8 {
     let report = TokenReport::new(&source, summary, &findings, args.strict);
     let rendered = match args.format {
         Format::Json => report::json::render(&report),
-        Format::Junit => {
+        Format::Junit | Format::Markdown => {
             eprintln!(
-                "mqtt-doctor: error: token inspect writes text or JSON; JUnit is for doctor runs"
+                "mqtt-doctor: error: token inspect writes text or JSON; JUnit and Markdown are \
+                 for doctor runs"
             );
             return exit::USAGE;
         }

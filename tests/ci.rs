@@ -416,3 +416,72 @@ fn outputs_from_one_run_agree() {
         assert!(run.stderr.contains(says), "{spec}: {}", run.stderr);
     }
 }
+
+/// Under GitHub Actions the run appends a Markdown summary to `$GITHUB_STEP_SUMMARY` (the
+/// verdict, the failing target's root cause with its fix and stage table, a row per target) and
+/// folds each target's text report into a log group; elsewhere it does neither.
+#[test]
+fn github_actions_gets_a_job_summary_and_folded_logs() {
+    let broker = Mosquitto::start("");
+    let healthy = format!("mqtt://127.0.0.1:{}", broker.port);
+    let refused = refused();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    fs::write(&summary, "## An earlier step\n").unwrap();
+    let summary_text = summary.display().to_string();
+    let run = run_env(
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", &summary_text),
+        ],
+        &["doctor", &healthy, &refused],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    let page = fs::read_to_string(&summary).unwrap();
+    assert!(page.starts_with("## An earlier step\n"), "appended: {page}");
+    assert!(page.contains(&format!("### ❌ FAIL `{refused}`")), "{page}");
+    assert!(page.contains("**Root cause `tcp.refused`**"), "{page}");
+    assert!(page.contains("| tcp | ❌ fail |"), "{page}");
+    assert!(page.contains("**Fix**\n\n```text\n"), "{page}");
+    // The healthy target is a row of the closing table, not a section.
+    assert!(
+        !page.contains(&format!("### ✅ PASS `{healthy}`")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("| `{healthy}` | ✅ pass |")),
+        "{page}"
+    );
+    assert!(page.contains("### ❌ FAIL 1 of 2 targets failed"), "{page}");
+
+    // The log: one group per target, the closing table outside them.
+    assert_eq!(run.stdout.matches("::group::mqtt-doctor ").count(), 2);
+    assert_eq!(run.stdout.matches("\n::endgroup::\n").count(), 2);
+    assert!(
+        run.stdout
+            .contains(&format!("::group::mqtt-doctor {refused} · fail\n")),
+        "{}",
+        run.stdout
+    );
+    let table = run.stdout.rfind("::endgroup::").unwrap();
+    assert!(run.stdout[table..].contains("1 of 2 targets failed"));
+
+    // Elsewhere: no groups, and no summary file is touched.
+    let before = fs::read_to_string(&summary).unwrap();
+    let plain = run_env(
+        &[("GITHUB_STEP_SUMMARY", &summary_text)],
+        &["doctor", &healthy, &refused],
+    );
+    assert!(!plain.stdout.contains("::group::"));
+    assert_eq!(fs::read_to_string(&summary).unwrap(), before);
+
+    // The same Markdown on standard output, for a comment elsewhere: every target in full.
+    let markdown = common::run(&["doctor", &healthy, &refused, "--format", "markdown"]);
+    assert!(
+        markdown.stdout.starts_with("### ✅ PASS `"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(markdown.stdout.contains("### ❌ FAIL `"));
+}

@@ -41,6 +41,17 @@ pub fn render_one(report: &Report, strict: bool) -> String {
     out
 }
 
+/// `body` folded into a log group titled `title`: the runner shows the title, and the body when
+/// it is opened.
+pub fn group(title: &str, body: &str) -> String {
+    let mut out = format!("::group::{}\n{body}", escape_data(title));
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("::endgroup::\n");
+    out
+}
+
 fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")

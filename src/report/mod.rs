@@ -8,6 +8,7 @@
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod stream;
 pub mod text;
 

@@ -18,6 +18,7 @@
 use std::io::{self, Write};
 
 use super::json::MultiJson;
+use super::markdown::{self, ManyMarkdown};
 use super::text::{ManyText, TextOptions};
 use super::{ClusterReport, Report, Tally, TargetSummary, github, json, junit, text};
 use crate::pipeline::Outcome;
@@ -28,6 +29,11 @@ pub enum Layout {
     Text(TextOptions),
     Json,
     Junit,
+    /// GitHub-flavoured Markdown; `brief` (a job summary) gives a section only to targets that
+    /// did not pass, at most [`markdown::BRIEF_SECTIONS`] of them.
+    Markdown {
+        brief: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +45,8 @@ pub struct StreamOptions {
     pub annotate: bool,
     /// The run has one target: its report is a document of its own.
     pub single: bool,
+    /// Fold each target's text report into a GitHub Actions log group (`::group::`).
+    pub fold: bool,
 }
 
 /// One target's report, rendered as soon as the target finished.
@@ -80,6 +88,8 @@ fn render_report(report: &Report, options: &StreamOptions) -> Rendered {
         (Layout::Text(text), true) => Body::Whole(text::render(report, text)),
         (Layout::Json, true) => Body::Whole(json::render(report)),
         (Layout::Junit, true) => Body::Whole(junit::render(std::slice::from_ref(report), strict)),
+        (Layout::Markdown { .. }, true) => Body::Whole(markdown::render(report)),
+        (Layout::Markdown { .. }, false) => Body::Section(markdown::render(report)),
         (Layout::Text(text), false) => Body::Section(text::render(report, text)),
         (Layout::Json, false) => Body::Element(MultiJson::element(report)),
         (Layout::Junit, false) => Body::Suite(junit::Suite::new(report, strict)),
@@ -171,12 +181,15 @@ pub struct ReportWriter<W: Write> {
     /// The `--cluster` comparison, written after the targets.
     cluster: Option<ClusterReport>,
     strict: bool,
+    /// Each target's text in a GitHub Actions log group.
+    fold: bool,
 }
 
 #[derive(Debug)]
 enum State {
     Whole,
     Text(ManyText),
+    Markdown(ManyMarkdown),
     Json(MultiJson),
     Junit(junit::Document),
 }
@@ -189,6 +202,7 @@ impl<W: Write> ReportWriter<W> {
             (Layout::Text(text), false) => State::Text(ManyText::new(text)),
             (Layout::Json, false) => State::Json(MultiJson::default()),
             (Layout::Junit, false) => State::Junit(junit::Document::default()),
+            (Layout::Markdown { brief }, false) => State::Markdown(ManyMarkdown::new(brief)),
         };
         let mut writer = ReportWriter {
             out: Sink { out, closed: false },
@@ -196,6 +210,7 @@ impl<W: Write> ReportWriter<W> {
             tally: Tally::default(),
             cluster: None,
             strict: options.strict,
+            fold: options.fold && matches!(options.layout, Layout::Text(_)),
         };
         if matches!(writer.state, State::Json(_)) {
             writer.write(MultiJson::open().as_bytes())?;
@@ -206,8 +221,16 @@ impl<W: Write> ReportWriter<W> {
     /// Writes the next target's report (JUnit: keeps its suite for the end).
     pub fn target(&mut self, rendered: Rendered) -> io::Result<()> {
         self.tally.add(rendered.summary.status);
+        let title = format!(
+            "mqtt-doctor {} · {}",
+            rendered.summary.url,
+            rendered.summary.status.as_str()
+        );
         let text = match (&mut self.state, rendered.body) {
             (State::Text(many), Body::Section(section)) => many.target(&section, rendered.summary),
+            (State::Markdown(many), Body::Section(section)) => {
+                many.target(&section, rendered.summary)
+            }
             (State::Json(multi), Body::Element(element)) => multi.push(&element),
             (State::Junit(document), Body::Suite(suite)) => {
                 document.push(suite);
@@ -218,6 +241,9 @@ impl<W: Write> ReportWriter<W> {
             // follow the same options.
             (_, Body::Suite(_)) => return Ok(()),
         };
+        if self.fold && !text.is_empty() {
+            return self.write(github::group(&title, &text).as_bytes());
+        }
         self.write(text.as_bytes())
     }
 
@@ -239,6 +265,10 @@ impl<W: Write> ReportWriter<W> {
                 self.write(text.as_bytes())?
             }
             State::Json(multi) => self.write(multi.close(cluster.as_ref(), &verdict).as_bytes())?,
+            State::Markdown(many) => {
+                let text = many.finish(cluster.as_ref(), &verdict);
+                self.write(text.as_bytes())?
+            }
             State::Junit(mut document) => {
                 if let Some(cluster) = &cluster {
                     document.push(junit::Suite::cluster(cluster, self.strict));
@@ -305,10 +335,11 @@ mod tests {
     use crate::report::MultiReport;
     use crate::report::samples::reports;
 
-    /// Streams `reports` through the writer, as the CLI does, rendering each report the way
-    /// [`render`] renders an outcome's.
+    /// Streams `reports` through the writer, as the CLI does, each rendered as [`render`]
+    /// renders an outcome's report.
     fn streamed(reports: &[Report], layout: Layout, strict: bool) -> (String, Tally) {
         let options = StreamOptions {
+            fold: false,
             layout,
             strict,
             annotate: false,
@@ -317,21 +348,7 @@ mod tests {
         let mut out = Vec::new();
         let mut writer = ReportWriter::new(&mut out, &options).unwrap();
         for report in reports {
-            let body = match (layout, options.single) {
-                (Layout::Text(text), true) => Body::Whole(text::render(report, text)),
-                (Layout::Json, true) => Body::Whole(json::render(report)),
-                (Layout::Junit, true) => {
-                    Body::Whole(junit::render(std::slice::from_ref(report), strict))
-                }
-                (Layout::Text(text), false) => Body::Section(text::render(report, text)),
-                (Layout::Json, false) => Body::Element(MultiJson::element(report)),
-                (Layout::Junit, false) => Body::Suite(junit::Suite::new(report, strict)),
-            };
-            let rendered = Rendered {
-                body,
-                annotations: String::new(),
-                summary: TargetSummary::of(report),
-            };
+            let rendered = render_report(report, &options);
             writer.target(rendered).unwrap();
         }
         let tally = writer.finish().unwrap();
@@ -353,6 +370,7 @@ mod tests {
         // No report at all (every check stopped without a result) is still a document.
         let mut out = Vec::new();
         let options = StreamOptions {
+            fold: false,
             layout: Layout::Json,
             strict: false,
             annotate: false,
@@ -431,6 +449,7 @@ mod tests {
         }
         let reports = reports();
         let options = StreamOptions {
+            fold: false,
             layout: Layout::Json,
             strict: false,
             annotate: false,
