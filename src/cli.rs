@@ -1537,7 +1537,16 @@ fn token_inspect(args: TokenInspectArgs, matches: Option<&ArgMatches>) -> u8 {
     }
 }
 
+/// The width the text report wraps at: `COLUMNS` when set (as shells export it, and as a CI job
+/// or a test can ask for a width), else the terminal's, at most 120; 100 for a pipe or a file.
 fn text_width() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return columns.clamp(40, 400);
+    }
     if io::stdout().is_terminal()
         && let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size()
     {

@@ -86,7 +86,8 @@ pub fn render(report: &Report, options: TextOptions) -> String {
     }
     let mut out = String::new();
     let width = options.width.max(40);
-    let _ = writeln!(out, "{}\n", header(report));
+    push_wrapped(&mut out, &header(report), width, "");
+    out.push('\n');
 
     // With several nodes, the stage lines are the target's own (DNS, credentials, the
     // comparison); each node's chain is a row of the node table.
@@ -101,14 +102,22 @@ pub fn render(report: &Report, options: TextOptions) -> String {
         let timing = if stage.status == Status::Skip {
             String::new()
         } else {
-            format!("  {}", format!("{} ms", stage.duration_ms).dimmed())
+            // A no-break space: the number and its unit stay on one line.
+            format!("  {}", format!("{}\u{a0}ms", stage.duration_ms).dimmed())
         };
-        let _ = writeln!(
-            out,
-            " {} {:<name_width$}  {}{timing}",
+        // A long summary continues under itself, not under the stage names.
+        let prefix = format!(
+            " {} {:<name_width$}  ",
             symbol(stage.status),
-            stage.name.name(),
-            stage.summary
+            stage.name.name()
+        );
+        let indent = " ".repeat(name_width + 5);
+        push_wrapped_with(
+            &mut out,
+            &format!("{}{timing}", stage.summary),
+            width,
+            &prefix,
+            &indent,
         );
     }
 
@@ -377,13 +386,13 @@ fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
         .as_ref()
         .map(|n| format!("  {}", format!("node {n}").dimmed()))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
+    let head = format!(
         "{} {}  {}{node}",
         symbol(finding.status),
         finding.id.bold(),
         finding.title
     );
+    push_wrapped_with(out, &head, width, "", "  ");
     push_wrapped(out, &finding.detail, width, "  ");
 
     let mut tables = Vec::new();
@@ -410,7 +419,9 @@ fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
         for line in fix.lines() {
             // Command lines (indented in the fix text) are kept whole so they can be copied.
             if line.starts_with("  ") {
-                let _ = writeln!(out, "    {}", line.cyan());
+                for part in command_lines(&format!("    {line}"), width) {
+                    let _ = writeln!(out, "{}", part.cyan());
+                }
             } else {
                 push_wrapped(out, line, width, "    ");
             }
@@ -470,10 +481,73 @@ fn table(rows: &[Value], width: usize) -> String {
     table.to_string()
 }
 
+/// A command line as it can be pasted: whole when it fits `width`; otherwise broken at spaces
+/// outside quotes, each part but the last ending in ` \` (a shell line continuation), the
+/// continuations indented two more columns. A word longer than the width stays whole.
+fn command_lines(line: &str, width: usize) -> Vec<String> {
+    if textwrap::core::display_width(line) <= width {
+        return vec![line.to_string()];
+    }
+    let indent = line.len() - line.trim_start().len();
+    // Words, split at spaces outside single or double quotes.
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    for c in line.trim_start().chars() {
+        match (quote, c) {
+            (None, ' ') => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let first = " ".repeat(indent);
+    let rest = " ".repeat(indent + 2);
+    let mut lines = Vec::new();
+    let mut current = first.clone();
+    for word in words {
+        let bare = current.trim_start().is_empty();
+        // Room for the word and, if more follows, " \".
+        let fits = textwrap::core::display_width(&current)
+            + usize::from(!bare)
+            + textwrap::core::display_width(&word)
+            + 2
+            <= width;
+        if !bare && !fits {
+            lines.push(format!("{current} \\"));
+            current = rest.clone();
+        }
+        if !current.trim_start().is_empty() {
+            current.push(' ');
+        }
+        current.push_str(&word);
+    }
+    lines.push(current);
+    lines
+}
+
 fn push_wrapped(out: &mut String, text: &str, width: usize, indent: &str) {
+    push_wrapped_with(out, text, width, indent, indent);
+}
+
+/// Wraps at spaces only: a name, path, URL or command is never split, at a hyphen or anywhere
+/// else, so that what a reader copies from the report works. A word longer than the line gets
+/// a line of its own.
+fn push_wrapped_with(out: &mut String, text: &str, width: usize, first: &str, rest: &str) {
     let options = textwrap::Options::new(width)
-        .initial_indent(indent)
-        .subsequent_indent(indent);
+        .initial_indent(first)
+        .subsequent_indent(rest)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .break_words(false);
     for line in textwrap::wrap(text, options) {
         let _ = writeln!(out, "{line}");
     }
