@@ -30,6 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
+            [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -157,6 +158,14 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mqtt-doctor;schema' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqtt-doctor;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -178,6 +187,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
+            [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -197,6 +207,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             break
         }
         'mqtt-doctor;help;presets' {
+            break
+        }
+        'mqtt-doctor;help;schema' {
             break
         }
         'mqtt-doctor;help;completions' {

@@ -34,6 +34,9 @@ _mqtt__doctor() {
             mqtt__doctor,presets)
                 cmd="mqtt__doctor__subcmd__presets"
                 ;;
+            mqtt__doctor,schema)
+                cmd="mqtt__doctor__subcmd__schema"
+                ;;
             mqtt__doctor,token)
                 cmd="mqtt__doctor__subcmd__token"
                 ;;
@@ -54,6 +57,9 @@ _mqtt__doctor() {
                 ;;
             mqtt__doctor__subcmd__help,presets)
                 cmd="mqtt__doctor__subcmd__help__subcmd__presets"
+                ;;
+            mqtt__doctor__subcmd__help,schema)
+                cmd="mqtt__doctor__subcmd__help__subcmd__schema"
                 ;;
             mqtt__doctor__subcmd__help,token)
                 cmd="mqtt__doctor__subcmd__help__subcmd__token"
@@ -80,7 +86,7 @@ _mqtt__doctor() {
 
     case "${cmd}" in
         mqtt__doctor)
-            opts="-h -V --color --help --version doctor explain token presets completions man help"
+            opts="-h -V --color --help --version doctor explain token presets schema completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -336,7 +342,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__help)
-            opts="doctor explain token presets completions man help"
+            opts="doctor explain token presets schema completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,6 +439,20 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mqtt__doctor__subcmd__help__subcmd__schema)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mqtt__doctor__subcmd__help__subcmd__token)
             opts="inspect"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -480,6 +500,24 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__presets)
+            opts="-h -V --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__doctor__subcmd__schema)
             opts="-h -V --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

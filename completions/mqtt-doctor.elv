@@ -27,6 +27,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand presets 'List the presets (--preset NAME) and the defaults each one sets'
+            cand schema 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -145,6 +146,13 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqtt-doctor;schema'= {
+            cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqtt-doctor;completions'= {
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
             cand -h 'Print help'
@@ -164,6 +172,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand explain 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand presets 'List the presets (--preset NAME) and the defaults each one sets'
+            cand schema 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -178,6 +187,8 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
         &'mqtt-doctor;help;token;inspect'= {
         }
         &'mqtt-doctor;help;presets'= {
+        }
+        &'mqtt-doctor;help;schema'= {
         }
         &'mqtt-doctor;help;completions'= {
         }

@@ -121,6 +121,9 @@ pub enum Command {
     Token(TokenCommand),
     /// List the presets (--preset NAME) and the defaults each one sets
     Presets,
+    /// Print the JSON Schema (2020-12) of the JSON reports: doctor's, several targets', token
+    /// inspect's (also in docs/report.schema.json)
+    Schema,
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -1226,6 +1229,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Doctor(_) => doctor(matches.subcommand_matches("doctor"), started),
         Command::Presets => emit(presets::listing().as_bytes()),
+        Command::Schema => emit(report::json_schema().as_bytes()),
         Command::Explain(args) => explain(&args),
         Command::Token(TokenCommand::Inspect(args)) => token_inspect(
             args,

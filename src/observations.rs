@@ -7,12 +7,13 @@
 //! Below the stages, the pipeline and the report, so that all three use it without importing
 //! each other.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::certs::CertSummary;
 
 /// One node's typed facts. A field is absent when its stage did not get that far.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Observations {
     /// The TCP connect, in milliseconds.
@@ -32,7 +33,7 @@ pub struct Observations {
 }
 
 /// A server certificate as the comparison of nodes needs it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateFacts {
     /// SHA-256 of the DER encoding, lower-case hex: what tells two certificates apart.
@@ -63,7 +64,7 @@ impl CertificateFacts {
 }
 
 /// The broker's answer to the CONNECT.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnackFacts {
     /// `5` or `3.1.1`: the protocol of the answer.
@@ -79,7 +80,7 @@ pub struct ConnackFacts {
 
 /// The CONNACK properties that say what a client may do on this broker. Absent means the
 /// broker did not send the property (MQTT 5 then defines the default; 3.1.1 has none).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,12 +2,13 @@
 //! registry, the reports and the pipeline all name. A module of its own, below all of them, so
 //! that a finding can say its stage without importing the pipeline that runs it.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DoctorConfig;
 
 /// A stage of the pipeline, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Dns,

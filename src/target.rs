@@ -9,10 +9,11 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How the doctor talks to the broker once TCP is up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// Plain MQTT over TCP (`mqtt://`, `tcp://`, or no scheme).

@@ -190,7 +190,7 @@ fn several_targets_run_into_one_report() {
     let target = refused();
     let run = common::run(&["doctor", &healthy, &target, "--format", "json"]);
     assert_eq!(run.code, 1);
-    let multi: MultiReport = serde_json::from_str(&run.stdout).expect("a strict MultiReport");
+    let multi: MultiReport = common::parse_valid(&run.stdout).unwrap();
     assert_eq!(multi.verdict.status.as_str(), "fail");
     assert_eq!((multi.verdict.targets, multi.verdict.failed), (2, 1));
     assert_eq!(multi.reports[0].target.url, healthy);
@@ -388,7 +388,7 @@ fn outputs_from_one_run_agree() {
     // Both come from the same report model of the same run: the same text, byte for byte.
     assert_eq!(text, anstream::adapter::strip_str(&run.stdout).to_string());
 
-    let multi: MultiReport = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let multi: MultiReport = common::parse_valid(&fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!((multi.verdict.targets, multi.verdict.failed), (2, 1));
     let junit = fs::read_to_string(&xml).unwrap();
     assert!(junit.contains("failures=\"1\""), "{junit}");

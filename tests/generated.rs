@@ -1,4 +1,4 @@
-//! Checked-in generated files (shell completions, man page) must match what the current clap
+//! Checked-in generated files (shell completions, man pages, the JSON Schema) must match what the current clap
 //! definition generates. To refresh them after changing the CLI:
 //!
 //!     UPDATE_GENERATED=1 cargo test --test generated
@@ -17,6 +17,14 @@ fn check(path: &str, generated: &[u8]) {
     assert!(
         on_disk == generated,
         "{path} is stale; run `UPDATE_GENERATED=1 cargo test --test generated` and commit the result"
+    );
+}
+
+#[test]
+fn the_json_schema_is_current() {
+    check(
+        "docs/report.schema.json",
+        mqtt_doctor::report::json_schema().as_bytes(),
     );
 }
 

@@ -28,7 +28,7 @@ fn report_fields_are_documented_and_strict() {
     assert!(report.started_at.ends_with('Z'), "{}", report.started_at);
 
     let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json: Value = common::parse_valid(&out.stdout).unwrap();
     let mut fields = keys(&json);
     for object in [
         &json["tool"],
@@ -57,7 +57,7 @@ fn token_report_fields_are_documented_and_strict() {
     let report = out.token_report();
     assert_eq!(report.schema_version, 3);
     let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json: Value = common::parse_valid(&out.stdout).unwrap();
     let mut fields = keys(&json);
     fields.extend(keys(&json["verdict"]));
     fields.extend(keys(&json["findings"][0]));
@@ -77,12 +77,27 @@ fn unknown_fields_are_rejected() {
         "--format",
         "json",
     ]);
-    let mut json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut json: Value = common::parse_valid(&out.stdout).unwrap();
     json["surprise"] = Value::Bool(true);
-    let strict = serde_json::from_value::<mqtt_doctor::report::Report>(json);
+    let strict = serde_json::from_value::<mqtt_doctor::report::Report>(json.clone());
     assert!(
         strict.is_err(),
         "the model must reject fields it does not know"
+    );
+    // The published schema rejects it too, and a wrong type, with a real validator.
+    let schema_says = common::parse_valid::<Value>(&json.to_string());
+    assert!(
+        schema_says.as_ref().is_err_and(|e| e.contains("surprise")),
+        "{schema_says:?}"
+    );
+    json.as_object_mut().unwrap().remove("surprise");
+    json["duration_ms"] = Value::String("fast".into());
+    assert!(common::parse_valid::<Value>(&json.to_string()).is_err());
+    // `mqtt-doctor schema` prints the published file.
+    let schema = run(&["schema"]);
+    assert_eq!(
+        schema.stdout,
+        std::fs::read_to_string("docs/report.schema.json").unwrap()
     );
 }
 
@@ -101,13 +116,12 @@ fn multi_target_fields_are_documented_and_strict() {
         "--format",
         "json",
     ]);
-    let multi: mqtt_doctor::report::MultiReport =
-        serde_json::from_str(&out.stdout).expect("a strict MultiReport");
+    let multi: mqtt_doctor::report::MultiReport = common::parse_valid(&out.stdout).unwrap();
     assert_eq!(multi.reports.len(), 2);
     assert_eq!(multi.reports[0].preset.as_deref(), Some("mosquitto"));
 
     let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json: Value = common::parse_valid(&out.stdout).unwrap();
     let mut fields = keys(&json);
     fields.extend(keys(&json["verdict"]));
     fields.extend(keys(&json["reports"][0]));
@@ -135,11 +149,10 @@ fn node_and_cluster_fields_are_documented_and_strict() {
         "--format",
         "json",
     ]);
-    let multi: mqtt_doctor::report::MultiReport =
-        serde_json::from_str(&out.stdout).expect("a strict MultiReport");
+    let multi: mqtt_doctor::report::MultiReport = common::parse_valid(&out.stdout).unwrap();
     assert_eq!(multi.schema_version, 3);
     let doc = std::fs::read_to_string("docs/json-schema.md").unwrap();
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json: Value = common::parse_valid(&out.stdout).unwrap();
     let node = &json["reports"][0]["nodes"][0];
     let mut fields = keys(&json["cluster"]);
     fields.extend(keys(&json["cluster"]["nodes"][0]));

@@ -55,7 +55,7 @@ fn several_targets_keep_their_order_in_every_format() {
 
     let json = doctor(&targets, &["--format", "json"]);
     assert_eq!(json.code, 1, "{}", json.stderr);
-    let multi: MultiReport = serde_json::from_str(&json.stdout).expect("a strict MultiReport");
+    let multi: MultiReport = common::parse_valid(&json.stdout).unwrap();
     let urls: Vec<&str> = multi
         .reports
         .iter()
@@ -146,7 +146,7 @@ fn thousands_of_targets_stream_in_order_in_little_memory() {
     let (json, peak) = measured(&targets, &["--format", "json"]);
     assert_eq!(json.code, 1, "{}", json.stderr);
     assert!(peak < MAX_RSS_KB, "JSON: peak resident memory {peak} KiB");
-    let multi: MultiReport = serde_json::from_str(&json.stdout).expect("a strict MultiReport");
+    let multi: MultiReport = common::parse_valid(&json.stdout).unwrap();
     assert_eq!((multi.verdict.targets, multi.verdict.failed), (MANY, MANY));
     for (report, target) in multi.reports.iter().zip(&targets) {
         assert_eq!(&report.target.url, target);

@@ -406,7 +406,7 @@ fn targets_given_as_a_cluster_are_compared() {
         "--format",
         "json",
     ]);
-    let multi: MultiReport = serde_json::from_str(&out.stdout).expect("a strict MultiReport");
+    let multi: MultiReport = common::parse_valid(&out.stdout).unwrap();
     assert_eq!(out.code, 0, "{}", out.stdout);
     let cluster = multi.cluster.expect("a cluster comparison");
     assert_eq!(cluster.verdict.status.as_str(), "warn");
@@ -432,7 +432,7 @@ fn targets_given_as_a_cluster_are_compared() {
     let gone = format!("mqtt://127.0.0.1:{}", common::closed_port());
     let out = run(&["doctor", &urls[0], &gone, "--cluster", "--format", "json"]);
     assert_eq!(out.code, 1, "the refusing target fails on its own");
-    let multi: MultiReport = serde_json::from_str(&out.stdout).unwrap();
+    let multi: MultiReport = common::parse_valid(&out.stdout).unwrap();
     let cluster = multi.cluster.unwrap();
     assert_eq!(cluster.verdict.status.as_str(), "warn");
     let failing = cluster
@@ -466,7 +466,7 @@ fn targets_given_as_a_cluster_are_compared() {
         "--format",
         "json",
     ]);
-    let multi: MultiReport = serde_json::from_str(&out.stdout).expect("a MultiReport");
+    let multi: MultiReport = common::parse_valid(&out.stdout).unwrap();
     assert!(multi.cluster.is_some());
     let one = run(&["doctor", &urls[0], "--cluster"]);
     assert_eq!(one.code, 2);

@@ -8,6 +8,7 @@
 
 pub mod registry;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -18,7 +19,7 @@ pub use registry::FindingDef;
 use crate::stage::Stage;
 
 /// The status of a finding, a stage, or a whole run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,

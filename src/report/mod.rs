@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod stream;
 pub mod text;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -26,7 +27,7 @@ use crate::target::{Host, Scheme};
 /// Bumped on any change a strict consumer would notice.
 pub const SCHEMA_VERSION: u32 = 3;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
     pub schema_version: u32,
@@ -53,7 +54,7 @@ pub struct Report {
 }
 
 /// One node: an address with its own connection chain, or for a `--cluster` a target's node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeReport {
     /// The target this node belongs to; only in a `--cluster` comparison.
@@ -67,14 +68,14 @@ pub struct NodeReport {
     pub observed: Observations,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetReport {
     /// As the user typed it.
@@ -91,7 +92,7 @@ pub struct TargetReport {
     pub path: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyReport {
     /// The proxy URL, password masked; absent when the proxy was not used.
@@ -127,7 +128,7 @@ impl ProxyReport {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerdictReport {
     /// `pass`, `warn` or `fail`.
@@ -137,7 +138,7 @@ pub struct VerdictReport {
     pub summary: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageReport {
     pub name: Stage,
@@ -149,7 +150,7 @@ pub struct StageReport {
     pub summary: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingReport {
     pub id: String,
@@ -241,8 +242,12 @@ impl VerdictReport {
 /// The verdict comes after the reports: serde writes fields in this order, and a run streams
 /// each report as its target finishes (see [`json::MultiJson`]), so the verdict over all of them
 /// can only be written last. JSON objects are unordered, so a consumer does not notice.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    description = "A run over several targets: one report per target, in the order given, the \
+                   --cluster comparison when asked for, and the verdict over all of them."
+)]
 pub struct MultiReport {
     pub schema_version: u32,
     pub tool: Tool,
@@ -254,7 +259,7 @@ pub struct MultiReport {
 }
 
 /// `--cluster`: the targets compared as the nodes of one cluster.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterReport {
     pub verdict: VerdictReport,
@@ -264,7 +269,7 @@ pub struct ClusterReport {
     pub findings: Vec<FindingReport>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultiVerdict {
     /// The worst verdict of all targets.
@@ -460,7 +465,7 @@ fn tool() -> Tool {
 }
 
 /// The report of `mqtt-doctor token inspect`: the auth stage's checks on one token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenReport {
     pub schema_version: u32,
@@ -502,6 +507,32 @@ impl TokenReport {
             findings: findings.iter().map(FindingReport::from).collect(),
         }
     }
+}
+
+/// Every JSON document the doctor writes: one target's [`Report`], a [`MultiReport`] over
+/// several targets, or `token inspect`'s [`TokenReport`]. Only its schema is ever made.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(
+    title = "mqtt-doctor report",
+    description = "A JSON document written by mqtt-doctor: `doctor --format json` over one target \
+                   (Report) or several (MultiReport), or `token inspect --format json` \
+                   (TokenReport). docs/json-schema.md describes every field."
+)]
+#[allow(dead_code)]
+enum Document {
+    Report(Report),
+    Multi(MultiReport),
+    Token(TokenReport),
+}
+
+/// The JSON Schema (2020-12) of every JSON document the doctor writes, derived from the report
+/// types: what `mqtt-doctor schema` prints and `docs/report.schema.json` holds.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Document);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Reports for the renderers' tests, without running anything.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_doctor::report::{FindingReport, Report, StageReport, TokenReport};
+use mqtt_doctor::report::{FindingReport, MultiReport, Report, StageReport, TokenReport};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt-doctor");
@@ -66,13 +66,14 @@ impl Run {
         self.parse()
     }
 
+    /// The JSON report of a run over several targets, validated and read strictly.
+    pub fn multi_report(&self) -> MultiReport {
+        self.parse()
+    }
+
     fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a valid report ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
+        parse_valid(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 }
 
@@ -89,6 +90,32 @@ pub fn run_env(env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut command = doctor_command();
     command.envs(env.iter().copied());
     run_with(command, args)
+}
+
+/// A JSON report checked against docs/report.schema.json with a real JSON Schema validator,
+/// then read strictly into its type: what every JSON report a test reads goes through.
+pub fn parse_valid<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let schema: Value = serde_json::from_str(
+            &fs::read_to_string("docs/report.schema.json").expect("docs/report.schema.json"),
+        )
+        .expect("docs/report.schema.json is JSON");
+        jsonschema::validator_for(&schema).expect("docs/report.schema.json is a valid schema")
+    });
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the report is not JSON ({e})"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if !errors.is_empty() {
+        return Err(format!(
+            "the report does not match docs/report.schema.json: {}",
+            errors.join("; ")
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format!("the report is not a strict report ({e})"))
 }
 
 /// Runs `doctor <args> --format json` and returns the report and the exit code.
