@@ -33,8 +33,7 @@ impl Budget {
 
     /// The limit as a report states it, e.g. `300ms`, and whether the deadline cut it short.
     pub fn describe(&self) -> String {
-        let limit =
-            humantime::format_duration(Duration::from_millis(self.timeout.as_millis() as u64));
+        let limit = crate::durations::text(Duration::from_millis(self.timeout.as_millis() as u64));
         if self.cut_by_deadline {
             format!("{limit} (all that was left of the run deadline)")
         } else {

@@ -77,7 +77,7 @@ impl Deadline {
 impl fmt::Display for Deadline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rounded = Duration::from_millis(self.allowed.as_millis() as u64);
-        write!(f, "{}", humantime::format_duration(rounded))?;
+        write!(f, "{}", crate::durations::text(rounded))?;
         if self.run {
             write!(f, " (the run's deadline)")?;
         }

@@ -13,6 +13,7 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod config_file;
+pub mod durations;
 pub mod files;
 pub mod findings;
 #[doc(hidden)]

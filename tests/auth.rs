@@ -78,7 +78,7 @@ fn a_valid_kubernetes_token_is_shown_with_its_service_account() {
     );
     let exp = evidence(ok, "exp");
     assert!(exp.contains("(in 22h") || exp.contains("(in 23h"), "{exp}");
-    assert_eq!(evidence(ok, "lifetime"), "1day");
+    assert_eq!(evidence(ok, "lifetime"), "1d");
     assert!(evidence(ok, "token").contains("bytes, fp:"));
     assert!(
         report

@@ -572,3 +572,49 @@ fn a_token_sent_as_password_without_username_is_warned_about() {
     assert!(warning.fix.as_deref().unwrap().contains("--auth-method"));
     assert!(!run.stdout.contains(&token));
 }
+
+/// A refusal from a broker the doctor cannot place (here Mosquitto whose packet limit hides its
+/// fingerprint) lists the causes every broker shares, three at most after this run's own, and
+/// says how to get the ranked list, instead of every broker family's causes in a row.
+#[test]
+fn a_refusal_from_an_unknown_broker_lists_the_shared_causes_and_how_to_rank_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("passwd");
+    let status = Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&file)
+        .args(["alice", "secret"])
+        .status()
+        .expect("mosquitto_passwd runs");
+    assert!(status.success());
+    let broker = Mosquitto::start(&format!(
+        "allow_anonymous false\npassword_file {}\nmax_packet_size 4096\n",
+        file.display()
+    ));
+    let (report, code) = doctor_json(&[&url(&broker), "-u", "alice", "--password", "wrong"]);
+    assert_eq!(code, 1);
+    let refused = report
+        .findings
+        .iter()
+        .find(|f| f.status.as_str() == "fail" && f.id.starts_with("mqtt."))
+        .unwrap_or_else(|| panic!("{:?}", report.ids()));
+    assert!(
+        evidence(refused, "broker").contains("unknown"),
+        "{:?}",
+        refused.evidence
+    );
+    let fix = refused.fix.as_deref().unwrap();
+    let numbered = fix
+        .lines()
+        .filter(|l| l.starts_with(char::is_numeric))
+        .count();
+    assert!((1..=5).contains(&numbered), "{fix}");
+    for family in ["EMQX:", "HiveMQ:", "Azure IoT Operations:", "Mosquitto:"] {
+        assert!(!fix.contains(family), "{fix}");
+    }
+    assert!(
+        fix.contains("add --broker mosquitto, emqx, hivemq or aio"),
+        "{fix}"
+    );
+    assert!(fix.contains("mqtt-doctor explain 135"), "{fix}");
+}

@@ -1243,7 +1243,7 @@ mod tests {
     fn durations_read_like_speech() {
         assert_eq!(approx(42), "42s");
         assert_eq!(approx(3 * 3600 + 61), "3h 1m");
-        assert_eq!(approx(3 * 86_400 + 7200 + 59), "3days 2h");
+        assert_eq!(approx(3 * 86_400 + 7200 + 59), "3d 2h");
     }
 
     #[test]

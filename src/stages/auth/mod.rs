@@ -687,5 +687,5 @@ pub(crate) fn approx(seconds: u64) -> String {
     } else {
         seconds
     };
-    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+    crate::durations::text(Duration::from_secs(rounded))
 }

@@ -222,16 +222,43 @@ pub(super) fn connack_finding(
         return finding.with_fix(fix);
     }
     let mut causes = leading_causes(connack, sent);
+    let mut more = None;
     if let Some(entry) = entry {
-        causes.extend(entry.ranked_causes(broker.broker));
+        match broker.broker {
+            Some(known) => causes.extend(entry.ranked_causes(Some(known))),
+            // Every broker's own causes, labelled, made a list of ten that sent readers to
+            // brokers they do not run: the causes all brokers share, and how to get the rest.
+            None => {
+                causes.extend(
+                    entry
+                        .causes
+                        .iter()
+                        .take(SHARED_CAUSES_SHOWN)
+                        .map(|c| c.to_string()),
+                );
+                more = Some(format!(
+                    "The causes ranked for your broker: add --broker mosquitto, emqx, hivemq or \
+                     aio; all of them: mqtt-doctor explain {}.",
+                    entry.value
+                ));
+            }
+        }
     }
     if causes.is_empty() {
         causes.push(
             "Compare the broker's log at the time of this run: it names why it refused.".into(),
         );
     }
-    finding.with_fix(ranked_fix(&causes))
+    let mut fix = ranked_fix(&causes);
+    if let Some(more) = more {
+        fix.push('\n');
+        fix.push_str(&more);
+    }
+    finding.with_fix(fix)
 }
+
+/// Causes shown for a refusal when the broker is not known: the ones every broker shares.
+const SHARED_CAUSES_SHOWN: usize = 3;
 
 /// Causes the facts of this run put first, before the catalog's general ranking.
 pub(super) fn leading_causes(connack: &Connack, sent: &Sent) -> Vec<String> {

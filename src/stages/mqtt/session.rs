@@ -538,7 +538,7 @@ impl Session {
         let held_text = if held < Duration::from_secs(1) {
             format!("{:.1} ms", millis(held))
         } else {
-            humantime::format_duration(Duration::from_millis(held.as_millis() as u64)).to_string()
+            crate::durations::text(Duration::from_millis(held.as_millis() as u64))
         };
         let mut detail = format!(
             "The broker kept the connection open for {held_text} and answered a PINGREQ in {:.1} ms.",

@@ -127,14 +127,25 @@ fn failure_finding(
                 "{addrs} refused the connection: the host is up, but nothing listens on port \
                  {port} there (or a firewall rejects it)."
             ),
-            format!(
-                "Check that the broker runs and which addresses and ports it listens on (on the \
-                 broker host):\n  ss -ltnp | grep :{port}\n\
-                 Mosquitto 2.x without a `listener` line listens on loopback only; to accept \
-                 other hosts add:\n  listener {port} 0.0.0.0\n\
-                 In Kubernetes, a Service without ready endpoints refuses connections:\n  \
-                 kubectl get endpointslices -A | grep <service>"
-            ),
+            {
+                // Listening on every interface is the fix for a broker other hosts cannot
+                // reach; a refusal on loopback is a broker that does not run or listens on
+                // another port, and the hint would send the reader the wrong way.
+                let other_hosts = if outcomes.iter().all(|o| o.addr.ip().is_loopback()) {
+                    String::new()
+                } else {
+                    format!(
+                        "Mosquitto 2.x without a `listener` line listens on loopback only; to \
+                         accept other hosts add:\n  listener {port} 0.0.0.0\n"
+                    )
+                };
+                format!(
+                    "Check that the broker runs and which addresses and ports it listens on (on \
+                     the broker host):\n  ss -ltnp | grep :{port}\n{other_hosts}\
+                     In Kubernetes, a Service without ready endpoints refuses connections:\n  \
+                     kubectl get endpointslices -A | grep <service>"
+                )
+            },
         )
     } else if def == &TCP_TIMEOUT {
         (
@@ -261,5 +272,38 @@ fn partial_fix(config: &DoctorConfig, failed: &[&Outcome]) -> String {
             "Remove or repair the addresses that fail (a dead load-balancer backend, a stale DNS \
              record for {host}); each is listed with its result above."
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::target;
+
+    fn refused_at(address: &str) -> String {
+        let addr: std::net::SocketAddr = address.parse().unwrap();
+        let config = DoctorConfig::new(
+            target::parse_with(address, target::Scheme::Mqtt, None).expect("a target"),
+        );
+        let seen = Observation {
+            attempts: vec![Outcome {
+                addr,
+                attempt: Attempt::Refused,
+                elapsed: Duration::from_micros(300),
+            }],
+            budget: Budget::new(Duration::from_secs(1), tokio::time::Instant::now()),
+        };
+        let output = explain(&config, &seen);
+        output.findings[0].fix.clone().unwrap()
+    }
+
+    // Explain is pure: the address need not exist, and nothing is sent to it.
+    #[test]
+    fn the_listen_everywhere_hint_is_for_other_hosts_only() {
+        assert!(!refused_at("127.0.0.1:1883").contains("0.0.0.0"));
+        assert!(!refused_at("[::1]:1883").contains("0.0.0.0"));
+        assert!(refused_at("192.0.2.10:1883").contains("listener 1883 0.0.0.0"));
     }
 }
