@@ -132,7 +132,7 @@ pub enum Command {
     /// Print a man page (roff): the top page, or a command's (`man doctor`, `man token-inspect`)
     Man {
         /// The command whose page to print
-        #[arg(value_name = "COMMAND")]
+        #[arg(value_name = "COMMAND", value_parser = ManTopic)]
         command: Option<String>,
     },
 }
@@ -695,7 +695,12 @@ const EXPLAIN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// A finding id such as tcp.refused, or a CONNACK code: 134, 0x86, connack:5, v3:5, v5:0x87
-    #[arg(required_unless_present = "list", value_name = "ID|CODE")]
+    #[arg(
+        required_unless_present = "list",
+        value_name = "ID|CODE",
+        value_parser = ExplainTopic,
+        hide_possible_values = true
+    )]
     pub id: Option<String>,
 
     /// Rank a code's causes for this broker
@@ -763,6 +768,69 @@ pub enum ColorChoice {
 /// Checks a target for clap without letting clap echo the raw value: a target may carry a
 /// password (which is then rejected), and secrets never reach any output. The text is kept:
 /// a preset decides what a bare `host[:port]` means, and that is known only later.
+/// A finding id or a CONNACK code, as given (`explain` tells them apart). Its possible values
+/// are the finding ids, so that shell completion offers them; codes are accepted too, and the
+/// list is hidden from `--help`, which would otherwise print every id.
+#[derive(Clone, Debug)]
+struct ExplainTopic;
+
+impl clap::builder::TypedValueParser for ExplainTopic {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(registry::ALL.iter().map(|def| {
+            clap::builder::PossibleValue::new(def.id).help(def.title)
+        })))
+    }
+}
+
+/// A command whose man page to print. Its possible values are the commands with a page, so
+/// that shell completion offers them.
+#[derive(Clone, Debug)]
+struct ManTopic;
+
+impl clap::builder::TypedValueParser for ManTopic {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        // Built from the command tree itself; `man_pages` renders the pages by the same walk.
+        fn walk(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{prefix}{}", sub.get_name());
+                out.push(name.clone());
+                walk(sub, &format!("{name}-"), out);
+            }
+        }
+        let mut names = Vec::new();
+        walk(&Cli::command(), "", &mut names);
+        Some(Box::new(
+            names.into_iter().map(clap::builder::PossibleValue::new),
+        ))
+    }
+}
+
 #[derive(Clone, Debug)]
 struct TargetText;
 
@@ -1638,6 +1706,18 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         // Rendering into a Vec cannot fail.
         let _ = clap_mangen::Man::new(command.clone()).render(&mut out);
+        // No hyphenation: a path or option split at a hyphen (`bro-ker-sat`) cannot be copied.
+        // `.TH` sets it, so `.nh` goes right after.
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let text = match text
+            .find("\n.TH ")
+            .and_then(|at| text[at + 1..].find('\n').map(|end| at + 1 + end + 1))
+        {
+            Some(after) => format!("{}.nh\n{}", &text[..after], &text[after..]),
+            None => text,
+        };
+        let mut out = text.into_bytes();
+        out.extend_from_slice(man_sections(command, &name).as_bytes());
         pages.push((name, out));
         for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
             walk(sub, pages);
@@ -1649,6 +1729,89 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
     let mut pages = Vec::new();
     walk(&command, &mut pages);
     pages
+}
+
+/// The sections clap_mangen does not write: EXIT STATUS, ENVIRONMENT (every variable the
+/// command's options read, and the ones the doctor reads itself) and FILES, in roff.
+fn man_sections(command: &clap::Command, name: &str) -> String {
+    // Text for roff: backslashes doubled, hyphens made real minus signs so options copy right.
+    let roff = |text: &str| text.replace('\\', "\\\\").replace('-', "\\-");
+    let item = |term: &str, text: &str| format!(".TP\n\\fB{}\\fR\n{}\n", roff(term), roff(text));
+    let mut out = String::from(".SH \"EXIT STATUS\"\n");
+    for line in EXIT_CODES.lines().skip(1) {
+        let line = line.trim();
+        if let Some((code, meaning)) = line.split_once("  ") {
+            out.push_str(&item(code, meaning.trim()));
+        } else if let Some(last) = out.strip_suffix('\n') {
+            // A meaning continued on the next line.
+            out = format!("{last} {}\n", roff(line));
+        }
+    }
+    let mut environment: Vec<(String, String)> = command
+        .get_arguments()
+        .filter_map(|arg| {
+            let variable = arg.get_env()?.to_string_lossy().into_owned();
+            let option = arg
+                .get_long()
+                .map(|long| format!("the same as --{long}"))
+                .unwrap_or_else(|| format!("the {} argument", arg.get_id()));
+            Some((variable, option))
+        })
+        .collect();
+    if name == "mqtt-doctor" || name == "mqtt-doctor-doctor" {
+        for (variable, meaning) in [
+            ("NO_COLOR", "set and not empty: no colour with --color auto"),
+            ("COLUMNS", "the width the text report wraps at"),
+            (
+                "GITHUB_ACTIONS",
+                "true: annotations, log groups and the job summary",
+            ),
+            (
+                "GITHUB_STEP_SUMMARY",
+                "under GitHub Actions, the file the Markdown summary is appended to",
+            ),
+            (
+                "https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY, NO_PROXY",
+                "the proxy to tunnel through, and the brokers to reach directly",
+            ),
+            (
+                "KUBERNETES_SERVICE_HOST",
+                "set: the doctor runs in a pod and reads what the pod has mounted",
+            ),
+        ] {
+            environment.push((variable.to_string(), meaning.to_string()));
+        }
+    }
+    if !environment.is_empty() {
+        out.push_str(".SH ENVIRONMENT\n");
+        for (variable, meaning) in &environment {
+            out.push_str(&item(variable, meaning));
+        }
+    }
+    if name == "mqtt-doctor" || name == "mqtt-doctor-doctor" {
+        out.push_str(".SH FILES\n");
+        for (file, meaning) in [
+            (
+                "./mqtt-doctor.toml",
+                "settings and named profiles, unless --config names another file",
+            ),
+            (
+                "/etc/resolv.conf, /etc/hosts",
+                "the resolver configuration and the hosts file, below --root",
+            ),
+            (
+                "/var/run/secrets/kubernetes.io/serviceaccount/",
+                "in a pod: its namespace, ServiceAccount token and cluster CA",
+            ),
+            (
+                "/var/run/secrets/tokens/",
+                "in a pod: projected ServiceAccount tokens (broker-sat for --preset aio)",
+            ),
+        ] {
+            out.push_str(&item(file, meaning));
+        }
+    }
+    out
 }
 
 fn man(command: Option<&str>) -> u8 {

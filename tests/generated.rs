@@ -79,3 +79,41 @@ fn bash_completes_options_of_a_subcommand() {
         .expect("bash runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "--preset");
 }
+
+#[test]
+fn completions_offer_finding_ids_and_man_topics() {
+    // clap_complete's fish and PowerShell scripts complete options only, not positional values.
+    for shell in [Shell::Bash, Shell::Zsh] {
+        let script = String::from_utf8(completion_script(shell)).unwrap();
+        for id in ["tcp.refused", "cluster.nodes_fail", "token.expired"] {
+            assert!(script.contains(id), "{shell:?} does not offer {id}");
+        }
+        assert!(
+            script.contains("token-inspect"),
+            "{shell:?} offers no man topics"
+        );
+    }
+}
+
+#[test]
+fn man_pages_have_exit_status_environment_and_files() {
+    let pages = man_pages();
+    let page = |name: &str| {
+        let (_, page) = pages.iter().find(|(n, _)| n == name).unwrap();
+        String::from_utf8(page.clone()).unwrap()
+    };
+    let doctor = page("mqtt-doctor-doctor");
+    for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH FILES"] {
+        assert!(doctor.contains(section), "doctor's page has no {section}");
+    }
+    assert!(doctor.contains("\\fBMQTT_DOCTOR_TIMEOUT\\fR\nthe same as \\-\\-timeout"));
+    assert!(doctor.contains("\\fB./mqtt\\-doctor.toml\\fR"));
+    // No hyphenation, so that paths and options are never split at a line's end.
+    for (name, page) in &pages {
+        let text = String::from_utf8_lossy(page);
+        let th = text
+            .find("\n.TH ")
+            .unwrap_or_else(|| panic!("{name}: no .TH"));
+        assert!(text[th..].contains("\n.nh\n"), "{name} hyphenates");
+    }
+}
