@@ -30,6 +30,7 @@ use crate::pod::PodInfo;
 use crate::presets;
 use crate::proxy::{self, Proxy};
 use crate::reason_codes::{self, Broker};
+use crate::report::status::StatusLine;
 use crate::report::stream::{Layout, Outputs, StreamOptions};
 use crate::report::{self, TokenReport, text::TextOptions};
 use crate::secret::Secret;
@@ -1472,6 +1473,12 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
             return exit::INTERNAL;
         }
     };
+    // A live line on stderr while a step waits, for a person at a terminal reading text.
+    let status = (format == Format::Text && !text.quiet && io::stderr().is_terminal()).then(|| {
+        let width = terminal_size::terminal_size_of(io::stderr())
+            .map_or(80, |(terminal_size::Width(w), _)| usize::from(w));
+        StatusLine::start(width)
+    });
     let mut written = 0;
     let mut write_error = None;
     let mut local_failures = LocalFailures::default();
@@ -1501,7 +1508,11 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
                 .first_mut()
                 .map(|r| std::mem::take(&mut r.annotations))
                 .unwrap_or_default();
-            if let Err(e) = writer.target(rendered) {
+            let wrote = match &status {
+                Some(status) => status.quiet(|| writer.target(rendered)),
+                None => writer.target(rendered),
+            };
+            if let Err(e) = wrote {
                 write_error = Some(e);
                 return ControlFlow::Break(());
             }
@@ -1514,6 +1525,9 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     ));
     // A getaddrinfo call that never returns must not hold the process open past its verdict.
     runtime.shutdown_background();
+    if let Some(status) = status {
+        status.stop();
+    }
 
     if cluster && write_error.is_none() {
         let compared = pipeline::compare_cluster(cluster_nodes, strict);

@@ -24,6 +24,7 @@ pub mod observations;
 pub mod pipeline;
 pub mod pod;
 pub mod presets;
+pub mod progress;
 pub mod proxy;
 pub mod reason_codes;
 pub mod redact;

@@ -148,6 +148,8 @@ impl Chain {
             return;
         }
         let stage_start = Instant::now();
+        ctx.progress =
+            crate::progress::stage_started(stage, ctx.peer_label(stage), ctx.config.timeout);
         let output = match stage {
             Stage::Dns => stages::dns::run(ctx).await,
             Stage::Tcp => stages::tcp::run(ctx).await,
@@ -159,6 +161,7 @@ impl Chain {
             // The comparison runs over finished nodes, in `compare_nodes`, never on a context.
             Stage::Cluster => StageOutput::not_applicable("compared after the nodes ran"),
         };
+        crate::progress::stage_ended(ctx.progress);
         let status = if output.not_applicable || output.local_failure.is_some() {
             Status::Skip
         } else {

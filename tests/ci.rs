@@ -485,3 +485,45 @@ fn github_actions_gets_a_job_summary_and_folded_logs() {
     );
     assert!(markdown.stdout.contains("### ❌ FAIL `"));
 }
+
+/// While a step waits, a terminal's stderr shows what for and for how long: checked in a real
+/// pseudo-terminal, which `script` (util-linux, in every Debian) sets up, with the report sent
+/// to a file. The line is cleared before the report, and a pipe never gets it.
+#[test]
+fn a_terminal_sees_the_step_it_waits_for_and_a_pipe_does_not() {
+    let silent = common::Unanswered::bind("127.0.0.1:0".parse().unwrap()).expect("a silent port");
+    let target = format!("mqtt://{}", silent.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.txt");
+    let inner = format!(
+        "{} doctor {target} --timeout 1s --color never > {}",
+        common::BIN,
+        report.display()
+    );
+    let terminal = Command::new("script")
+        .args(["--quiet", "--return", "--command", &inner, "/dev/null"])
+        .output()
+        .expect("script runs (util-linux)");
+    assert_eq!(terminal.status.code(), Some(1), "{terminal:?}");
+    let screen = String::from_utf8_lossy(&terminal.stdout);
+    assert!(
+        screen.contains(&format!("tcp: connecting to {}, ", silent.addr))
+            && screen.contains(" s of 1s"),
+        "{screen:?}"
+    );
+    // Cleared at the end, and never in the report itself.
+    assert!(
+        screen
+            .trim_end_matches(['\r', '\n'])
+            .ends_with("\r\u{1b}[2K"),
+        "{screen:?}"
+    );
+    let report = fs::read_to_string(&report).unwrap();
+    assert!(
+        report.contains("tcp.timeout") && !report.contains('\u{1b}'),
+        "{report}"
+    );
+
+    let piped = common::run(&["doctor", &target, "--timeout", "1s"]);
+    assert!(!piped.stderr.contains("connecting to"), "{}", piped.stderr);
+}

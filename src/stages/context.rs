@@ -94,6 +94,8 @@ pub(crate) struct Context<'a> {
     pub observed: Observations,
     /// The address the TCP stage connected to (the proxy's, through a proxy).
     pub connected_to: Option<SocketAddr>,
+    /// The running stage's token for the live status line (see [`crate::progress`]).
+    pub progress: u64,
 }
 
 impl<'a> Context<'a> {
@@ -109,6 +111,7 @@ impl<'a> Context<'a> {
             credentials: None,
             observed: Observations::default(),
             connected_to: None,
+            progress: 0,
         }
     }
 
@@ -125,6 +128,7 @@ impl<'a> Context<'a> {
             credentials: self.credentials.clone(),
             observed: Observations::default(),
             connected_to: None,
+            progress: 0,
         }
     }
 }
@@ -147,8 +151,24 @@ impl Context<'_> {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    /// A new step's budget: `--timeout` from now, or what is left of the run if less.
+    /// A new step's budget: `--timeout` from now, or what is left of the run if less. The
+    /// live status line counts the step from here.
     pub fn budget(&self) -> Budget {
-        Budget::new(self.config.timeout, self.deadline)
+        let budget = Budget::new(self.config.timeout, self.deadline);
+        crate::progress::step_started(self.progress, budget.timeout);
+        budget
+    }
+
+    /// What the status line names as the stage's peer: the address it talks to, or the name.
+    pub fn peer_label(&self, stage: crate::stage::Stage) -> String {
+        use crate::stage::Stage;
+        let target = &self.config.target;
+        match (stage, self.addresses.as_slice(), self.connected_to) {
+            (Stage::Dns | Stage::Auth | Stage::Cluster, _, _) => target.host.to_string(),
+            (Stage::Tcp, [one], _) => one.to_string(),
+            (Stage::Tcp, _, _) => format!("{}:{}", target.host, target.port),
+            (_, _, Some(address)) => address.to_string(),
+            (_, _, None) => format!("{}:{}", target.host, target.port),
+        }
     }
 }
