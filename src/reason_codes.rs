@@ -3,7 +3,8 @@
 //! The same number means different things on different brokers: Mosquitto answers every bad
 //! password with 5 / 0x87 and never 4 / 0x86, while EMQX sends 0x86 for a bad JWT claim and 0x87
 //! for a bad JWT signature, and Azure IoT Operations answers a rejected ServiceAccountToken with
-//! either (`../shared/knowledge/brokers.md`, sections 2 to 7). The catalog is data, so that
+//! either (Mosquitto's, EMQX's and HiveMQ's sources and Microsoft's Azure IoT Operations
+//! documentation). The catalog is data, so that
 //! `mqtt-doctor explain 134` works offline and the MQTT stage ranks its causes from the same table.
 
 use std::fmt;

@@ -1,6 +1,6 @@
 //! MQTT frames read off the wire by the doctor itself.
 //!
-//! rumqttc's codec decodes packets well but loses what a diagnosis needs (crates.md): an incoming
+//! rumqttc's codec decodes packets well but loses what a diagnosis needs: an incoming
 //! AUTH is an error, a 3.1.1 CONNACK fed to the MQTT 5 parser is consumed and lost, unknown codes
 //! drop the properties, and a TLS alert or an HTTP reply decodes as nonsense. So this module cuts
 //! the byte stream into frames (fixed header and remaining length) and keeps every byte, and the

@@ -1,6 +1,6 @@
 //! The MQTT stage against a scripted broker, for what no broker installable here shows. Each test
 //! names the real broker whose behaviour it reproduces and where that behaviour is documented
-//! (`../shared/knowledge/brokers.md` collects the sources).
+//! (the broker's source or its vendor's documentation).
 
 mod common;
 
@@ -20,7 +20,7 @@ fn answers(reply: Vec<u8>) -> Vec<Step> {
 #[test]
 fn emqx_jwt_claim_failure_is_bad_credentials() {
     // EMQX 5's JWT authenticator answers a failed claim check (exp, nbf, verify_claims) with
-    // 0x86 (emqx_authn_jwt.erl, emqx_reason_codes.erl; brokers.md section 3).
+    // 0x86 (emqx_authn_jwt.erl and emqx_reason_codes.erl in EMQX's source).
     let broker = Scripted::start(vec![answers(connack_v5(0x86, &[]))]);
     let run = run_env(
         &[("MQTT_DOCTOR_PASSWORD", "not-a-jwt-but-a-password")],
@@ -54,7 +54,7 @@ fn emqx_jwt_claim_failure_is_bad_credentials() {
 #[test]
 fn hivemq_client_id_rejection_keeps_the_reason_string() {
     // HiveMQ refuses a client id with `#` or `+` with 0x85 and a reason string (HiveMQ docs,
-    // brokers.md section 5).
+    // HiveMQ's documentation).
     let reason = string_property(0x1F, "Client identifier is not valid");
     let broker = Scripted::start(vec![answers(connack_v5(0x85, &reason))]);
     let (report, code) = doctor_json(&[&broker.url(), "--client-id", "plant/#"]);
@@ -101,7 +101,7 @@ fn redirect_carries_the_server_reference() {
 
 #[test]
 fn every_other_refusal_maps_to_its_finding() {
-    // EMQX's reason-code table (emqx_reason_codes.erl, brokers.md section 3) sends each of these.
+    // EMQX's reason-code table (emqx_reason_codes.erl, EMQX's source) sends each of these.
     for (code, id) in [
         (0x88, "mqtt.server_unavailable"),
         (0x89, "mqtt.server_unavailable"),
@@ -128,7 +128,7 @@ fn every_other_refusal_maps_to_its_finding() {
 #[test]
 fn a_311_only_broker_gets_a_311_retry() {
     // Mosquitto answers a protocol level it does not speak with the 3.1.1-format CONNACK
-    // `20 02 00 01` (observed, brokers.md section 2); a 3.1.1-only broker does the same (3.1.1
+    // `20 02 00 01` (observed, Mosquitto's source and mosquitto.conf(5)); a 3.1.1-only broker does the same (3.1.1
     // spec 3.1.2.2). The retry on a new connection is accepted.
     let broker = Scripted::start(vec![
         vec![
@@ -169,7 +169,7 @@ fn a_311_only_broker_gets_a_311_retry() {
 #[test]
 fn aio_accepts_k8s_sat_after_an_auth_exchange() {
     // Azure IoT Operations' broker authenticates MQTT 5 clients with method K8S-SAT and the
-    // ServiceAccountToken as data (Microsoft docs, brokers.md section 4). The AUTH continue round
+    // ServiceAccountToken as data (Microsoft docs, Microsoft's Azure IoT Operations documentation). The AUTH continue round
     // is the MQTT 5 enhanced-auth exchange (spec 4.12) a broker may ask for.
     let token =
         kubernetes("apps", "sensor", &["aio-internal"], -60, 3600).rs256(&RsaKey::generate());
@@ -246,7 +246,7 @@ fn endless_auth_continue_ends_in_no_connack() {
 #[test]
 fn close_after_connect_is_no_connack() {
     // EMQX behind a load balancer that expects the PROXY protocol closes the connection on a
-    // bare CONNECT (`invalid_proxy_info`, brokers.md section 3).
+    // bare CONNECT (`invalid_proxy_info`, EMQX's source).
     let broker = Scripted::start(vec![vec![Step::Read, Step::Close]]);
     let (report, code) = doctor_json(&[&broker.url()]);
 
@@ -300,7 +300,7 @@ fn garbage_and_huge_claims_are_not_mqtt() {
 #[test]
 fn takeover_while_held_is_session_takeover() {
     // EMQX and Mosquitto 2.0.15+ send DISCONNECT 0x8E to the old client when another connects
-    // with its client id (brokers.md sections 2, 3 and 5).
+    // with its client id (Mosquitto's, EMQX's and HiveMQ's documentation).
     let broker = Scripted::start(vec![vec![
         Step::Read,
         Step::Send(connack_v5(0x00, &[])),
@@ -314,7 +314,7 @@ fn takeover_while_held_is_session_takeover() {
 
 #[test]
 fn keepalive_disconnect_is_reported_with_its_reason() {
-    // EMQX disconnects a client that misses its keepalive with 0x8D (brokers.md section 3).
+    // EMQX disconnects a client that misses its keepalive with 0x8D (EMQX's source).
     let reason = string_property(0x1F, "keepalive_timeout");
     let broker = Scripted::start(vec![vec![
         Step::Read,
@@ -331,7 +331,7 @@ fn keepalive_disconnect_is_reported_with_its_reason() {
 #[test]
 fn the_hold_keeps_the_brokers_server_keep_alive() {
     // A broker may impose its own keepalive with the Server Keep Alive property (MQTT 5 spec
-    // 3.2.2.3.14); Mosquitto does with `max_keepalive` (brokers.md section 2). 2 s here.
+    // 3.2.2.3.14); Mosquitto does with `max_keepalive` (Mosquitto's source and mosquitto.conf(5)). 2 s here.
     let broker = Scripted::start(vec![answers(connack_v5(0x00, &[0x13, 0x00, 0x02]))]);
     let (report, code) = doctor_json(&[&broker.url(), "--hold", "2500ms"]);
     assert_eq!(code, 0, "{:?}", report.ids());

@@ -3,7 +3,7 @@
 //! Azure IoT Operations broker behind TLS on port 18883.
 //!
 //! The broker is scripted because no Azure IoT Operations broker can be installed here. It does
-//! what the Microsoft docs describe (brokers.md section 4): a TLS listener for service
+//! what Microsoft's Azure IoT Operations documentation describes: a TLS listener for service
 //! `aio-broker` in namespace `azure-iot-operations` on port 18883, MQTT 5 enhanced
 //! authentication with method `K8S-SAT` and the projected ServiceAccount token as data, answered
 //! with CONNACK 0 when the token is accepted.

@@ -521,7 +521,7 @@ fn builtin_roots_when_the_system_has_none() {
 
 #[test]
 fn hivemq_without_sni_is_warned_and_a_servername_clears_it() {
-    // HiveMQ Cloud picks the cluster by SNI (brokers.md section 5). Mosquitto does not care, so
+    // HiveMQ Cloud picks the cluster by SNI (HiveMQ Cloud's documentation). Mosquitto does not care, so
     // the handshake passes and the warning stands alone: it is about the broker named.
     let ca = Ca::new("mqtt-doctor test CA");
     let broker = TlsBroker::start(&ca, &ca.issue(&Leaf::server()), "");

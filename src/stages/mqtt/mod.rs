@@ -59,7 +59,7 @@ pub(super) const MAX_AUTH_EVIDENCE: usize = 8;
 /// MQTT strings and binary data carry a 16-bit length.
 pub(super) const MAX_MQTT_BYTES: usize = u16::MAX as usize;
 
-/// The Azure IoT Operations broker's default listener port (brokers.md, section 4).
+/// The Azure IoT Operations broker's default listener port (Microsoft's Azure IoT Operations documentation).
 pub(super) const AIO_PORT: u16 = 18883;
 
 pub(super) const PACKET_CONNACK: u8 = 2;
