@@ -95,6 +95,9 @@ fn a_certificate_for_another_name_reads_whole_at_every_width() {
             ],
         );
         assert!(report.contains("tls.name_mismatch"), "{report}");
+        // The chain with its serials is for -v; the default view says it is there.
+        assert!(!report.contains("serial"), "{report}");
+        assert!(report.contains("chain (with -v)"), "{report}");
         check(
             &report,
             width,
@@ -105,4 +108,24 @@ fn a_certificate_for_another_name_reads_whole_at_every_width() {
             ],
         );
     }
+}
+
+#[test]
+fn verbose_shows_the_evidence_kept_for_the_record() {
+    let ca = Ca::new("mqtt-doctor verbose CA");
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = write(files.path(), "ca.pem", &ca.pem);
+    let pair = ca.issue(&Leaf::server().sans(vec![dns("elsewhere.test")]));
+    let cert = write(files.path(), "server.pem", &pair.cert);
+    let key = write(files.path(), "server.key", &pair.key);
+    let broker = Mosquitto::start(&format!(
+        "certfile {}\nkeyfile {}\n",
+        cert.display(),
+        key.display()
+    ));
+    let target = format!("mqtts://127.0.0.1:{}", broker.port);
+    let ca_arg = ca_file.display().to_string();
+    let report = text_at(100, &[&target, "--cafile", &ca_arg, "-v"]);
+    assert!(report.contains("serial"), "{report}");
+    assert!(!report.contains("(with -v)"), "{report}");
 }

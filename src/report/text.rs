@@ -132,7 +132,7 @@ pub fn render(report: &Report, options: TextOptions) -> String {
         .collect();
     for finding in shown {
         out.push('\n');
-        render_finding(&mut out, finding, width);
+        render_finding(&mut out, finding, width, options.verbose);
     }
 
     render_verdict(&mut out, &report.verdict, width);
@@ -163,7 +163,7 @@ fn render_quiet(report: &Report, options: TextOptions) -> String {
     }
     for finding in failing {
         out.push('\n');
-        render_finding(&mut out, finding, width);
+        render_finding(&mut out, finding, width, options.verbose);
     }
     render_verdict(&mut out, &report.verdict, width);
     out
@@ -300,7 +300,7 @@ fn render_cluster(cluster: &ClusterReport, options: TextOptions) -> String {
         .filter(|f| options.verbose || f.status != Status::Pass)
     {
         out.push('\n');
-        render_finding(&mut out, finding, width);
+        render_finding(&mut out, finding, width, options.verbose);
     }
     render_verdict(&mut out, &cluster.verdict, width);
     out
@@ -323,7 +323,7 @@ pub fn render_token(report: &TokenReport, options: TextOptions) -> String {
         .filter(|f| options.verbose || f.status != Status::Pass)
     {
         out.push('\n');
-        render_finding(&mut out, finding, width);
+        render_finding(&mut out, finding, width, options.verbose);
     }
     render_verdict(&mut out, &report.verdict, width);
     out
@@ -380,7 +380,12 @@ fn node_table(report: &Report, width: usize) -> String {
     table.to_string()
 }
 
-fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
+/// Evidence for the record rather than for acting on it: raw bytes, the code again in hex, the
+/// CONNACK's session flag, the whole certificate chain with serials. Shown with `--verbose`;
+/// the JSON report always has them.
+const DETAIL_EVIDENCE: &[&str] = &["raw", "code_hex", "session_present", "chain"];
+
+fn render_finding(out: &mut String, finding: &FindingReport, width: usize, verbose: bool) {
     let node = finding
         .node
         .as_ref()
@@ -396,7 +401,12 @@ fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
     push_wrapped(out, &finding.detail, width, "  ");
 
     let mut tables = Vec::new();
+    let mut held_back = Vec::new();
     for (key, value) in &finding.evidence {
+        if !verbose && DETAIL_EVIDENCE.contains(&key.as_str()) {
+            held_back.push(key.as_str());
+            continue;
+        }
         match value {
             Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
                 tables.push((key, items))
@@ -412,6 +422,10 @@ fn render_finding(out: &mut String, finding: &FindingReport, width: usize) {
         for line in table(rows, width.saturating_sub(4)).lines() {
             let _ = writeln!(out, "    {line}");
         }
+    }
+    if !held_back.is_empty() {
+        let line = format!("{} {}", held_back.join(", ").dimmed(), "(with -v)".dimmed());
+        push_wrapped(out, &line, width, "    ");
     }
 
     if let Some(fix) = &finding.fix {
