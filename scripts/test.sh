@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets --all-features -- -D warnings
+# The crate as `cargo install mqtt-doctor` would get it: packaged, and built from the package.
+cargo package --locked --allow-dirty --quiet
 
 # --all-targets: unit and integration tests (the crate has no doc tests). --all-features: the
 # `fuzzing` feature builds the paused-clock fuzz entry point that tests/fuzz_regressions.rs
