@@ -19,15 +19,29 @@ cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-musl
 start=$SECONDS
+rustup_log=$(mktemp)
+trap 'rm -f "$rustup_log"' EXIT
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 
 # Rust standard library for the musl target (for the toolchain this directory selects).
+if ! command -v rustup >/dev/null 2>&1; then
+  echo "build-static: FAILED: rustup is not installed, and it is how the $target standard" >&2
+  echo "  library is added. Install Rust with rustup (https://rustup.rs), or build in the" >&2
+  echo "  Containerfile, which brings its own toolchain." >&2
+  exit 1
+fi
 if ! rustup target list --installed | grep -qx "$target"; then
   echo "build-static: adding the Rust target $target" >&2
-  rustup target add "$target"
+  if ! rustup target add "$target" 2>"$rustup_log"; then
+    echo "build-static: FAILED: rustup could not add the $target standard library:" >&2
+    sed 's/^/  /' "$rustup_log" >&2
+    echo "  rustup downloads it from static.rust-lang.org: check this machine's network or" >&2
+    echo "  proxy (https_proxy), or run \`rustup target add $target\` where it can, then again." >&2
+    exit 1
+  fi
 fi
 
 # musl-gcc (from musl-tools) for the C parts of ring; file to check the result.
