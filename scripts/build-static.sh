@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds a fully static x86_64-unknown-linux-musl release binary of mqtt-doctor and checks it.
+# Builds a fully static musl release binary of mqtt-doctor for this machine's architecture
+# (x86_64 or aarch64) and checks it.
 #
 # Why static: the binary then needs no libc, loader or shared library from where it runs, so it
 # works in any pod, distroless and scratch images included, whether baked into an image (see the
@@ -13,11 +14,20 @@
 #
 # Usage: bash scripts/build-static.sh
 # Honours CARGO_TARGET_DIR (default: target); the binary is at
-#   $CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/mqtt-doctor
+#   $CARGO_TARGET_DIR/<x86_64 or aarch64>-unknown-linux-musl/release/mqtt-doctor
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target=x86_64-unknown-linux-musl
+# The machine's own architecture: x86_64, or aarch64 (arm64 gateways, Raspberry-class devices,
+# Graviton), which the Containerfile builds under `docker buildx --platform linux/arm64`.
+case "$(uname -m)" in
+  x86_64) target=x86_64-unknown-linux-musl ;;
+  aarch64 | arm64) target=aarch64-unknown-linux-musl ;;
+  *)
+    echo "build-static: FAILED: no static build for $(uname -m) yet (x86_64 and aarch64 only)" >&2
+    exit 1
+    ;;
+esac
 start=$SECONDS
 rustup_log=$(mktemp)
 trap 'rm -f "$rustup_log"' EXIT
@@ -54,7 +64,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --release --target "$target"
+# musl-gcc for ring's C parts, through the target's own CC variable (cc-rs reads it).
+env "CC_${target//-/_}=musl-gcc" cargo build --locked --release --target "$target"
 
 bin="${CARGO_TARGET_DIR:-target}/$target/release/mqtt-doctor"
 if [ ! -x "$bin" ]; then
