@@ -576,7 +576,8 @@ fn tokens_from_stdin_arguments_and_the_environment() {
         .write_all(token.as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    let report: TokenReport = serde_json::from_slice(&output.stdout).unwrap();
+    let report: TokenReport =
+        common::parse_valid(&String::from_utf8(output.stdout).unwrap()).unwrap();
     assert_eq!(report.source, "standard input");
     report.finding("token.ok");
 

@@ -143,7 +143,7 @@ fn many_targets_under_a_low_descriptor_limit_all_get_their_verdict() {
         &args,
     );
     assert_within(&measured, DEADLINE, "200 targets, ulimit -n 64");
-    let report: Value = serde_json::from_str(&measured.run.stdout)
+    let report: Value = common::parse_valid(&measured.run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", measured.run.stdout, measured.run.stderr));
     let ids = finding_ids(&report);
     assert!(
