@@ -11,7 +11,12 @@
 //! - JSON: nothing but a count; the overall verdict follows the `reports` array;
 //! - JUnit: the rendered XML of every `<testsuite>` (a few KiB a target), because `<testsuites>`
 //!   carries the totals as attributes of its opening tag, which comes first;
+//! - Markdown: as text, one summary row per target (and a brief job summary writes a section
+//!   only for the first targets that did not pass);
 //! - GitHub annotations: nothing; the caller writes each target's lines as they come.
+//!
+//! One run may write several of these at once ([`Outputs`]: standard output, `--output` files,
+//! the job summary); each keeps what its format keeps.
 //!
 //! A run over one target writes that target's report whole, exactly as before.
 
