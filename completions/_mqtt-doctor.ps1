@@ -57,6 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM, leaf first) for mutual TLS; needs --key')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate; needs --cert')
             [CompletionResult]::new('--expiry-warning', '--expiry-warning', [CompletionResultType]::ParameterName, 'Warn when the broker''s certificate expires within this time')
+            [CompletionResult]::new('--save-chain', '--save-chain', [CompletionResultType]::ParameterName, 'Write the certificate chain the broker presents to FILE as PEM, leaf first, trusted or not (what `openssl s_client -showcerts` is used for); with several nodes, one file per node, its address in the name')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Username to send in CONNECT')
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Username to send in CONNECT')
             [CompletionResult]::new('-P', '-P ', [CompletionResultType]::ParameterName, 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`')

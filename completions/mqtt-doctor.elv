@@ -53,6 +53,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --cert 'Client certificate (PEM, leaf first) for mutual TLS; needs --key'
             cand --key 'Private key (PEM) of the client certificate; needs --cert'
             cand --expiry-warning 'Warn when the broker''s certificate expires within this time'
+            cand --save-chain 'Write the certificate chain the broker presents to FILE as PEM, leaf first, trusted or not (what `openssl s_client -showcerts` is used for); with several nodes, one file per node, its address in the name'
             cand -u 'Username to send in CONNECT'
             cand --username 'Username to send in CONNECT'
             cand -P 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`'

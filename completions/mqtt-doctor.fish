@@ -63,6 +63,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l alpn 
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cert -d 'Client certificate (PEM, leaf first) for mutual TLS; needs --key' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l key -d 'Private key (PEM) of the client certificate; needs --cert' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l expiry-warning -d 'Warn when the broker\'s certificate expires within this time' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l save-chain -d 'Write the certificate chain the broker presents to FILE as PEM, leaf first, trusted or not (what `openssl s_client -showcerts` is used for); with several nodes, one file per node, its address in the name' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s u -l username -d 'Username to send in CONNECT' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s P -l password -d 'Password to send; a password that is a JWT (EMQX) is checked as a token. Prefer MQTT_DOCTOR_PASSWORD or --password-file: arguments show in `ps`' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l password-file -d 'File holding the password (one line)' -r -F

@@ -438,6 +438,12 @@ pub struct TlsArgs {
     /// Warn when the broker's certificate expires within this time
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration, env = "MQTT_DOCTOR_EXPIRY_WARNING")]
     pub expiry_warning: Duration,
+
+    /// Write the certificate chain the broker presents to FILE as PEM, leaf first, trusted or
+    /// not (what `openssl s_client -showcerts` is used for); with several nodes, one file per
+    /// node, its address in the name
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_SAVE_CHAIN")]
+    pub save_chain: Option<PathBuf>,
 }
 
 /// What the client authenticates with. Secrets are better passed through the environment or a
@@ -958,6 +964,7 @@ impl DoctorArgs {
                 cert: self.tls.cert,
                 key: self.tls.key,
                 expiry_warning: self.tls.expiry_warning,
+                save_chain: self.tls.save_chain,
             },
             auth: AuthOptions {
                 username: credentials.username,

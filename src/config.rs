@@ -237,6 +237,8 @@ pub struct TlsOptions {
     pub key: Option<PathBuf>,
     /// Warn when the server certificate expires within this time.
     pub expiry_warning: Duration,
+    /// Write the presented chain here, as PEM (`--save-chain`).
+    pub save_chain: Option<PathBuf>,
 }
 
 /// What the client authenticates with, and what its token is checked against.

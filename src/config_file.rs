@@ -38,6 +38,7 @@ const PATH_OPTIONS: &[&str] = &[
     "jwt-key",
     "jwks",
     "root",
+    "save-chain",
 ];
 
 /// Options that take a secret, which a committed file must not hold.

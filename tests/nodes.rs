@@ -236,8 +236,17 @@ fn tls_cluster(good: &[bool], order: &[u8]) -> (Cluster, tempfile::TempDir, Stri
 fn a_node_with_a_certificate_for_another_name_fails_wherever_dns_puts_it() {
     // Node 2 has the wrong certificate; DNS gives it first, then in the middle, then last.
     for order in [[2, 1, 3], [1, 2, 3], [1, 3, 2]] {
-        let (cluster, _files, ca) = tls_cluster(&[true, false, true], &order);
-        let (report, code) = cluster.doctor("mqtts", &["--cafile", &ca]);
+        let (cluster, files, ca) = tls_cluster(&[true, false, true], &order);
+        let chain = files.path().join("chain.pem").display().to_string();
+        let (report, code) = cluster.doctor("mqtts", &["--cafile", &ca, "--save-chain", &chain]);
+        // Each node's chain in a file of its own, named by its address.
+        for last in 1..=3 {
+            let saved = files
+                .path()
+                .join(format!("chain-127.0.0.{last}-{}.pem", cluster.port));
+            let pem = std::fs::read_to_string(&saved).unwrap_or_else(|e| panic!("{saved:?}: {e}"));
+            assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"), "{pem}");
+        }
 
         assert_eq!(code, 1, "order {order:?}: {:?}", report.ids());
         assert_eq!(

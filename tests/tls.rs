@@ -540,3 +540,78 @@ fn hivemq_without_sni_is_warned_and_a_servername_clears_it() {
     let (other, _) = broker.doctor(Some(&ca.pem), &[]);
     assert!(!other.ids().contains(&"tls.no_sni"), "{:?}", other.ids());
 }
+
+/// A client certificate the broker's CRL revokes (Mosquitto `crlfile`): its own finding, whose
+/// fix is a new certificate or the list, never the CA file. A certificate the list does not name
+/// still connects through the same listener.
+#[test]
+fn a_revoked_client_certificate_is_named_as_revoked() {
+    let ca = Ca::new("mqtt-doctor CRL CA");
+    let files = tempfile::tempdir().unwrap();
+    let crl = write(files.path(), "revoked.crl", &ca.crl(&[4242]));
+    let broker = TlsBroker::start(
+        &ca,
+        &ca.issue(&Leaf::server()),
+        &format!("require_certificate true\ncrlfile {}\n", crl.display()),
+    );
+    let revoked = ca.issue(&Leaf::client("device-lost").serial(4242));
+    let cert = broker.file("lost.pem", &revoked.cert);
+    let key = broker.file("lost.key", &revoked.key);
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &key]);
+    assert_eq!(code, 1, "{:?}", report.ids());
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tls.client_cert_revoked"),
+        "{:?}",
+        report.ids()
+    );
+    let finding = report.finding("tls.client_cert_revoked");
+    assert_eq!(evidence(finding, "client_serial"), "10:92");
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(
+        fix.contains("new certificate") && fix.contains("crlfile"),
+        "{fix}"
+    );
+    assert!(!fix.contains("cafile"), "{fix}");
+
+    let fine = ca.issue(&Leaf::client("device-ok").serial(7));
+    let cert = broker.file("ok.pem", &fine.cert);
+    let key = broker.file("ok.key", &fine.key);
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--cert", &cert, "--key", &key]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+}
+
+/// `--save-chain FILE` writes what the broker presented, as PEM, whether the chain is trusted or
+/// not; a path that cannot be written is a warning, and the check goes on.
+#[test]
+fn the_presented_chain_is_saved_as_pem() {
+    let ca = Ca::new("mqtt-doctor chain CA");
+    let server = ca.issue(&Leaf::server());
+    let broker = TlsBroker::start(&ca, &server, "");
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("chain.pem");
+    let path_arg = path.display().to_string();
+
+    // Mosquitto (OpenSSL) sends the leaf and, from its cafile, the CA: both, in that order.
+    let presented = format!("{}{}", server.cert, ca.pem);
+    // Not trusted (no --cafile): the chain is what a person wants to look at.
+    let (report, code) = broker.doctor(None, &["--save-chain", &path_arg]);
+    assert_eq!(code, 1, "{:?}", report.ids());
+    let saved = report.finding("tls.chain_saved");
+    assert_eq!(saved.evidence["certificates"], 2);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), presented);
+
+    // Trusted: the same file, and the run passes.
+    std::fs::remove_file(&path).unwrap();
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--save-chain", &path_arg]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), presented);
+
+    // A directory that does not exist: a warning that names the path; the run goes on.
+    let nowhere = out.path().join("missing/chain.pem").display().to_string();
+    let (report, code) = broker.doctor(Some(&ca.pem), &["--save-chain", &nowhere]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+    let saved = report.finding("tls.chain_saved");
+    assert_eq!(saved.status.as_str(), "warn");
+    assert!(saved.detail.contains(&nowhere), "{}", saved.detail);
+}

@@ -118,6 +118,10 @@ registry! {
     TLS_CLIENT_CERT_REQUIRED = "tls.client_cert_required", Tls, Fail, "Client certificate required";
     /// The broker rejected the client certificate.
     TLS_CLIENT_CERT_REJECTED = "tls.client_cert_rejected", Tls, Fail, "Client certificate rejected";
+    /// The broker's certificate revocation list revokes the client certificate.
+    TLS_CLIENT_CERT_REVOKED = "tls.client_cert_revoked", Tls, Fail, "Client certificate revoked";
+    /// `--save-chain`: the presented chain was written, or could not be.
+    TLS_CHAIN_SAVED = "tls.chain_saved", Tls, Info, "Certificate chain saved";
     /// A plain CONNECT was reset or closed, and the port answers a TLS ClientHello.
     TLS_PLAIN_TO_TLS_PORT = "tls.plain_to_tls_port", Tls, Fail, "Plain MQTT sent to a TLS port";
     /// TLS to an IP address without --servername: no SNI, which SNI-routing brokers need.

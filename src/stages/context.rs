@@ -96,6 +96,8 @@ pub(crate) struct Context<'a> {
     pub connected_to: Option<SocketAddr>,
     /// The running stage's token for the live status line (see [`crate::progress`]).
     pub progress: u64,
+    /// The node this context's chain checks, when the target's nodes are checked one by one.
+    pub node: Option<SocketAddr>,
 }
 
 impl<'a> Context<'a> {
@@ -112,6 +114,7 @@ impl<'a> Context<'a> {
             observed: Observations::default(),
             connected_to: None,
             progress: 0,
+            node: None,
         }
     }
 
@@ -129,6 +132,7 @@ impl<'a> Context<'a> {
             observed: Observations::default(),
             connected_to: None,
             progress: 0,
+            node: Some(address),
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -58,6 +59,31 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A certificate revocation list, signed by this CA, revoking the certificates with these
+    /// serial numbers (PEM), as a broker's `crlfile` takes it.
+    pub fn crl(&self, serials: &[u64]) -> String {
+        let now = OffsetDateTime::now_utc();
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::days(1),
+            next_update: now + Duration::days(30),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(*serial),
+                    revocation_time: now - Duration::hours(1),
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().pem().unwrap()
+    }
+}
+
 /// A certificate and its private key, PEM.
 pub struct Pair {
     pub cert: String,
@@ -71,6 +97,8 @@ pub struct Leaf {
     pub valid_from_days: i64,
     pub valid_until_days: i64,
     pub eku: Vec<ExtendedKeyUsagePurpose>,
+    /// Random unless given, e.g. to revoke it in a CRL.
+    pub serial: Option<u64>,
 }
 
 impl Leaf {
@@ -85,6 +113,7 @@ impl Leaf {
             valid_from_days: -1,
             valid_until_days: 365,
             eku: vec![ExtendedKeyUsagePurpose::ServerAuth],
+            serial: None,
         }
     }
 
@@ -95,6 +124,7 @@ impl Leaf {
             valid_from_days: -1,
             valid_until_days: 365,
             eku: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            serial: None,
         }
     }
 
@@ -106,6 +136,11 @@ impl Leaf {
 
     pub fn sans(mut self, sans: Vec<SanType>) -> Leaf {
         self.sans = sans;
+        self
+    }
+
+    pub fn serial(mut self, serial: u64) -> Leaf {
+        self.serial = Some(serial);
         self
     }
 
@@ -127,6 +162,7 @@ impl Leaf {
         ];
         params.not_before = OffsetDateTime::now_utc() + Duration::days(self.valid_from_days);
         params.not_after = OffsetDateTime::now_utc() + Duration::days(self.valid_until_days);
+        params.serial_number = self.serial.map(SerialNumber::from);
         params
     }
 

@@ -12,9 +12,10 @@ use super::{AfterHandshake, ClientIdentity, Failure, Received};
 use crate::certs::{self, CertSummary, FileProblem};
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
-    TLS_BAD_PURPOSE, TLS_CA_FILE_INVALID, TLS_CLIENT_CERT_INVALID, TLS_CLIENT_CERT_REJECTED,
-    TLS_CLIENT_CERT_REQUIRED, TLS_EXPIRED, TLS_EXPIRING_SOON, TLS_HANDSHAKE_FAILED, TLS_INSECURE,
-    TLS_NAME_MISMATCH, TLS_NOT_TLS, TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
+    TLS_BAD_PURPOSE, TLS_CA_FILE_INVALID, TLS_CHAIN_SAVED, TLS_CLIENT_CERT_INVALID,
+    TLS_CLIENT_CERT_REJECTED, TLS_CLIENT_CERT_REQUIRED, TLS_CLIENT_CERT_REVOKED, TLS_EXPIRED,
+    TLS_EXPIRING_SOON, TLS_HANDSHAKE_FAILED, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NOT_TLS,
+    TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
 use crate::stages::context::Budget;
@@ -70,6 +71,42 @@ impl Facts<'_> {
 
     pub(super) fn leaf(&self) -> Option<&CertSummary> {
         self.chain.first()
+    }
+}
+
+/// What `--save-chain` did: how many certificates went to `path`, or why none did.
+pub(super) fn chain_saved(path: &std::path::Path, saved: io::Result<usize>) -> Finding {
+    let shown = path.display().to_string();
+    match saved {
+        Ok(0) => Finding::new(
+            &TLS_CHAIN_SAVED,
+            format!("The broker presented no certificate, so nothing was written to {shown}."),
+        )
+        .with_evidence("path", shown)
+        .with_evidence("certificates", 0u64),
+        Ok(count) => Finding::new(
+            &TLS_CHAIN_SAVED,
+            format!(
+                "The {count} certificates the broker presented were written to {shown} as PEM, \
+                 leaf first."
+            ),
+        )
+        .with_evidence("path", shown.clone())
+        .with_evidence("certificates", count as u64)
+        .with_fix(format!(
+            "Read them with:\n  openssl crl2pkcs7 -nocrl -certfile {shown} | openssl pkcs7 \
+             -print_certs -noout"
+        )),
+        Err(error) => Finding::new(
+            &TLS_CHAIN_SAVED,
+            format!(
+                "The chain could not be written to {shown}: {}.",
+                crate::files::io_problem(&error)
+            ),
+        )
+        .with_status(Status::Warn)
+        .with_evidence("path", shown)
+        .with_fix("Give --save-chain a path in a directory this user can write to."),
     }
 }
 
@@ -243,6 +280,32 @@ fn client_refused(facts: &Facts<'_>, what: &str, alert: Option<AlertDescription>
                 "Give the client certificate and key issued by the CA the broker trusts:\n  \
                  mqtt-doctor doctor <target> --cert client.crt --key client.key --cafile ca.crt",
             ),
+        ),
+        // Revoked is not a trust problem: the broker knows the certificate and has withdrawn
+        // it, and no CA file fixes that.
+        Some(client) if alert == Some(AlertDescription::CertificateRevoked) => facts.evidence(
+            Finding::new(
+                &TLS_CLIENT_CERT_REVOKED,
+                format!(
+                    "The broker at {} refused the client certificate {} (serial {}) as revoked \
+                     (alert certificate_revoked): the certificate revocation list it checks \
+                     names this certificate.",
+                    facts.peer, client.summary.subject, client.summary.serial
+                ),
+            )
+            .with_evidence("tls_alert", alert_text.as_str())
+            .with_evidence("client_serial", client.summary.serial.as_str())
+            .with_evidence("client_issuer", client.summary.issuer.as_str())
+            .with_fix(format!(
+                "A revoked certificate stays revoked: issue this client a new certificate and key \
+                 from {issuer}, and deploy both. If the revocation was a mistake, take serial \
+                 {serial} off the CA's revocation list, publish the new list and give it to the \
+                 broker (Mosquitto: crlfile, then restart; EMQX: the listener's \
+                 ssl_options.crlfile with enable_crl_check). To see whether a list revokes it:\n  \
+                 openssl verify -crl_check -CAfile <ca.pem> -CRLfile <crl.pem> client.crt",
+                issuer = client.summary.issuer,
+                serial = client.summary.serial
+            )),
         ),
         Some(client) => {
             let why = match alert {

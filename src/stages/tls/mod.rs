@@ -346,6 +346,13 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         client: client.as_ref(),
         now,
     };
+    // `--save-chain`: what the broker presented, written whatever the outcome, since a chain
+    // that fails to verify is the one a person wants to look at.
+    if let Some(path) = &config.tls.save_chain {
+        let path = chain_path(path, ctx.node);
+        let saved = save_chain(&seen, &path);
+        findings.push(explain::chain_saved(&path, saved));
+    }
     // Whatever the outcome, the certificate the node presented is a fact about that node.
     let trusted = matches!(handshake, Some(Ok(_))) && facts.verify_error.is_none();
     ctx.observed.certificate = facts
@@ -642,6 +649,45 @@ fn server_name(config: &DoctorConfig) -> (String, Option<ServerName<'static>>) {
     };
     let name = ServerName::try_from(text.clone()).ok();
     (text, name)
+}
+
+/// Where `--save-chain` writes for `node`: the path as given, or with several nodes, the node's
+/// address before the extension (`chain.pem` becomes `chain-127.0.0.2-8883.pem`).
+fn chain_path(path: &Path, node: Option<std::net::SocketAddr>) -> std::path::PathBuf {
+    let Some(node) = node else {
+        return path.to_path_buf();
+    };
+    let address = format!("{}-{}", node.ip(), node.port()).replace(':', "_");
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{address}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{address}"),
+    };
+    path.with_file_name(name)
+}
+
+/// Writes the chain the verifier captured as PEM, leaf first; how many certificates it wrote.
+fn save_chain(seen: &Seen, path: &Path) -> io::Result<usize> {
+    use base64::Engine as _;
+    let chain = seen.chain.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut pem = String::new();
+    for cert in &chain {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        // PEM's 64-column lines: base64 output is ASCII, so byte chunks are whole characters.
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    if !chain.is_empty() {
+        std::fs::write(path, pem)?;
+    }
+    Ok(chain.len())
 }
 
 /// With TLS 1.3 the server judges our certificate after the handshake: a session ticket means
