@@ -615,3 +615,47 @@ fn the_presented_chain_is_saved_as_pem() {
     assert_eq!(saved.status.as_str(), "warn");
     assert!(saved.detail.contains(&nowhere), "{}", saved.detail);
 }
+
+/// An intermediate that expired (or is not valid yet) under a leaf that is fine: the finding
+/// names the intermediate with its own dates, and never calls the leaf expired.
+#[test]
+fn an_out_of_date_intermediate_is_named_not_the_leaf() {
+    let root = Ca::new("mqtt-doctor root CA");
+    for (from, until, id, says) in [
+        (-400, -10, "tls.expired", "expired on"),
+        (10, 400, "tls.not_yet_valid", "is not valid before"),
+    ] {
+        let intermediate = root.intermediate("mqtt-doctor issuing CA", from, until);
+        let leaf = intermediate.issue(&Leaf::server());
+        // The broker's certfile: its certificate, then the intermediate.
+        let served = Pair {
+            cert: format!("{}{}", leaf.cert, intermediate.pem),
+            key: leaf.key.clone(),
+        };
+        let broker = TlsBroker::start(&root, &served, "");
+        let (report, code) = broker.doctor(Some(&root.pem), &[]);
+        assert_eq!(code, 1, "{:?}", report.ids());
+        assert_eq!(
+            report.verdict.root_cause.as_deref(),
+            Some(id),
+            "{:?}",
+            report.ids()
+        );
+        let finding = report.finding(id);
+        assert!(
+            finding.detail.starts_with(
+                "Certificate 2 of the broker's chain, CN=mqtt-doctor issuing CA (issued by CN=mqtt-doctor root CA)"
+            ),
+            "{}",
+            finding.detail
+        );
+        assert!(finding.detail.contains(says), "{}", finding.detail);
+        assert!(
+            finding
+                .detail
+                .contains("the broker's own certificate is fine")
+        );
+        assert_eq!(finding.evidence["chain_position"], 2);
+        assert!(!finding.detail.contains("days ago"), "{}", finding.detail);
+    }
+}

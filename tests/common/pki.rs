@@ -60,6 +60,30 @@ impl Ca {
 }
 
 impl Ca {
+    /// An intermediate CA issued by this one, valid from `from_days` to `until_days` from now
+    /// (negative: in the past); its `pem` is the intermediate's certificate alone.
+    pub fn intermediate(&self, name: &str, from_days: i64, until_days: i64) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = OffsetDateTime::now_utc() + Duration::days(from_days);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(until_days);
+        let pem = params.signed_by(&key, &self.issuer).unwrap().pem();
+        let key_pem = key.serialize_pem();
+        Ca {
+            issuer: Issuer::new(params, key),
+            key_pem,
+            pem,
+            name: name.to_string(),
+        }
+    }
+
     /// A certificate revocation list, signed by this CA, revoking the certificates with these
     /// serial numbers (PEM), as a broker's `crlfile` takes it.
     pub fn crl(&self, serials: &[u64]) -> String {

@@ -412,6 +412,93 @@ fn handshake_failed(facts: &Facts<'_>, why: String, negotiation: bool) -> Findin
     )
 }
 
+/// The first certificate above the leaf that is past its end (`expired`) or before its start,
+/// with its 1-based position in the chain as presented, when the leaf itself is within its
+/// dates: webpki says "expired" for whichever certificate of the path is, and the leaf must not
+/// be blamed (nor its future end date shown as past) for an intermediate's.
+fn out_of_date_above_leaf<'f>(
+    facts: &'f Facts<'_>,
+    expired: bool,
+) -> Option<(usize, &'f CertSummary)> {
+    let now = facts
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let out = |c: &CertSummary| {
+        if expired {
+            c.not_after < now
+        } else {
+            c.not_before > now
+        }
+    };
+    let leaf = facts.chain.first()?;
+    if out(leaf) {
+        return None;
+    }
+    facts
+        .chain
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, c)| out(c))
+        .map(|(i, c)| (i + 1, c))
+}
+
+/// An intermediate (or a root the broker sends) past its end or before its start.
+fn chain_member_out_of_date(
+    facts: &Facts<'_>,
+    position: usize,
+    member: &CertSummary,
+    expired: bool,
+) -> Finding {
+    let leaf = facts
+        .leaf()
+        .map(|l| {
+            format!(
+                "{}, valid from {} to {}",
+                l.subject,
+                certs::timestamp_text(l.not_before),
+                certs::timestamp_text(l.not_after)
+            )
+        })
+        .unwrap_or_default();
+    let (def, when) = if expired {
+        (
+            &TLS_EXPIRED,
+            format!("expired on {}", certs::timestamp_text(member.not_after)),
+        )
+    } else {
+        (
+            &TLS_NOT_YET_VALID,
+            format!(
+                "is not valid before {}",
+                certs::timestamp_text(member.not_before)
+            ),
+        )
+    };
+    facts.evidence(
+        Finding::new(
+            def,
+            format!(
+                "Certificate {position} of the broker's chain, {} (issued by {}), {when}; the \
+                 broker's own certificate is fine ({leaf}). Every client that checks the chain \
+                 refuses it.",
+                member.subject, member.issuer
+            ),
+        )
+        .with_evidence("out_of_date_certificate", member.subject.as_str())
+        .with_evidence("chain_position", position as u64)
+        .with_fix(format!(
+            "Replace {} in the broker's certificate file (Mosquitto: certfile; EMQX: the \
+             listener's certfile) with the CA's current one: the file holds the broker's \
+             certificate followed by its intermediates. Then reload the broker. If the dates \
+             look right, check this machine's clock: date -u",
+            member.subject
+        )),
+    )
+}
+
 fn certificate_finding(facts: &Facts<'_>, error: &CertificateError) -> Finding {
     let leaf = facts.leaf();
     let subject = leaf
@@ -420,6 +507,16 @@ fn certificate_finding(facts: &Facts<'_>, error: &CertificateError) -> Finding {
         .unwrap_or_else(|| "the server certificate".into());
     let now = facts.now;
     match error {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. }
+            if let Some((position, expired)) = out_of_date_above_leaf(facts, true) =>
+        {
+            chain_member_out_of_date(facts, position, expired, true)
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
+            if let Some((position, early)) = out_of_date_above_leaf(facts, false) =>
+        {
+            chain_member_out_of_date(facts, position, early, false)
+        }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             let when = leaf.as_ref().map(|l| certs::timestamp_text(l.not_after)).unwrap_or_default();
             let days = leaf.as_ref().map(|l| -l.days_left(now)).unwrap_or_default();
