@@ -260,20 +260,48 @@ fn server_certificate_without_server_purpose() {
 /// `openssl req -x509` marks its self-signed certificate as a CA; strict clients refuse it.
 #[test]
 fn ca_certificate_used_as_the_server_certificate() {
-    let ca = Ca::new("broker.factory.test");
+    // The CA's own certificate served as the broker's, with 127.0.0.1 among its names (as
+    // `openssl req -x509 -addext subjectAltName=IP:127.0.0.1` makes one), and given as --cafile.
+    let ca = Ca::with_sans(
+        "broker.factory.test",
+        vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())],
+    );
     let files = tempfile::tempdir().unwrap();
     let broker = TlsBroker::start(&ca, &ca.as_pair(), "");
     let ca_file = write(files.path(), "ca.pem", &ca.pem).display().to_string();
     let (report, code) = doctor_json(&[&broker.url(), "--cafile", &ca_file]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    let finding = report.finding("tls.bad_purpose");
+    // OpenSSL-based clients accept it: a warning, and MQTT is checked too.
+    assert_eq!(code, 0, "{:?}", report.ids());
+    assert_eq!(report.verdict.status.as_str(), "warn");
+    let finding = report.finding("tls.ca_as_server_certificate");
     assert!(
-        finding.detail.contains("CA certificate"),
+        finding.detail.contains("OpenSSL-based clients"),
         "{}",
         finding.detail
     );
     assert!(finding.fix.as_deref().unwrap().contains("CA:FALSE"));
+    assert!(
+        report.ids().contains(&"mqtt.connected"),
+        "{:?}",
+        report.ids()
+    );
+    // Strict verifiers refuse it: with --strict, the run fails on it.
+    let (strict, code) = doctor_json(&[&broker.url(), "--cafile", &ca_file, "--strict"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        strict.verdict.root_cause.as_deref(),
+        Some("tls.ca_as_server_certificate")
+    );
+
+    // Trusted only through another CA file, it is refused as before.
+    let other = Ca::new("another CA");
+    let other_file = write(files.path(), "other.pem", &other.pem)
+        .display()
+        .to_string();
+    let (report, code) = doctor_json(&[&broker.url(), "--cafile", &other_file]);
+    assert_eq!(code, 1);
+    assert!(!report.ids().contains(&"tls.ca_as_server_certificate"));
 }
 
 #[test]

@@ -122,6 +122,9 @@ registry! {
     TLS_CLIENT_CERT_REVOKED = "tls.client_cert_revoked", Tls, Fail, "Client certificate revoked";
     /// `--save-chain`: the presented chain was written, or could not be.
     TLS_CHAIN_SAVED = "tls.chain_saved", Tls, Info, "Certificate chain saved";
+    /// The server certificate is a CA certificate given with `--cafile`: OpenSSL accepts it,
+    /// strict verifiers refuse it.
+    TLS_CA_AS_SERVER_CERTIFICATE = "tls.ca_as_server_certificate", Tls, Warn, "Server certificate is a CA certificate";
     /// A plain CONNECT was reset or closed, and the port answers a TLS ClientHello.
     TLS_PLAIN_TO_TLS_PORT = "tls.plain_to_tls_port", Tls, Fail, "Plain MQTT sent to a TLS port";
     /// TLS to an IP address without --servername: no SNI, which SNI-routing brokers need.

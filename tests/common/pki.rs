@@ -20,8 +20,15 @@ pub struct Ca {
 
 impl Ca {
     pub fn new(name: &str) -> Ca {
+        Ca::with_sans(name, Vec::new())
+    }
+
+    /// A CA whose own certificate also names hosts, as `openssl req -x509 -addext
+    /// subjectAltName=...` makes one for a broker to serve as its own certificate.
+    pub fn with_sans(name: &str, sans: Vec<SanType>) -> Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = sans;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![

@@ -12,10 +12,10 @@ use super::{AfterHandshake, ClientIdentity, Failure, Received};
 use crate::certs::{self, CertSummary, FileProblem};
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
-    TLS_BAD_PURPOSE, TLS_CA_FILE_INVALID, TLS_CHAIN_SAVED, TLS_CLIENT_CERT_INVALID,
-    TLS_CLIENT_CERT_REJECTED, TLS_CLIENT_CERT_REQUIRED, TLS_CLIENT_CERT_REVOKED, TLS_EXPIRED,
-    TLS_EXPIRING_SOON, TLS_HANDSHAKE_FAILED, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NOT_TLS,
-    TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
+    TLS_BAD_PURPOSE, TLS_CA_AS_SERVER_CERTIFICATE, TLS_CA_FILE_INVALID, TLS_CHAIN_SAVED,
+    TLS_CLIENT_CERT_INVALID, TLS_CLIENT_CERT_REJECTED, TLS_CLIENT_CERT_REQUIRED,
+    TLS_CLIENT_CERT_REVOKED, TLS_EXPIRED, TLS_EXPIRING_SOON, TLS_HANDSHAKE_FAILED, TLS_INSECURE,
+    TLS_NAME_MISMATCH, TLS_NOT_TLS, TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
 use crate::stages::context::Budget;
@@ -37,6 +37,8 @@ pub(super) struct Facts<'a> {
     pub(super) cert_requested: bool,
     /// WebPKI's verdict on the chain, kept even when `--insecure` overrode it.
     pub(super) verify_error: Option<TlsError>,
+    /// The server's certificate is a CA certificate the user gave with `--cafile`, accepted.
+    pub(super) ca_as_leaf: bool,
     /// The broker's chain as presented, leaf first.
     pub(super) chain: Vec<CertSummary>,
     pub(super) client: Option<&'a ClientIdentity>,
@@ -704,6 +706,31 @@ pub(super) fn success_findings(
             .with_evidence("alpn", alpn.unwrap_or("none"))
             .with_evidence("client_certificate_requested", facts.cert_requested),
     );
+    if facts.ca_as_leaf {
+        let subject = leaf.map(|l| l.subject.clone()).unwrap_or_default();
+        findings.push(
+            facts.evidence(
+                Finding::new(
+                    &TLS_CA_AS_SERVER_CERTIFICATE,
+                    format!(
+                        "The broker presents a CA certificate ({subject}, basicConstraints \
+                         CA:TRUE) as its own server certificate, and --cafile holds exactly that \
+                         certificate. OpenSSL-based clients (mosquitto_pub, paho, Python, Node.js) \
+                         accept it, so the run went on; strict verifiers (rustls, webpki: Rust \
+                         clients, rumqttc, some embedded stacks) refuse it."
+                    ),
+                )
+                .with_fix(
+                    "Make the broker's certificate an end-entity one, so that every client \
+                     accepts it: issue it from a CA, or create it self-signed with CA:FALSE:\n  \
+                     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                     -keyout broker.key -out broker.crt -subj /CN=<name> -addext \
+                     subjectAltName=DNS:<name> -addext basicConstraints=critical,CA:FALSE \
+                     -addext extendedKeyUsage=serverAuth",
+                ),
+            ),
+        );
+    }
     if config.tls.insecure {
         let would = match facts.verify_error.clone() {
             Some(error) => format!("Verification would have failed: {error}."),

@@ -77,6 +77,9 @@ struct Seen {
     verify_error: Mutex<Option<TlsError>>,
     client_cert_requested: AtomicBool,
     ticket: Notify,
+    /// The server's certificate is a CA certificate that `--cafile` holds, accepted as
+    /// OpenSSL-based clients accept it (see [`RecordingVerifier`]).
+    ca_as_leaf: AtomicBool,
 }
 
 impl Seen {
@@ -107,6 +110,32 @@ struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
     seen: Arc<Seen>,
     insecure: bool,
+    /// The certificates `--cafile`/`--capath` gave, as given.
+    given: Vec<CertificateDer<'static>>,
+}
+
+impl RecordingVerifier {
+    /// A self-signed CA certificate used as the server's own, which the user trusts by giving
+    /// exactly that certificate: mosquitto_pub, paho and Python (OpenSSL) accept it, webpki
+    /// refuses any CA certificate as an end entity. Accepted here when it is byte for byte one
+    /// of the given certificates, names the server and is within its dates, so that the run
+    /// goes on to MQTT and the TLS stage warns.
+    fn pinned_ca(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> bool {
+        if !self.given.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            return false;
+        }
+        let named = rustls::server::ParsedCertificate::try_from(end_entity)
+            .is_ok_and(|parsed| rustls::client::verify_server_name(&parsed, server_name).is_ok());
+        let now = now.as_secs() as i64;
+        let dated = CertSummary::from_der(end_entity.as_ref())
+            .is_ok_and(|c| c.not_before <= now && now <= c.not_after);
+        named && dated
+    }
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -133,10 +162,18 @@ impl ServerCertVerifier for RecordingVerifier {
             *slot = Some(error.clone());
         }
         if self.insecure {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            verdict
+            return Ok(ServerCertVerified::assertion());
         }
+        let ca_as_leaf = matches!(
+            &verdict,
+            Err(TlsError::InvalidCertificate(rustls::CertificateError::Other(other)))
+                if matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity))
+        );
+        if ca_as_leaf && self.pinned_ca(end_entity, server_name, now) {
+            self.seen.ca_as_leaf.store(true, Ordering::Relaxed);
+            return Ok(ServerCertVerified::assertion());
+        }
+        verdict
     }
 
     fn verify_tls12_signature(
@@ -235,6 +272,8 @@ pub(super) enum AfterHandshake {
 struct Trust {
     roots: RootCertStore,
     source: String,
+    /// The certificates `--cafile`/`--capath` gave, as given (none for system roots).
+    given: Vec<CertificateDer<'static>>,
 }
 
 /// A client certificate that passed the local checks.
@@ -277,7 +316,14 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     };
 
     let seen = Arc::new(Seen::default());
-    let tls_config = match client_config(config, trust.roots, &client, &seen, config.tls.insecure) {
+    let tls_config = match client_config(
+        config,
+        trust.roots,
+        trust.given,
+        &client,
+        &seen,
+        config.tls.insecure,
+    ) {
         Ok(tls_config) => tls_config,
         Err(error) => {
             let finding = Finding::new(
@@ -342,6 +388,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         trust_source: &trust.source,
         cert_requested: seen.cert_requested(),
         verify_error: seen.verify_error(),
+        ca_as_leaf: seen.ca_as_leaf.load(Ordering::Relaxed),
         chain: seen.chain(),
         client: client.as_ref(),
         now,
@@ -354,7 +401,8 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         findings.push(explain::chain_saved(&path, saved));
     }
     // Whatever the outcome, the certificate the node presented is a fact about that node.
-    let trusted = matches!(handshake, Some(Ok(_))) && facts.verify_error.is_none();
+    let trusted =
+        matches!(handshake, Some(Ok(_))) && (facts.verify_error.is_none() || facts.ca_as_leaf);
     ctx.observed.certificate = facts
         .leaf()
         .map(|leaf| CertificateFacts::new(leaf, trusted));
@@ -424,6 +472,7 @@ fn load_trust(config: &DoctorConfig) -> Result<(Trust, Option<Finding>), Box<Fin
     let tls = &config.tls;
     if tls.cafile.is_some() || tls.capath.is_some() {
         let mut sources = Vec::new();
+        let mut given = Vec::new();
         for (path, loader) in [
             (
                 tls.cafile.as_deref(),
@@ -433,6 +482,7 @@ fn load_trust(config: &DoctorConfig) -> Result<(Trust, Option<Finding>), Box<Fin
         ] {
             let Some(path) = path else { continue };
             let found = loader(path).map_err(ca_file_invalid)?;
+            given.extend(found.iter().cloned());
             let (added, _) = roots.add_parsable_certificates(found);
             if added == 0 {
                 return Err(ca_file_invalid(FileProblem {
@@ -446,6 +496,7 @@ fn load_trust(config: &DoctorConfig) -> Result<(Trust, Option<Finding>), Box<Fin
             Trust {
                 roots,
                 source: sources.join(", "),
+                given,
             },
             None,
         ));
@@ -458,6 +509,7 @@ fn load_trust(config: &DoctorConfig) -> Result<(Trust, Option<Finding>), Box<Fin
             Trust {
                 roots,
                 source: format!("system roots ({})", certificates(added)),
+                given: Vec::new(),
             },
             None,
         ));
@@ -489,6 +541,7 @@ fn load_trust(config: &DoctorConfig) -> Result<(Trust, Option<Finding>), Box<Fin
         Trust {
             roots,
             source: format!("built-in Mozilla roots ({count} certificates)"),
+            given: Vec::new(),
         },
         Some(finding),
     ))
@@ -607,6 +660,7 @@ fn key_error_kind(error: &TlsError) -> &'static str {
 fn client_config(
     config: &DoctorConfig,
     roots: RootCertStore,
+    given: Vec<CertificateDer<'static>>,
     client: &Option<ClientIdentity>,
     seen: &Arc<Seen>,
     insecure: bool,
@@ -619,6 +673,7 @@ fn client_config(
         inner,
         seen: seen.clone(),
         insecure,
+        given,
     };
     let resolver = RecordingResolver {
         key: client.as_ref().map(|c| c.key.clone()),
