@@ -133,7 +133,7 @@ pub enum Command {
     /// Print a man page (roff): the top page, or a command's (`man doctor`, `man token-inspect`)
     Man {
         /// The command whose page to print
-        #[arg(value_name = "COMMAND", value_parser = ManTopic)]
+        #[arg(value_name = "COMMAND", value_parser = MAN_TOPICS)]
         command: Option<String>,
     },
 }
@@ -705,7 +705,7 @@ pub struct ExplainArgs {
     #[arg(
         required_unless_present = "list",
         value_name = "ID|CODE",
-        value_parser = ExplainTopic,
+        value_parser = EXPLAIN_TOPICS,
         hide_possible_values = true
     )]
     pub id: Option<String>,
@@ -772,16 +772,14 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Checks a target for clap without letting clap echo the raw value: a target may carry a
-/// password (which is then rejected), and secrets never reach any output. The text is kept:
-/// a preset decides what a bare `host[:port]` means, and that is known only later.
-/// A finding id or a CONNACK code, as given (`explain` tells them apart). Its possible values
-/// are the finding ids, so that shell completion offers them; codes are accepted too, and the
-/// list is hidden from `--help`, which would otherwise print every id.
+/// A free-text argument whose usual values shell completion should offer: the value is taken
+/// as given (the command tells the forms apart), and [`Offers::values`] lists what to offer.
 #[derive(Clone, Debug)]
-struct ExplainTopic;
+struct Offers {
+    values: fn() -> Vec<clap::builder::PossibleValue>,
+}
 
-impl clap::builder::TypedValueParser for ExplainTopic {
+impl clap::builder::TypedValueParser for Offers {
     type Value = String;
 
     fn parse_ref(
@@ -796,33 +794,24 @@ impl clap::builder::TypedValueParser for ExplainTopic {
     fn possible_values(
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(registry::ALL.iter().map(|def| {
-            clap::builder::PossibleValue::new(def.id).help(def.title)
-        })))
+        Some(Box::new((self.values)().into_iter()))
     }
 }
 
-/// A command whose man page to print. Its possible values are the commands with a page, so
-/// that shell completion offers them.
-#[derive(Clone, Debug)]
-struct ManTopic;
+/// What `explain` is offered: every finding id (CONNACK codes are accepted too; the list is
+/// hidden from `--help`, which would otherwise print every id).
+const EXPLAIN_TOPICS: Offers = Offers {
+    values: || {
+        registry::ALL
+            .iter()
+            .map(|def| clap::builder::PossibleValue::new(def.id).help(def.title))
+            .collect()
+    },
+};
 
-impl clap::builder::TypedValueParser for ManTopic {
-    type Value = String;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<String, clap::Error> {
-        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(
-        &self,
-    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        // Built from the command tree itself; `man_pages` renders the pages by the same walk.
+/// What `man` is offered: the commands with a page, by the walk `man_pages` renders them by.
+const MAN_TOPICS: Offers = Offers {
+    values: || {
         fn walk(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
             for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
                 let name = format!("{prefix}{}", sub.get_name());
@@ -832,12 +821,16 @@ impl clap::builder::TypedValueParser for ManTopic {
         }
         let mut names = Vec::new();
         walk(&Cli::command(), "", &mut names);
-        Some(Box::new(
-            names.into_iter().map(clap::builder::PossibleValue::new),
-        ))
-    }
-}
+        names
+            .into_iter()
+            .map(clap::builder::PossibleValue::new)
+            .collect()
+    },
+};
 
+/// Checks a target for clap without letting clap echo the raw value: a target may carry a
+/// password (which is then rejected), and secrets never reach any output. The text is kept:
+/// a preset decides what a bare `host[:port]` means, and that is known only later.
 #[derive(Clone, Debug)]
 struct TargetText;
 
