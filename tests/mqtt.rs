@@ -11,23 +11,22 @@ use std::time::Duration;
 
 use common::jwt::{RsaKey, Token, kubernetes};
 use common::pki::{Ca, Leaf, write};
-use common::{Mosquitto, ReportExt, StageExt, closed_port, doctor_json, evidence, run, run_env};
+use common::{
+    Mosquitto, ReportExt, StageExt, closed_port, doctor_json, evidence, password_config, run,
+    run_env,
+};
 use serde_json::Value;
 
 /// A Mosquitto that admits only `alice` / `secret`.
 fn password_broker() -> Mosquitto {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("passwd");
-    let status = Command::new("mosquitto_passwd")
-        .args(["-c", "-b"])
-        .arg(&file)
-        .args(["alice", "secret"])
-        .status()
-        .expect("mosquitto_passwd runs (apt-get install mosquitto)");
-    assert!(status.success());
-    let broker = Mosquitto::start(&format!(
-        "allow_anonymous false\npassword_file {}\n",
-        file.display()
+    let broker = Mosquitto::start(&password_config(
+        dir.path(),
+        "passwd",
+        "alice",
+        "secret",
+        None,
     ));
     // The broker read the file at start; keep the directory alive with the broker's own.
     std::fs::copy(&file, broker.dir.path().join("passwd")).unwrap();
@@ -579,17 +578,9 @@ fn a_token_sent_as_password_without_username_is_warned_about() {
 #[test]
 fn a_refusal_from_an_unknown_broker_lists_the_shared_causes_and_how_to_rank_them() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("passwd");
-    let status = Command::new("mosquitto_passwd")
-        .args(["-c", "-b"])
-        .arg(&file)
-        .args(["alice", "secret"])
-        .status()
-        .expect("mosquitto_passwd runs");
-    assert!(status.success());
     let broker = Mosquitto::start(&format!(
-        "allow_anonymous false\npassword_file {}\nmax_packet_size 4096\n",
-        file.display()
+        "{}max_packet_size 4096\n",
+        password_config(dir.path(), "passwd", "alice", "secret", None)
     ));
     let (report, code) = doctor_json(&[&url(&broker), "-u", "alice", "--password", "wrong"]);
     assert_eq!(code, 1);

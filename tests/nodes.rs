@@ -6,12 +6,10 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::process::Command;
 
 use common::dns::{Answer, DnsServer};
 use common::pki::{Ca, Leaf, dns, write};
-use common::{Mosquitto, ReportExt, fake_root, run, shared_port};
+use common::{Mosquitto, ReportExt, fake_root, password_config, run, shared_port};
 use mqtt_doctor::report::{MultiReport, Report};
 
 const NAME: &str = "broker.test";
@@ -291,24 +289,11 @@ fn a_node_with_a_certificate_for_another_name_fails_wherever_dns_puts_it() {
     }
 }
 
-/// A password file admitting `user` with `password`.
-fn password_file(dir: &Path, name: &str, user: &str, password: &str) -> String {
-    let file = dir.join(name);
-    let status = Command::new("mosquitto_passwd")
-        .args(["-c", "-b"])
-        .arg(&file)
-        .args([user, password])
-        .status()
-        .expect("mosquitto_passwd runs (apt-get install mosquitto)");
-    assert!(status.success());
-    format!("allow_anonymous false\npassword_file {}\n", file.display())
-}
-
 #[test]
 fn a_node_with_another_password_file_refuses_the_login_the_others_accept() {
     let files = tempfile::tempdir().unwrap();
-    let right = password_file(files.path(), "right", "alice", "secret");
-    let stale = password_file(files.path(), "stale", "alice", "last-years-secret");
+    let right = password_config(files.path(), "right", "alice", "secret", None);
+    let stale = password_config(files.path(), "stale", "alice", "last-years-secret", None);
     let cluster = Cluster::start(&[Some(right.clone()), Some(right), Some(stale)], &[3, 1, 2]);
     let (report, code) = cluster.doctor("mqtt", &["-u", "alice", "--password", "secret"]);
 
@@ -487,19 +472,8 @@ fn a_node_whose_password_check_is_slow_is_called_out() {
     // The same password on every node; node 2 hashes it with 300,000 PBKDF2 rounds where the
     // others use the default 101, as a node with a slow authentication backend answers.
     let files = tempfile::tempdir().unwrap();
-    let fast = password_file(files.path(), "fast", "alice", "secret");
-    let slow_file = files.path().join("slow");
-    let status = Command::new("mosquitto_passwd")
-        .args(["-c", "-b", "-I", "300000"])
-        .arg(&slow_file)
-        .args(["alice", "secret"])
-        .status()
-        .expect("mosquitto_passwd runs");
-    assert!(status.success());
-    let slow = format!(
-        "allow_anonymous false\npassword_file {}\n",
-        slow_file.display()
-    );
+    let fast = password_config(files.path(), "fast", "alice", "secret", None);
+    let slow = password_config(files.path(), "slow", "alice", "secret", Some(300_000));
     let cluster = Cluster::start(&[Some(fast.clone()), Some(slow), Some(fast)], &[1, 2, 3]);
     let (report, code) = cluster.doctor("mqtt", &["-u", "alice", "--password", "secret"]);
 

@@ -50,6 +50,37 @@ fn check(report: &str, width: usize, needles: &[&str]) {
     }
 }
 
+/// A Mosquitto TLS listener whose certificate names only `name`, and the CA file that trusts it.
+struct TlsBroker {
+    broker: Mosquitto,
+    files: tempfile::TempDir,
+}
+
+impl TlsBroker {
+    fn start(name: &str) -> TlsBroker {
+        let ca = Ca::new("mqtt-doctor text CA");
+        let files = tempfile::tempdir().unwrap();
+        write(files.path(), "ca.pem", &ca.pem);
+        let pair = ca.issue(&Leaf::server().sans(vec![dns(name)]));
+        let cert = write(files.path(), "server.pem", &pair.cert);
+        let key = write(files.path(), "server.key", &pair.key);
+        let broker = Mosquitto::start(&format!(
+            "certfile {}\nkeyfile {}\n",
+            cert.display(),
+            key.display()
+        ));
+        TlsBroker { broker, files }
+    }
+
+    fn target(&self) -> String {
+        format!("mqtts://127.0.0.1:{}", self.broker.port)
+    }
+
+    fn ca(&self) -> String {
+        self.files.path().join("ca.pem").display().to_string()
+    }
+}
+
 #[test]
 fn a_refused_port_reads_whole_at_every_width() {
     let target = format!("mqtt://127.0.0.1:{}", closed_port());
@@ -70,19 +101,8 @@ fn a_refused_port_reads_whole_at_every_width() {
 
 #[test]
 fn a_certificate_for_another_name_reads_whole_at_every_width() {
-    let ca = Ca::new("mqtt-doctor width CA");
-    let files = tempfile::tempdir().unwrap();
-    let ca_file = write(files.path(), "trusted-ca-bundle.pem", &ca.pem);
-    let pair = ca.issue(&Leaf::server().sans(vec![dns("old-broker.example.test")]));
-    let cert = write(files.path(), "server.pem", &pair.cert);
-    let key = write(files.path(), "server.key", &pair.key);
-    let broker = Mosquitto::start(&format!(
-        "certfile {}\nkeyfile {}\n",
-        cert.display(),
-        key.display()
-    ));
-    let target = format!("mqtts://127.0.0.1:{}", broker.port);
-    let ca_arg = ca_file.display().to_string();
+    let broker = TlsBroker::start("old-broker.example.test");
+    let (target, ca_arg) = (broker.target(), broker.ca());
     for width in WIDTHS {
         let report = text_at(
             width,
@@ -112,19 +132,8 @@ fn a_certificate_for_another_name_reads_whole_at_every_width() {
 
 #[test]
 fn verbose_shows_the_evidence_kept_for_the_record() {
-    let ca = Ca::new("mqtt-doctor verbose CA");
-    let files = tempfile::tempdir().unwrap();
-    let ca_file = write(files.path(), "ca.pem", &ca.pem);
-    let pair = ca.issue(&Leaf::server().sans(vec![dns("elsewhere.test")]));
-    let cert = write(files.path(), "server.pem", &pair.cert);
-    let key = write(files.path(), "server.key", &pair.key);
-    let broker = Mosquitto::start(&format!(
-        "certfile {}\nkeyfile {}\n",
-        cert.display(),
-        key.display()
-    ));
-    let target = format!("mqtts://127.0.0.1:{}", broker.port);
-    let ca_arg = ca_file.display().to_string();
+    let broker = TlsBroker::start("elsewhere.test");
+    let (target, ca_arg) = (broker.target(), broker.ca());
     let report = text_at(100, &[&target, "--cafile", &ca_arg, "-v"]);
     assert!(report.contains("serial"), "{report}");
     assert!(!report.contains("(with -v)"), "{report}");

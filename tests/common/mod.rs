@@ -183,6 +183,31 @@ pub fn evidence(finding: &FindingReport, key: &str) -> String {
     }
 }
 
+/// Mosquitto configuration admitting only `user` with `password`, from a password file that
+/// mosquitto_passwd writes to `dir/name`, hashed with `rounds` PBKDF2 rounds (its default, 101,
+/// when `None`).
+pub fn password_config(
+    dir: &Path,
+    name: &str,
+    user: &str,
+    password: &str,
+    rounds: Option<u32>,
+) -> String {
+    let file = dir.join(name);
+    let mut command = Command::new("mosquitto_passwd");
+    command.args(["-c", "-b"]);
+    if let Some(rounds) = rounds {
+        command.args(["-I", &rounds.to_string()]);
+    }
+    let status = command
+        .arg(&file)
+        .args([user, password])
+        .status()
+        .expect("mosquitto_passwd runs (apt-get install mosquitto)");
+    assert!(status.success(), "mosquitto_passwd {}", file.display());
+    format!("allow_anonymous false\npassword_file {}\n", file.display())
+}
+
 /// A port that was free a moment ago on `ip`.
 pub fn free_port(ip: Ipv4Addr) -> u16 {
     TcpListener::bind((ip, 0))
