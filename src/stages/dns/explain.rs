@@ -767,3 +767,24 @@ fn differs_finding(
     };
     finding.with_fix(fix)
 }
+
+/// Whether getaddrinfo and DNS disagree about a name in a way the report shows with
+/// dns.system_resolver_differs: other addresses, a failure where DNS answered, or addresses where
+/// DNS failed. The observation reads the hosts file exactly then; the match in [`resolution`]
+/// that writes dns.system_resolver_differs has the same three cases, so the two live here side
+/// by side.
+pub(super) fn disagree(system: Option<&SystemAnswer>, dns: Option<&CandidateResult>) -> bool {
+    match (system, dns) {
+        (Some(SystemAnswer::Addresses(sys, _)), Some(answer)) => {
+            !same_set(sys, &answer.addresses())
+        }
+        (Some(SystemAnswer::Failed(_)), Some(_)) | (Some(SystemAnswer::Addresses(..)), None) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    a.iter().all(|ip| b.contains(ip)) && b.iter().all(|ip| a.contains(ip))
+}

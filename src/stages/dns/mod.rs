@@ -109,7 +109,7 @@ struct Asked {
     /// `None` where getaddrinfo's answer would not be comparable (see [`resolve`]).
     system: Option<SystemAnswer>,
     /// The hosts-file lines that name the name, read only where getaddrinfo and DNS disagree
-    /// (see [`disagree`]): the report quotes them then.
+    /// (see [`explain::disagree`]): the report quotes them then.
     hosts: Option<Vec<String>>,
     /// The follow-up lookup of a shorter form of a name that failed (see [`shorter_name`]): the
     /// first that resolved.
@@ -626,7 +626,7 @@ async fn resolve(ctx: &Context<'_>, name: &str) -> Lookup {
     }
 
     let answer = dns.as_ref().ok().and_then(|results| answered(results));
-    let hosts = disagree(system.as_ref(), answer).then(|| hosts_entries(config, name));
+    let hosts = explain::disagree(system.as_ref(), answer).then(|| hosts_entries(config, name));
     // Only a name that failed everywhere is worth the follow-up: where getaddrinfo answered, its
     // answer is the one reported.
     let shorter = match &dns {
@@ -650,25 +650,6 @@ async fn resolve(ctx: &Context<'_>, name: &str) -> Lookup {
         hosts,
         shorter,
     }))
-}
-
-/// Whether getaddrinfo and DNS disagree about a name in a way the report shows with
-/// dns.system_resolver_differs: other addresses, a failure where DNS answered, or addresses where
-/// DNS failed.
-fn disagree(system: Option<&SystemAnswer>, dns: Option<&CandidateResult>) -> bool {
-    match (system, dns) {
-        (Some(SystemAnswer::Addresses(sys, _)), Some(answer)) => {
-            !same_set(sys, &answer.addresses())
-        }
-        (Some(SystemAnswer::Failed(_)), Some(_)) | (Some(SystemAnswer::Addresses(..)), None) => {
-            true
-        }
-        _ => false,
-    }
-}
-
-fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
-    a.iter().all(|ip| b.contains(ip)) && b.iter().all(|ip| a.contains(ip))
 }
 
 /// Tries shorter forms of a name that failed, through the search list: a Kubernetes service
