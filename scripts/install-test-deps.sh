@@ -8,7 +8,9 @@
 # - GNU time, whose peak-memory reading bounds the doctor's memory against hostile peers;
 # - tinyproxy (HTTP CONNECT) and microsocks (SOCKS5), the real proxies the proxy tests go
 #   through, and nginx, the reverse proxy in front of Mosquitto's websockets listener that
-#   answers the WebSocket tests' 404, 401, 403 and 502.
+#   answers the WebSocket tests' 404, 401, 403 and 502;
+# - HAProxy, the load balancer whose PROXY protocol, idle timeout and SNI routing the
+#   load-balancer tests put between the doctor and Mosquitto.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,8 @@ have xmllint || missing+=(libxml2-utils)
 have tinyproxy || missing+=(tinyproxy)
 have microsocks || missing+=(microsocks)
 have nginx || missing+=(nginx-light)
+have haproxy || missing+=(haproxy)
+have haproxy || missing+=(haproxy)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi

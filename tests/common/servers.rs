@@ -1,9 +1,9 @@
-//! Real servers from Debian's packages for the WebSocket and proxy tests: Mosquitto with a
-//! websockets listener, tinyproxy, microsocks and nginx. Their replies, quirks included, are
-//! what the doctor meets in the field; a hand-written stand-in would only echo our own reading
-//! of the RFCs. Each runs in the foreground as a child of the test, with its own configuration
-//! in a temporary directory, on an ephemeral port of 127.0.0.1 only, and is killed and reaped
-//! when dropped. Readiness is read from logs (or, for microsocks, which has none, from a bare
+//! Real servers from Debian's packages for the WebSocket, proxy and load-balancer tests:
+//! Mosquitto with a websockets listener, tinyproxy, microsocks, nginx and HAProxy. Their replies,
+//! quirks included, are what the doctor meets in the field; a hand-written stand-in would only
+//! echo our own reading of the RFCs. Each runs in the foreground as a child of the test, with
+//! its own configuration in a temporary directory, on an ephemeral port of 127.0.0.1 only, and
+//! is killed and reaped when dropped. Readiness is read from logs (or, for microsocks, which has none, from a bare
 //! connect), never by speaking the protocol under test. A missing program fails the test: these
 //! tests never skip.
 
@@ -386,4 +386,75 @@ pub fn ws_location(path: &str, backend_port: u16) -> String {
          proxy_read_timeout 60s;\n\
          }}\n"
     )
+}
+
+/// A real HAProxy from Debian's package, in TCP mode, in front of whatever the test gives it: the
+/// load balancer whose PROXY protocol, idle timeout and SNI routing the doctor must tell apart.
+/// `sections` is the configuration after `global` and `defaults`: the test's own frontends and
+/// backends, written with the listening port this helper chose (`{port}` is replaced by it).
+/// Defaults are generous (30 s client and server timeouts) so that only what a test sets bites.
+#[derive(Debug)]
+pub struct Haproxy {
+    child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Haproxy {
+    pub fn start(sections: &str) -> Haproxy {
+        let binary = program("haproxy", "haproxy");
+        let mut last_log = String::new();
+        for _ in 0..ATTEMPTS {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = closed_port();
+            let d = dir.path().display();
+            let config = format!(
+                "global\n\
+                 \x20 log stderr format raw local0 info\n\
+                 \x20 stats socket {d}/admin.sock mode 600\n\
+                 defaults\n\
+                 \x20 mode tcp\n\
+                 \x20 log global\n\
+                 \x20 option tcplog\n\
+                 \x20 timeout connect 2s\n\
+                 \x20 timeout client 30s\n\
+                 \x20 timeout server 30s\n\
+                 {}\n",
+                sections.replace("{port}", &port.to_string())
+            );
+            let config_path = dir.path().join("haproxy.cfg");
+            fs::write(&config_path, config).expect("write haproxy.cfg");
+            let log = fs::File::create(dir.path().join("haproxy.log")).expect("create log");
+            // -db: stay in the foreground, a child the test kills and reaps.
+            let child = Command::new(&binary)
+                .arg("-db")
+                .arg("-f")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn haproxy");
+            let mut haproxy = Haproxy { child, port, dir };
+            // HAProxy binds the stats socket with its listeners, before it serves any: once
+            // the socket exists, the frontends listen.
+            let socket = haproxy.dir.path().join("admin.sock");
+            if wait_for(&mut haproxy.child, || socket.exists()) {
+                return haproxy;
+            }
+            last_log = haproxy.log();
+        }
+        panic!("haproxy did not start listening; its last log:\n{last_log}");
+    }
+
+    /// HAProxy's log: one line per connection (`option tcplog`), with its termination state.
+    pub fn log(&self) -> String {
+        read(&self.dir.path().join("haproxy.log"))
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
 }
