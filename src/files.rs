@@ -35,7 +35,8 @@ pub const FILE_WAIT: Duration = Duration::from_secs(3);
 const GRACE: Duration = Duration::from_millis(100);
 
 /// A CA bundle (Debian's holds about 150 certificates in 220 KB), a certificate or a key file.
-pub const MAX_PEM_FILE: u64 = 4 << 20;
+/// Nine times the largest real bundle; an endless file given by mistake costs this much memory.
+pub const MAX_PEM_FILE: u64 = 2 << 20;
 /// A hosts file or resolv.conf.
 pub const MAX_SYSTEM_FILE: u64 = 1 << 20;
 

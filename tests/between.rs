@@ -6,7 +6,7 @@
 mod common;
 
 use common::servers::Haproxy;
-use common::{Mosquitto, StageExt, doctor_json};
+use common::{Mosquitto, ReportExt, StageExt, doctor_json, evidence};
 
 #[test]
 fn healthy_run_through_haproxy_passes() {
@@ -26,4 +26,156 @@ fn healthy_run_through_haproxy_passes() {
         .filter(|l| l.contains(" mqtt broker/m "))
         .count();
     assert_eq!(connections, 1, "{}", haproxy.log());
+}
+
+/// HAProxy's `bind ... accept-proxy` resets a connection whose first bytes are not a PROXY
+/// header; behind one, the CONNECT reaches Mosquitto and gets its CONNACK.
+#[test]
+fn listener_expecting_proxy_protocol_is_named() {
+    let broker = Mosquitto::start("");
+    let haproxy = Haproxy::start(&format!(
+        "frontend mqtt\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend broker\n\
+         backend broker\n  server m 127.0.0.1:{}\n",
+        broker.port
+    ));
+    let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", haproxy.port)]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tcp.proxy_protocol_expected"),
+        "{report:#?}"
+    );
+    let finding = report.finding("tcp.proxy_protocol_expected");
+    assert_eq!(evidence(finding, "proxy_protocol"), "v1 and v2");
+    assert_eq!(evidence(finding, "connack_code"), "0");
+    assert!(finding.fix.as_deref().unwrap().contains("accept-proxy"));
+    // The probes' CONNECTs reached Mosquitto through HAProxy, and disconnected cleanly.
+    let log = broker.log();
+    assert_eq!(log.matches("New client connected").count(), 2, "{log}");
+    assert_eq!(log.matches("disconnected.").count(), 2, "{log}");
+}
+
+/// HAProxy `send-proxy` in front of Mosquitto 2.0, which does not expect the header: Mosquitto
+/// closes at the header's first byte, before the doctor's CONNECT, exactly as it closes a
+/// connection over its `max_connections`. The doctor confirms on an idle connection that the
+/// server refuses connections as such, and ranks the causes that look alike from the client.
+#[test]
+fn send_proxy_to_a_broker_that_does_not_expect_it() {
+    let broker = Mosquitto::start("");
+    let haproxy = Haproxy::start(&format!(
+        "frontend mqtt\n  bind 127.0.0.1:{{port}}\n  default_backend broker\n\
+         backend broker\n  server m 127.0.0.1:{} send-proxy\n",
+        broker.port
+    ));
+    let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", haproxy.port)]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tcp.reset"),
+        "{report:#?}"
+    );
+    // The TCP stage sees the close when it has arrived once connected; otherwise the MQTT
+    // stage's CONNECT meets it and an idle second connection confirms it. Same finding.
+    let finding = report.finding("tcp.reset");
+    if let Some(idle) = finding.evidence.get("idle_connection") {
+        assert_eq!(idle, "closed");
+    }
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(fix.contains("send-proxy"), "{fix}");
+    assert!(fix.contains("max_connections"), "{fix}");
+    assert!(broker.log().contains("protocol error"), "{}", broker.log());
+}
+
+/// Mosquitto over its `max_connections`: accepted, then closed before a byte is read.
+#[test]
+fn broker_at_its_connection_limit() {
+    let broker = Mosquitto::start("max_connections 1\n");
+    // The one connection the limit allows, held by a real client for the whole test.
+    let mut holder = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    let connect = [
+        0x10, 0x10, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 4, b'h', b'o', b'l', b'd',
+    ];
+    std::io::Write::write_all(&mut holder, &connect).unwrap();
+    let mut connack = [0u8; 4];
+    std::io::Read::read_exact(&mut holder, &mut connack).unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+
+    let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", broker.port)]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tcp.reset"),
+        "{report:#?}"
+    );
+    let finding = report.finding("tcp.reset");
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(
+        fix.starts_with("Most likely first:\n1. The broker is at its connection limit"),
+        "{fix}"
+    );
+    assert!(broker.log().contains("max_connections exceeded"));
+    // The real client was not kicked off.
+    let log = broker.log();
+    assert!(!log.contains("Client hold disconnected"), "{log}");
+    drop(holder);
+}
+
+/// Mosquitto closes an MQTT 3.1.1 CONNECT that carries a password without a username (the spec
+/// forbids it): the server waits on an idle connection and answers a minimal CONNECT, so the
+/// doctor names the CONNECT itself, with that cause first.
+#[test]
+fn connect_closed_for_what_it_carries() {
+    let broker = Mosquitto::start("");
+    let (report, code) = doctor_json(&[
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        "--mqtt-version",
+        "3.1.1",
+        "--password",
+        "not-a-real-secret",
+    ]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("mqtt.connect_rejected"),
+        "{report:#?}"
+    );
+    let finding = report.finding("mqtt.connect_rejected");
+    assert_eq!(evidence(finding, "minimal_connect"), "CONNACK 0");
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(
+        fix.starts_with("Most likely first:\n1. The broker finds the CONNECT malformed"),
+        "{fix}"
+    );
+    assert!(!format!("{report:?}").contains("not-a-real-secret"));
+}
+
+/// Mosquitto with a `max_packet_size` below any CONNECT closes every CONNECT, the doctor's and a
+/// minimal one alike, while it waits on an idle connection: the server refuses any CONNECT, and
+/// the ranked causes say what does that. (A listener that expects the PROXY protocol, which this
+/// used to be confused with, answers behind a header: see the `accept-proxy` test above.)
+#[test]
+fn every_connect_closed() {
+    let broker = Mosquitto::start("max_packet_size 20\n");
+    let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", broker.port)]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("mqtt.connect_rejected"),
+        "{report:#?}"
+    );
+    let finding = report.finding("mqtt.connect_rejected");
+    assert_ne!(evidence(finding, "minimal_connect"), "CONNACK 0");
+    assert!(
+        finding.detail.contains("closes any MQTT CONNECT"),
+        "{}",
+        finding.detail
+    );
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(fix.contains("`max_packet_size`"), "{fix}");
+    assert!(broker.log().contains("oversize packet"), "{}", broker.log());
 }

@@ -244,22 +244,6 @@ fn endless_auth_continue_ends_in_no_connack() {
 }
 
 #[test]
-fn close_after_connect_is_no_connack() {
-    // EMQX behind a load balancer that expects the PROXY protocol closes the connection on a
-    // bare CONNECT (`invalid_proxy_info`, EMQX's source).
-    let broker = Scripted::start(vec![vec![Step::Read, Step::Close]]);
-    let (report, code) = doctor_json(&[&broker.url()]);
-
-    assert_eq!(code, 1);
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("mqtt.no_connack")
-    );
-    let finding = report.finding("mqtt.no_connack");
-    assert!(finding.fix.as_deref().unwrap().contains("PROXY protocol"));
-}
-
-#[test]
 fn silence_after_connect_times_out_into_no_connack() {
     let broker = Scripted::start(vec![vec![Step::Read, Step::Sleep(Duration::from_secs(5))]]);
     let (report, code) = doctor_json(&[&broker.url(), "--timeout", "300ms"]);

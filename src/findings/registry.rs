@@ -67,9 +67,11 @@ registry! {
     /// No route to the address.
     TCP_UNREACHABLE = "tcp.unreachable", Tcp, Fail, "Network or host unreachable";
     /// The connection was accepted and then reset or closed at once.
-    TCP_RESET = "tcp.reset", Tcp, Fail, "Connection reset right after connecting";
+    TCP_RESET = "tcp.reset", Tcp, Fail, "Connection closed right after connecting";
     /// Some addresses connect and others do not.
     TCP_PARTIAL = "tcp.partial", Tcp, Warn, "Some addresses do not connect";
+    /// A CONNECT behind a PROXY protocol header got the CONNACK the plain one did not.
+    TCP_PROXY_PROTOCOL_EXPECTED = "tcp.proxy_protocol_expected", Tcp, Fail, "Listener expects the PROXY protocol";
     /// The proxy opened a tunnel to the broker.
     PROXY_CONNECTED = "proxy.connected", Proxy, Pass, "Proxy tunnel open";
     /// The proxy refused to open the tunnel (policy, method, or it closed on us).
@@ -219,6 +221,8 @@ registry! {
     MQTT_CONNACK_OTHER = "mqtt.connack_other", Mqtt, Fail, "Connection refused";
     /// The connection closed or stayed silent after CONNECT.
     MQTT_NO_CONNACK = "mqtt.no_connack", Mqtt, Fail, "No CONNACK";
+    /// The CONNECT was closed while a connection on which nothing was sent stayed open.
+    MQTT_CONNECT_REJECTED = "mqtt.connect_rejected", Mqtt, Fail, "Connection closed on the CONNECT";
     /// What came back is not MQTT: HTTP, a TLS record, garbage.
     MQTT_NOT_MQTT = "mqtt.not_mqtt", Mqtt, Fail, "Port does not speak MQTT";
     /// The broker sent DISCONNECT while the connection was held.

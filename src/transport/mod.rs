@@ -12,7 +12,7 @@ pub(crate) mod websocket;
 use std::net::SocketAddr;
 
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -80,6 +80,42 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// A PROXY protocol header (HAProxy's proxy-protocol.txt), the line or binary block a load
+/// balancer puts before the client's first byte so that the broker learns the client's address.
+/// The follow-up probes send one to find out whether a listener expects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProxyHeader {
+    /// The text line, `PROXY TCP4 src dst sport dport\r\n` (HAProxy `send-proxy`).
+    V1,
+    /// The binary header (HAProxy `send-proxy-v2`, AWS NLB, Azure Private Link).
+    V2,
+}
+
+impl ProxyHeader {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ProxyHeader::V1 => "v1",
+            ProxyHeader::V2 => "v2",
+        }
+    }
+
+    /// The header for a connection from `source` to `destination`: the doctor's own addresses,
+    /// as a load balancer would pass on the client's.
+    fn bytes(self, source: SocketAddr, destination: SocketAddr) -> std::io::Result<Vec<u8>> {
+        match self {
+            ProxyHeader::V1 => Ok(ppp::v1::Addresses::from((source, destination))
+                .to_string()
+                .into_bytes()),
+            ProxyHeader::V2 => ppp::v2::Builder::with_addresses(
+                ppp::v2::Version::Two | ppp::v2::Command::Proxy,
+                ppp::v2::Protocol::Stream,
+                (source, destination),
+            )
+            .build(),
+        }
+    }
+}
+
 /// The TLS stage's client configuration and server name, to secure another connection.
 pub(crate) struct TlsDialer {
     pub connector: TlsConnector,
@@ -110,19 +146,45 @@ impl Dialer {
     /// Opens a new connection to `peer` as the TCP and proxy stages did: TCP, and the proxy's
     /// tunnel when there is one. What the side probes (is this port TLS? plain MQTT?) talk over.
     pub async fn open_raw(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
+        self.open_raw_with(peer, None).await
+    }
+
+    /// [`Dialer::open_raw`], then `header` as the first bytes the broker's side receives:
+    /// after the proxy's tunnel, before TLS, as a load balancer in front would put it.
+    pub async fn open_raw_with(
+        &self,
+        peer: &Peer,
+        header: Option<ProxyHeader>,
+    ) -> std::io::Result<Box<dyn Transport>> {
         let tcp = TcpStream::connect(peer.addr).await?;
         let _ = tcp.set_nodelay(true);
-        match &self.tunnel {
-            None => Ok(Box::new(tcp)),
+        let addresses = (tcp.local_addr()?, tcp.peer_addr()?);
+        let mut stream: Box<dyn Transport> = match &self.tunnel {
+            None => Box::new(tcp),
             Some(tunnel) => tunnel::open(tcp, tunnel)
                 .await
-                .map_err(|e| std::io::Error::other(e.to_string())),
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        };
+        if let Some(header) = header {
+            stream
+                .write_all(&header.bytes(addresses.0, addresses.1)?)
+                .await?;
         }
+        Ok(stream)
     }
 
     /// [`Dialer::open_raw`], then TLS as the TLS stage did it, when it did.
     pub async fn open_secured(&self, peer: &Peer) -> std::io::Result<Box<dyn Transport>> {
-        let raw = self.open_raw(peer).await?;
+        self.open_secured_with(peer, None).await
+    }
+
+    /// [`Dialer::open_secured`] with a PROXY header first (see [`Dialer::open_raw_with`]).
+    pub async fn open_secured_with(
+        &self,
+        peer: &Peer,
+        header: Option<ProxyHeader>,
+    ) -> std::io::Result<Box<dyn Transport>> {
+        let raw = self.open_raw_with(peer, header).await?;
         match &self.tls {
             None => Ok(raw),
             Some(TlsDialer { connector, name }) => {
@@ -138,7 +200,17 @@ impl Dialer {
         config: &DoctorConfig,
         peer: &Peer,
     ) -> std::io::Result<Box<dyn Transport>> {
-        let secured = self.open_secured(peer).await?;
+        self.reconnect_with(config, peer, None).await
+    }
+
+    /// [`Dialer::reconnect`] with a PROXY header first (see [`Dialer::open_raw_with`]).
+    pub async fn reconnect_with(
+        &self,
+        config: &DoctorConfig,
+        peer: &Peer,
+        header: Option<ProxyHeader>,
+    ) -> std::io::Result<Box<dyn Transport>> {
+        let secured = self.open_secured_with(peer, header).await?;
         if !self.websocket {
             return Ok(secured);
         }

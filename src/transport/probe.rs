@@ -106,6 +106,62 @@ where
     }
 }
 
+/// What a connection on which the doctor sends nothing sees: the follow-up that tells a server
+/// refusing connections (it closes before the client speaks) from one refusing what was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// Closed (FIN) with nothing sent.
+    Closed,
+    /// Reset (RST) with nothing sent, or before the layers below MQTT were up.
+    Reset,
+    /// Still open when the window ended: the server waits for the client, as a broker does.
+    Waits,
+    /// The server spoke first: not what an MQTT broker does, and not a close either.
+    Spoke,
+    /// The probe could not even be opened (the port stopped listening, the run ran out).
+    Failed,
+}
+
+impl Idle {
+    pub(crate) fn closed(self) -> bool {
+        matches!(self, Idle::Closed | Idle::Reset)
+    }
+}
+
+/// Opens a new connection with `open` and sends nothing: does the server close it, and how,
+/// within `window`? Opening counts against the window too.
+pub(crate) async fn idle<F>(open: F, window: Budget) -> Idle
+where
+    F: Future<Output = std::io::Result<Box<dyn Transport>>>,
+{
+    let watch = async {
+        let mut stream = match open.await {
+            Ok(stream) => stream,
+            Err(e) => return of_error(&e),
+        };
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte).await {
+            Ok(0) => Idle::Closed,
+            Ok(_) => Idle::Spoke,
+            Err(e) => of_error(&e),
+        }
+    };
+    window.run(watch).await.unwrap_or(Idle::Waits)
+}
+
+/// A failure to open or read, as the idle probe reads it: a close or reset from the far end,
+/// or anything else.
+fn of_error(error: &std::io::Error) -> Idle {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::UnexpectedEof => Idle::Closed,
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+            Idle::Reset
+        }
+        _ => Idle::Failed,
+    }
+}
+
 /// Accepts any certificate, noting that one came: the TLS probe asks only whether a TLS server
 /// answers, not whether to trust it, and sends nothing over the connection.
 #[derive(Debug)]

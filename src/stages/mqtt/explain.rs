@@ -453,33 +453,51 @@ pub(super) fn capabilities(p: Option<&ConnAckProperties>) -> Value {
     ])
 }
 
-/// No CONNACK: say what the evidence points to.
-pub(super) async fn nothing_back(
-    ctx: &Context<'_>,
+/// No CONNACK: say what the evidence, with the follow-up probes' answers, points to.
+pub(super) fn nothing_back(
+    config: &DoctorConfig,
     peer: &Peer,
-    what: Silence,
-    after: Duration,
-    auth_rounds: &[String],
-    protocol: Protocol,
+    connect: Unanswered<'_>,
+    follow_up: &FollowUp,
 ) -> Finding {
-    let config = ctx.config;
-    let plain = !config.uses_tls();
+    let Unanswered {
+        what,
+        after,
+        protocol,
+        auth_rounds,
+        bare_password,
+    } = connect;
     let ended = match &what {
         Silence::Closed => Some("was answered by the broker closing the connection".to_string()),
         Silence::Reset(kind) => Some(format!("was answered by a connection reset ({kind})")),
         _ => None,
     };
-    if plain
-        && let Some(ended) = &ended
-        && let Some(answer) = probe::speaks_tls(
-            &ctx.dialer,
-            tls::probe_name(config, peer),
-            peer,
-            ctx.budget(),
-        )
-        .await
-    {
-        return tls::plain_to_tls_port(config, peer, ended, &answer);
+    if let Some(answer) = &follow_up.tls {
+        let ended = ended.as_deref().unwrap_or("got no CONNACK");
+        return tls::plain_to_tls_port(config, peer, ended, answer);
+    }
+    let without = match &what {
+        Silence::TimedOut(budget) => format!("got no answer within {}", budget.describe()),
+        _ => ended.clone().unwrap_or_else(|| "got no CONNACK".into()),
+    };
+    if !follow_up.proxy.is_empty() {
+        return proxy_protocol_expected(peer, protocol, &without, &follow_up.proxy);
+    }
+    if let (Some(ended), Some(idle)) = (&ended, follow_up.idle) {
+        if idle.closed() {
+            return closed_before_connect(peer, idle);
+        }
+        if idle == Idle::Waits {
+            return connect_rejected(
+                peer,
+                protocol,
+                ended,
+                after,
+                follow_up.minimal.as_ref(),
+                auth_rounds,
+                bare_password,
+            );
+        }
     }
     let after_text = format!("{:.1} ms", millis(after));
     let (detail, causes): (String, Vec<String>) = match what {
@@ -616,6 +634,142 @@ pub(super) async fn nothing_back(
     };
     let mut finding = Finding::new(&r::MQTT_NO_CONNACK, detail)
         .with_evidence("waited_ms", millis(after))
+        .with_fix(ranked_fix(&causes));
+    if !auth_rounds.is_empty() {
+        finding = finding.with_evidence("auth_exchange", auth_rounds.to_vec());
+    }
+    finding
+}
+
+/// A CONNECT behind a PROXY header got the CONNACK that the plain one did not.
+fn proxy_protocol_expected(
+    peer: &Peer,
+    protocol: Protocol,
+    without: &str,
+    answered: &[(ProxyHeader, u8)],
+) -> Finding {
+    let versions: Vec<&str> = answered.iter().map(|(header, _)| header.name()).collect();
+    let versions = versions.join(" and ");
+    let code = answered.first().map_or(0, |(_, code)| *code);
+    Finding::new(
+        &r::TCP_PROXY_PROTOCOL_EXPECTED,
+        format!(
+            "The {} CONNECT to {peer} {without}, yet a CONNECT sent behind a PROXY protocol \
+             {versions} header got a CONNACK (return code {code}): this listener expects the PROXY \
+             protocol, the header a load balancer puts before the client's bytes. This client \
+             reached it without going through that load balancer, or the load balancer in front \
+             does not send the header.",
+            protocol_label(protocol)
+        ),
+    )
+    .with_evidence("proxy_protocol", versions)
+    .with_evidence("connack_code", code)
+    .with_evidence("without_header", without)
+    .with_fix(
+        "MQTT clients cannot send the header themselves. Either connect through the load \
+         balancer (its address, not the broker's, the node's or the pod's), or make the two sides \
+         agree: the load balancer sends the header (HAProxy `server ... send-proxy` or \
+         `send-proxy-v2`; NGINX stream `proxy_protocol on;`; AWS NLB target group attribute \
+         `proxy_protocol_v2.enabled`), or the listener stops expecting it (HAProxy `bind ... \
+         accept-proxy`; NGINX `listen ... proxy_protocol`; EMQX \
+         `listeners.tcp.default.proxy_protocol`; Mosquitto 2.1 `enable_proxy_protocol`).",
+    )
+}
+
+/// A second connection, on which the doctor sent nothing, was closed as well: the server
+/// refuses connections, whatever they carry.
+fn closed_before_connect(peer: &Peer, idle: Idle) -> Finding {
+    let how = if idle == Idle::Reset {
+        "reset"
+    } else {
+        "closed"
+    };
+    Finding::new(
+        &r::TCP_RESET,
+        format!(
+            "{peer} accepted the connection and {how} it without a CONNACK; a second connection, \
+             on which the doctor sent nothing, was {how} as well. The server refuses connections \
+             before reading them: a broker by itself waits for the CONNECT."
+        ),
+    )
+    .with_evidence("addresses", vec![peer.addr.to_string()])
+    .with_evidence("idle_connection", how)
+    .with_fix(crate::stages::tcp::refused_after_accept_fix())
+}
+
+/// The server waits when nothing is sent, and closed the connection on the CONNECT: it refused
+/// what the CONNECT carried, or what came before it.
+fn connect_rejected(
+    peer: &Peer,
+    protocol: Protocol,
+    ended: &str,
+    after: Duration,
+    minimal: Option<&PlainReply>,
+    auth_rounds: &[String],
+    bare_password: bool,
+) -> Finding {
+    let mut detail = format!(
+        "The {} CONNECT to {peer} {ended} after {:.1} ms, without a CONNACK, while a second \
+         connection on which the doctor sent nothing stayed open: the server refused what it \
+         received.",
+        protocol_label(protocol),
+        millis(after)
+    );
+    let causes: Vec<String> = match minimal {
+        Some(PlainReply::Connack(code)) => {
+            detail.push_str(&format!(
+                " A minimal MQTT 3.1.1 CONNECT (no credentials, a new client id) got CONNACK \
+                 {code}: the broker drops something this CONNECT carries instead of answering it."
+            ));
+            let malformed = "The broker finds the CONNECT malformed: MQTT 3.1.1 forbids a password \
+                 without a username, and Mosquitto closes such a connection; a client id with \
+                 characters the broker refuses.";
+            let too_large = "The CONNECT is larger than the broker accepts (Mosquitto \
+                 `max_packet_size`, EMQX `mqtt.max_packet_size`): a long token or password, many \
+                 properties.";
+            // This CONNECT was 3.1.1 with a password and no username: that comes first.
+            let (first, second) = if bare_password {
+                (malformed, too_large)
+            } else {
+                (too_large, malformed)
+            };
+            vec![
+                first.into(),
+                second.into(),
+                "An authentication plugin drops the connection instead of refusing it with a \
+                 code: the broker's log says why."
+                    .into(),
+            ]
+        }
+        _ => {
+            let minimal = minimal.map_or("was not tried".to_string(), |reply| {
+                format!("got no CONNACK either ({})", reply.describe())
+            });
+            detail.push_str(&format!(
+                " A minimal MQTT 3.1.1 CONNECT (no credentials, a new client id) {minimal}: the \
+                 server closes any MQTT CONNECT."
+            ));
+            vec![
+                "Something in front adds bytes before the client's CONNECT: a load balancer's \
+                 PROXY header (HAProxy `send-proxy`, proxy protocol on a cloud load balancer) \
+                 that the broker does not expect. Brokers that read the whole first packet close \
+                 after the CONNECT arrives. Remove it, or turn on the broker's PROXY support."
+                    .into(),
+                "The broker's maximum packet size is smaller than any CONNECT (Mosquitto \
+                 `max_packet_size`)."
+                    .into(),
+                "The service on this port is not an MQTT broker: check the port and the \
+                 Kubernetes Service's targetPort."
+                    .into(),
+            ]
+        }
+    };
+    let mut finding = Finding::new(&r::MQTT_CONNECT_REJECTED, detail)
+        .with_evidence("waited_ms", millis(after))
+        .with_evidence(
+            "minimal_connect",
+            minimal.map_or("not tried".to_string(), PlainReply::describe),
+        )
         .with_fix(ranked_fix(&causes));
     if !auth_rounds.is_empty() {
         finding = finding.with_evidence("auth_exchange", auth_rounds.to_vec());

@@ -35,9 +35,9 @@ use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
 use crate::secret::{MAX_PEER_TEXT, peer_text};
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::stages::tls;
-use crate::transport::Peer;
-use crate::transport::probe;
+use crate::transport::probe::{self, Idle, PlainReply};
 use crate::transport::websocket::bytes::PingFlood;
+use crate::transport::{Peer, ProxyHeader};
 use crate::wire::{self, Frame, ReadError, SendError, Wire, hex, packet_name};
 
 mod explain;
@@ -382,7 +382,19 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             StageOutput::done(summary, findings)
         }
         Answer::Nothing { what, after } => {
-            let finding = nothing_back(ctx, &peer, what, after, &auth_rounds, protocol).await;
+            // Boxed: the four probes side by side make a large future, which would otherwise
+            // grow every run's stack frame though only failing runs ask them.
+            let follow_up = Box::pin(follow_up(ctx, &peer, &what)).await;
+            let connect = Unanswered {
+                what,
+                after,
+                protocol,
+                auth_rounds: &auth_rounds,
+                bare_password: protocol == Protocol::V311
+                    && sent.password.is_some()
+                    && sent.username.is_none(),
+            };
+            let finding = nothing_back(config, &peer, connect, &follow_up);
             let summary = finding.def.title.to_string();
             findings.push(finding);
             StageOutput::done(summary, findings)
@@ -602,6 +614,103 @@ async fn exchange(
                 return Answer::NotMqtt(NotMqtt::Unexpected { frame });
             }
         }
+    }
+}
+
+/// How long a follow-up connection on which nothing is sent waits for the server to close it. A
+/// server that refuses connections (a connection limit, an allowlist, a load balancer with no
+/// backend) closes them at once; a broker waits for the CONNECT far longer than this.
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
+
+/// A CONNECT that got no CONNACK, as the finding tells it.
+pub(super) struct Unanswered<'a> {
+    pub(super) what: Silence,
+    pub(super) after: Duration,
+    pub(super) protocol: Protocol,
+    pub(super) auth_rounds: &'a [String],
+    /// An MQTT 3.1.1 CONNECT with a password and no username, which the spec forbids.
+    pub(super) bare_password: bool,
+}
+
+/// What the follow-up connections found after a CONNECT that got no CONNACK.
+#[derive(Debug, Default)]
+pub(super) struct FollowUp {
+    /// A plain CONNECT was closed and the port answered a TLS handshake: that answer.
+    pub(super) tls: Option<String>,
+    /// The PROXY headers behind which a CONNECT got a CONNACK, with its return code.
+    pub(super) proxy: Vec<(ProxyHeader, u8)>,
+    /// What a connection on which nothing was sent saw (asked when the CONNECT was closed).
+    pub(super) idle: Option<Idle>,
+    /// What a minimal MQTT 3.1.1 CONNECT got (asked when the CONNECT was closed).
+    pub(super) minimal: Option<PlainReply>,
+}
+
+/// The questions that tell apart the causes of a CONNECT without a CONNACK, each on a new
+/// connection opened as the stages opened theirs, all at once within one more step: does a plain
+/// port speak TLS? Does the CONNECT get a CONNACK behind a PROXY header? Is a connection closed
+/// when nothing is sent? Does a minimal CONNECT get one? Nothing is asked after a CONNACK, so a
+/// healthy run opens no extra connection.
+async fn follow_up(ctx: &Context<'_>, peer: &Peer, what: &Silence) -> FollowUp {
+    let config = ctx.config;
+    let closed = matches!(what, Silence::Closed | Silence::Reset(_));
+    if !closed && !matches!(what, Silence::TimedOut(_)) {
+        return FollowUp::default();
+    }
+    if closed
+        && !config.uses_tls()
+        && let Some(answer) = probe::speaks_tls(
+            &ctx.dialer,
+            tls::probe_name(config, peer),
+            peer,
+            ctx.budget(),
+        )
+        .await
+    {
+        return FollowUp {
+            tls: Some(answer),
+            ..FollowUp::default()
+        };
+    }
+    let budget = ctx.budget();
+    let behind = |header| {
+        probe::plain_connect(
+            ctx.dialer.reconnect_with(config, peer, Some(header)),
+            budget,
+        )
+    };
+    let idle = async {
+        if closed {
+            let window = Budget::new(IDLE_WINDOW, budget.until);
+            Some(probe::idle(ctx.reconnect(peer), window).await)
+        } else {
+            None
+        }
+    };
+    let minimal = async {
+        if closed {
+            Some(probe::plain_connect(ctx.reconnect(peer), budget).await)
+        } else {
+            None
+        }
+    };
+    let (v1, v2, idle, minimal) = tokio::join!(
+        behind(ProxyHeader::V1),
+        behind(ProxyHeader::V2),
+        idle,
+        minimal
+    );
+    let proxy = [(ProxyHeader::V1, v1), (ProxyHeader::V2, v2)]
+        .into_iter()
+        .filter_map(|(header, reply)| match reply {
+            PlainReply::Connack(code) => Some((header, code)),
+            _ => None,
+        })
+        .collect();
+    FollowUp {
+        tls: None,
+        proxy,
+        idle,
+        minimal,
     }
 }
 

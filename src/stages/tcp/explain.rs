@@ -190,11 +190,7 @@ fn failure_finding(
                  max_connections), an address allowlist, or a proxy that expects the PROXY \
                  protocol."
             ),
-            "Look at whatever listens on that port first (load balancer, ingress, broker):\n  \
-             its backend health, its connection limit, its allowlist, and whether it expects \
-             the PROXY protocol (HAProxy `send-proxy`, EMQX `proxy_protocol`) on one side but \
-             not the other."
-                .to_string(),
+            refused_after_accept_fix(),
         )
     };
     let (detail, fix) = match config.proxy.proxy() {
@@ -273,6 +269,32 @@ fn partial_fix(config: &DoctorConfig, failed: &[&Outcome]) -> String {
              record for {host}); each is listed with its result above."
         )
     }
+}
+
+/// The causes of a connection accepted and then closed before the client sent a byte, most
+/// likely first. From the client they look alike byte for byte (a Mosquitto over its
+/// `max_connections` and a Mosquitto handed an unexpected PROXY header both close at once, with
+/// a FIN), so the fix ranks them; the MQTT stage gives the same list when its CONNECT finds the
+/// close.
+pub(crate) fn refused_after_accept_fix() -> String {
+    let causes = [
+        "The broker is at its connection limit: Mosquitto `max_connections` (its log says \
+         \"denied: max_connections exceeded\"), EMQX's listener `max_connections`. Count the \
+         broker's clients, raise the limit, or find the client that leaks connections.",
+        "A load balancer in front has no healthy backend (HAProxy, a cloud load balancer, an \
+         ingress): it accepts, then drops. Check its backend health and its log.",
+        "A load balancer in front sends a PROXY header the broker does not expect (HAProxy \
+         `send-proxy`, proxy protocol on an AWS NLB target group): Mosquitto closes at the \
+         header's first byte, before the client's CONNECT arrives. Remove it, or turn on the \
+         broker's PROXY support (Mosquitto 2.1 `enable_proxy_protocol`, EMQX `proxy_protocol`).",
+        "An address allowlist or TCP wrapper refuses this client's address after accepting.",
+    ];
+    let lines: Vec<String> = causes
+        .iter()
+        .enumerate()
+        .map(|(i, cause)| format!("{}. {cause}", i + 1))
+        .collect();
+    format!("Most likely first:\n{}", lines.join("\n"))
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ use crate::transport::{Connection, Peer};
 
 mod explain;
 
+pub(crate) use explain::refused_after_accept_fix;
+
 /// How one connection attempt ended.
 #[derive(Debug)]
 pub(super) enum Attempt {
