@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::servers::Haproxy;
+use common::servers::{Haproxy, WsBroker};
 use common::{Mosquitto, ReportExt, StageExt, doctor_json, evidence};
 
 #[test]
@@ -178,4 +178,31 @@ fn every_connect_closed() {
     let fix = finding.fix.as_deref().unwrap();
     assert!(fix.contains("`max_packet_size`"), "{fix}");
     assert!(broker.log().contains("oversize packet"), "{}", broker.log());
+}
+
+/// The same `accept-proxy` listener in front of Mosquitto's websockets listener: the upgrade
+/// gets no HTTP answer, and goes through behind a PROXY header.
+#[test]
+fn websocket_listener_expecting_proxy_protocol_is_named() {
+    let broker = WsBroker::start(None, "");
+    let haproxy = Haproxy::start(&format!(
+        "frontend ws\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend broker\n\
+         backend broker\n  server m 127.0.0.1:{}\n",
+        broker.ws_port
+    ));
+    let (report, code) = doctor_json(&[&format!("ws://127.0.0.1:{}/mqtt", haproxy.port)]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tcp.proxy_protocol_expected"),
+        "{report:#?}"
+    );
+    let finding = report.finding("tcp.proxy_protocol_expected");
+    assert_eq!(evidence(finding, "proxy_protocol"), "v1 and v2");
+    assert!(
+        finding.detail.contains("WebSocket upgrade"),
+        "{}",
+        finding.detail
+    );
 }

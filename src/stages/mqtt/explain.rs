@@ -480,8 +480,16 @@ pub(super) fn nothing_back(
         Silence::TimedOut(budget) => format!("got no answer within {}", budget.describe()),
         _ => ended.clone().unwrap_or_else(|| "got no CONNACK".into()),
     };
-    if !follow_up.proxy.is_empty() {
-        return proxy_protocol_expected(peer, protocol, &without, &follow_up.proxy);
+    if let Some((_, code)) = follow_up.proxy.first() {
+        let headers: Vec<ProxyHeader> = follow_up.proxy.iter().map(|(h, _)| *h).collect();
+        return tcp::proxy_protocol_expected(
+            peer,
+            &format!("{} CONNECT", protocol_label(protocol)),
+            &without,
+            &headers,
+            &format!("got a CONNACK (return code {code})"),
+        )
+        .with_evidence("connack_code", *code);
     }
     if let (Some(ended), Some(idle)) = (&ended, follow_up.idle) {
         if idle.closed() {
@@ -641,41 +649,6 @@ pub(super) fn nothing_back(
     finding
 }
 
-/// A CONNECT behind a PROXY header got the CONNACK that the plain one did not.
-fn proxy_protocol_expected(
-    peer: &Peer,
-    protocol: Protocol,
-    without: &str,
-    answered: &[(ProxyHeader, u8)],
-) -> Finding {
-    let versions: Vec<&str> = answered.iter().map(|(header, _)| header.name()).collect();
-    let versions = versions.join(" and ");
-    let code = answered.first().map_or(0, |(_, code)| *code);
-    Finding::new(
-        &r::TCP_PROXY_PROTOCOL_EXPECTED,
-        format!(
-            "The {} CONNECT to {peer} {without}, yet a CONNECT sent behind a PROXY protocol \
-             {versions} header got a CONNACK (return code {code}): this listener expects the PROXY \
-             protocol, the header a load balancer puts before the client's bytes. This client \
-             reached it without going through that load balancer, or the load balancer in front \
-             does not send the header.",
-            protocol_label(protocol)
-        ),
-    )
-    .with_evidence("proxy_protocol", versions)
-    .with_evidence("connack_code", code)
-    .with_evidence("without_header", without)
-    .with_fix(
-        "MQTT clients cannot send the header themselves. Either connect through the load \
-         balancer (its address, not the broker's, the node's or the pod's), or make the two sides \
-         agree: the load balancer sends the header (HAProxy `server ... send-proxy` or \
-         `send-proxy-v2`; NGINX stream `proxy_protocol on;`; AWS NLB target group attribute \
-         `proxy_protocol_v2.enabled`), or the listener stops expecting it (HAProxy `bind ... \
-         accept-proxy`; NGINX `listen ... proxy_protocol`; EMQX \
-         `listeners.tcp.default.proxy_protocol`; Mosquitto 2.1 `enable_proxy_protocol`).",
-    )
-}
-
 /// A second connection, on which the doctor sent nothing, was closed as well: the server
 /// refuses connections, whatever they carry.
 fn closed_before_connect(peer: &Peer, idle: Idle) -> Finding {
@@ -694,7 +667,7 @@ fn closed_before_connect(peer: &Peer, idle: Idle) -> Finding {
     )
     .with_evidence("addresses", vec![peer.addr.to_string()])
     .with_evidence("idle_connection", how)
-    .with_fix(crate::stages::tcp::refused_after_accept_fix())
+    .with_fix(tcp::refused_after_accept_fix())
 }
 
 /// The server waits when nothing is sent, and closed the connection on the CONNECT: it refused

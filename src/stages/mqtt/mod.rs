@@ -34,7 +34,7 @@ use crate::observations::ConnackFacts;
 use crate::reason_codes::{self, Broker, CodeQuery, Protocol};
 use crate::secret::{MAX_PEER_TEXT, peer_text};
 use crate::stages::context::{Budget, Context, StageOutput};
-use crate::stages::tls;
+use crate::stages::{tcp, tls};
 use crate::transport::probe::{self, Idle, PlainReply};
 use crate::transport::websocket::bytes::PingFlood;
 use crate::transport::{Peer, ProxyHeader};

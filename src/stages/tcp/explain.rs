@@ -7,11 +7,13 @@ use serde_json::{Value, json};
 use super::{Attempt, Observation, Outcome};
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
-    FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_REFUSED, TCP_TIMEOUT, TCP_UNREACHABLE,
+    FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_PROXY_PROTOCOL_EXPECTED, TCP_REFUSED, TCP_TIMEOUT,
+    TCP_UNREACHABLE,
 };
 use crate::findings::{Finding, millis};
 use crate::proxy::Proxy;
 use crate::stages::context::{Budget, StageOutput};
+use crate::transport::{Peer, ProxyHeader};
 
 /// The findings and the stage line for what was observed (the caller has already turned an
 /// attempt the doctor could not make into a local failure).
@@ -269,6 +271,40 @@ fn partial_fix(config: &DoctorConfig, failed: &[&Outcome]) -> String {
              record for {host}); each is listed with its result above."
         )
     }
+}
+
+/// A follow-up behind a PROXY protocol header got the answer the plain attempt did not: the
+/// listener expects the header. `asked` is what was tried ("MQTT 5 CONNECT", "TLS handshake",
+/// "WebSocket upgrade"), `without` what it got plainly, `behind` what it got behind a header.
+pub(crate) fn proxy_protocol_expected(
+    peer: &Peer,
+    asked: &str,
+    without: &str,
+    headers: &[ProxyHeader],
+    behind: &str,
+) -> Finding {
+    let versions: Vec<&str> = headers.iter().map(|header| header.name()).collect();
+    let versions = versions.join(" and ");
+    Finding::new(
+        &TCP_PROXY_PROTOCOL_EXPECTED,
+        format!(
+            "The {asked} to {peer} {without}, yet sent behind a PROXY protocol {versions} header \
+             it {behind}: this listener expects the PROXY protocol, the header a load balancer \
+             puts before the client's bytes. This client reached it without going through that \
+             load balancer, or the load balancer in front does not send the header."
+        ),
+    )
+    .with_evidence("proxy_protocol", versions)
+    .with_evidence("without_header", without)
+    .with_fix(
+        "MQTT clients cannot send the header themselves. Either connect through the load \
+         balancer (its address, not the broker's, the node's or the pod's), or make the two sides \
+         agree: the load balancer sends the header (HAProxy `server ... send-proxy` or \
+         `send-proxy-v2`; NGINX stream `proxy_protocol on;`; AWS NLB target group attribute \
+         `proxy_protocol_v2.enabled`), or the listener stops expecting it (HAProxy `bind ... \
+         accept-proxy`; NGINX `listen ... proxy_protocol`; EMQX \
+         `listeners.tcp.default.proxy_protocol`; Mosquitto 2.1 `enable_proxy_protocol`).",
+    )
 }
 
 /// The causes of a connection accepted and then closed before the client sent a byte, most

@@ -30,7 +30,7 @@ use crate::transport::{Connection, Peer};
 
 mod explain;
 
-pub(crate) use explain::refused_after_accept_fix;
+pub(crate) use explain::{proxy_protocol_expected, refused_after_accept_fix};
 
 /// How one connection attempt ended.
 #[derive(Debug)]

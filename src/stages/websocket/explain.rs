@@ -13,6 +13,7 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, millis};
 use crate::secret::{MAX_PEER_BODY, MAX_PEER_TEXT, peer_bytes, peer_text};
+use crate::stages::tcp;
 use crate::transport::Peer;
 use crate::transport::probe::PlainReply;
 use crate::transport::websocket::SUBPROTOCOL;
@@ -62,7 +63,7 @@ pub(super) fn explain(config: &DoctorConfig, peer: &Peer, upgrade: &Upgrade) -> 
         }
         Upgrade::Refused(response) => http_finding(config, peer, response, &sent),
         Upgrade::NoSubprotocol(error) => no_subprotocol(peer, &url, *error),
-        Upgrade::NotHttp { why, plain } => {
+        Upgrade::NotHttp { why, plain, proxy } => {
             let what = match why {
                 NoHttp::Broken(error) => {
                     let what = match error {
@@ -86,7 +87,17 @@ pub(super) fn explain(config: &DoctorConfig, peer: &Peer, upgrade: &Upgrade) -> 
                     format!("no answer to the upgrade within {}", budget.describe())
                 }
             };
-            not_websocket(config, peer, &url, what, plain)
+            if proxy.is_empty() {
+                not_websocket(config, peer, &url, what, plain)
+            } else {
+                tcp::proxy_protocol_expected(
+                    peer,
+                    "WebSocket upgrade",
+                    &format!("got no HTTP answer ({what})"),
+                    proxy,
+                    "was upgraded",
+                )
+            }
         }
     };
     let summary = finding.def.title.to_string();

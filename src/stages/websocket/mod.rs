@@ -27,7 +27,7 @@ use async_tungstenite::tungstenite::http::Response;
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::transport::probe::{self, PlainReply};
 use crate::transport::websocket::upgrade;
-use crate::transport::{Connection, Peer, Transport};
+use crate::transport::{Connection, Peer, ProxyHeader, Transport};
 
 mod explain;
 
@@ -45,8 +45,13 @@ pub(super) enum Upgrade {
     /// The server switched protocols, but not to `mqtt`.
     NoSubprotocol(SubProtocolError),
     /// No HTTP answer came, and `plain` is what a plain MQTT CONNECT on a new connection (with
-    /// TLS when the target has it) got back.
-    NotHttp { why: NoHttp, plain: PlainReply },
+    /// TLS when the target has it) got back; `proxy`, the PROXY protocol headers behind which
+    /// the upgrade succeeded on a new connection.
+    NotHttp {
+        why: NoHttp,
+        plain: PlainReply,
+        proxy: Vec<ProxyHeader>,
+    },
 }
 
 /// Why the upgrade got no HTTP answer.
@@ -105,6 +110,28 @@ async fn observe(ctx: &Context<'_>, stream: Box<dyn Transport>, peer: &Peer) -> 
         },
         None => NoHttp::Silent(budget),
     };
-    let plain = probe::plain_connect(ctx.dialer.open_secured(peer), ctx.budget()).await;
-    Upgrade::NotHttp { why, plain }
+    // Side by side, within one more step: is the port plain MQTT? Does the upgrade go through
+    // behind a PROXY header (a listener that expects one)?
+    let budget = ctx.budget();
+    let behind = |header| async move {
+        let upgraded = budget
+            .run(async {
+                let stream = ctx
+                    .dialer
+                    .open_secured_with(peer, Some(header))
+                    .await
+                    .ok()?;
+                upgrade(ctx.config, stream).await.ok()
+            })
+            .await
+            .flatten();
+        upgraded.map(|_| header)
+    };
+    let (plain, v1, v2) = tokio::join!(
+        probe::plain_connect(ctx.dialer.open_secured(peer), budget),
+        behind(ProxyHeader::V1),
+        behind(ProxyHeader::V2)
+    );
+    let proxy = [v1, v2].into_iter().flatten().collect();
+    Upgrade::NotHttp { why, plain, proxy }
 }
