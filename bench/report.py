@@ -91,6 +91,22 @@ for name, title in scenarios:
         checks.append((f"{title}: within timeout + 10 %", f"max {max(d['times']) * 1000:.1f} ms", max(d["times"]) <= timeout * 1.1))
 print()
 
+# The physical floor (bench/run.sh `floor`): the doctor's healthy TLS check against a client
+# doing only TCP + TLS + CONNECT/CONNACK (examples/floor.rs), same listener, same run.
+try:
+    r = load("floor")
+except FileNotFoundError:
+    r = None
+if r:
+    d, f = r["mqtt-doctor"], r["floor"]
+    print("## Against the physical floor\n")
+    print("| Client | Time (median) | min | max |")
+    print("|---|---|---|---|")
+    for label, x in (("mqtt-doctor, full healthy TLS check", d), ("floor: TCP + TLS + CONNECT/CONNACK only", f)):
+        print(f"| {label} | {ms(x['median'])} ms ({outcome(x)}) | {ms(x['min'])} ms | {ms(x['max'])} ms |")
+    ratio = d["median"] / f["median"]
+    print(f"\nThe doctor takes {ratio:.2f} × the floor ({ms(d['median'] - f['median'])} ms more).\n")
+
 # Three TLS nodes behind one name (bench/run.sh `nodes`): the whole chain runs against each node
 # at once, so the three-node target should cost little more than a one-node target.
 try:

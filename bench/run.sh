@@ -4,8 +4,9 @@
 # (bench/paho_pub.py). Everything talks to loopback only; the DNS case runs in a network and
 # mount namespace of its own, so that every tool's resolver asks a silent server on 127.0.0.1.
 #
-# Scenarios: a healthy broker (plain and TLS), three TLS nodes behind one name against one, a
-# refused port, a TCP connect nobody answers
+# Scenarios: a healthy broker (plain and TLS), the doctor's healthy TLS check against the bare
+# protocol (examples/floor.rs: TCP + TLS + CONNECT/CONNACK only), three TLS nodes behind one
+# name against one, a refused port, a TCP connect nobody answers
 # (a listener whose accept queue is full), a DNS server that never answers, MQTT over WebSocket
 # (no mosquitto_pub: it has no WebSocket), plain MQTT through a SOCKS5 proxy; peak memory;
 # release binary size; 200 targets in one run against the same checks one after another; peak
@@ -44,7 +45,9 @@ python3 -c 'import paho.mqtt, sys; sys.exit(not paho.mqtt.__version__.startswith
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
 cargo build --release --quiet
+cargo build --release --quiet --example floor
 DOCTOR=$PWD/target/release/mqtt-doctor
+FLOOR=$PWD/target/release/examples/floor
 PAHO="python3 $PWD/bench/paho_pub.py"
 OUT=$PWD/target/bench
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -69,6 +72,9 @@ user root
 persistence false
 log_dest none
 allow_anonymous true
+# A healthy broker: without it every CONNACK after a TLS 1.3 handshake waits ~40 ms for the
+# client's delayed ACK (the doctor's mqtt.nagle_delay).
+set_tcp_nodelay true
 listener $PLAIN 127.0.0.1
 listener $TLS 127.0.0.1
 cafile $work/ca.pem
@@ -114,6 +120,11 @@ hf healthy_tls "$RUNS" \
   "mqtt-doctor=$D mqtts://localhost:$TLS --cafile $work/ca.pem" \
   "mosquitto_pub=mosquitto_pub -h localhost -p $TLS --cafile $work/ca.pem -q 1 -t bench/pub -m hello" \
   "paho=$PAHO localhost $TLS $work/ca.pem"
+# The physical floor: examples/floor.rs does only TCP + TLS + CONNECT/CONNACK + DISCONNECT on
+# the same listener; the doctor's full healthy TLS check is timed against it in the same run.
+hf floor "$RUNS" \
+  "mqtt-doctor=$D mqtts://localhost:$TLS --cafile $work/ca.pem" \
+  "floor=$FLOOR localhost $TLS $work/ca.pem"
 echo "bench: WebSocket, SOCKS5 proxy" >&2
 hf healthy_ws "$RUNS" \
   "mqtt-doctor=$D ws://127.0.0.1:$WS/mqtt" \
@@ -138,7 +149,7 @@ printf 'subjectAltName=DNS:three.bench.test,DNS:one.bench.test\nextendedKeyUsage
 openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
   -days 2 -extfile "$work/ext-nodes" -out "$work/nodes.pem" 2>/dev/null
 for last in 1 2 3; do
-  printf 'user root\npersistence false\nlog_dest none\nallow_anonymous true\nlistener %s 127.0.0.%s\ncertfile %s\nkeyfile %s\n' \
+  printf 'user root\npersistence false\nlog_dest none\nallow_anonymous true\nset_tcp_nodelay true\nlistener %s 127.0.0.%s\ncertfile %s\nkeyfile %s\n' \
     "$NODES" "$last" "$work/nodes.pem" "$work/server.key" > "$work/node$last.conf"
   "$MOSQUITTO" -c "$work/node$last.conf" & pids+=($!)
 done

@@ -16,20 +16,81 @@ use crate::certs::CertSummary;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Observations {
-    /// The TCP connect, in milliseconds.
+    /// Resolving the name the connection goes to (the broker's, or the proxy's), in
+    /// milliseconds: the system resolver's answer where it was asked, else DNS's. Absent for an
+    /// IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_ms: Option<f64>,
+    /// The TCP connect, in milliseconds: about one round trip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_ms: Option<f64>,
+    /// The proxy's tunnel (HTTP CONNECT or SOCKS5), in milliseconds, when it opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_ms: Option<f64>,
     /// The TLS handshake, in milliseconds, when it completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_handshake_ms: Option<f64>,
     /// The server's leaf certificate, whether or not it was trusted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateFacts>,
+    /// The WebSocket upgrade (HTTP request to 101 response), in milliseconds, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_ms: Option<f64>,
     /// CONNECT sent to CONNACK received, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connack_ms: Option<f64>,
+    /// The first QoS 1 PUBLISH sent to its PUBACK, in milliseconds, when `--publish` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub puback_ms: Option<f64>,
+    /// The first PINGREQ sent to its PINGRESP, in milliseconds: the broker's round trip once
+    /// connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_ms: Option<f64>,
+    /// A second CONNECT's CONNACK, in milliseconds, sent after a pause on a new connection: made
+    /// only when the first CONNACK came in the delay that Nagle's algorithm meeting delayed
+    /// ACKs causes (see the finding `mqtt.nagle_delay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connack_after_pause_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connack: Option<ConnackFacts>,
+}
+
+impl Observations {
+    /// The connection's steps in the order a client goes through them, each with its time in
+    /// milliseconds: those that happened.
+    pub fn waterfall(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("dns", self.dns_ms),
+            ("tcp", self.connect_ms),
+            ("proxy", self.proxy_ms),
+            ("tls", self.tls_handshake_ms),
+            ("websocket", self.websocket_ms),
+            ("connack", self.connack_ms),
+            ("puback", self.puback_ms),
+            ("ping", self.ping_ms),
+        ]
+        .into_iter()
+        .filter_map(|(step, ms)| Some((step, ms?)))
+        .collect()
+    }
+
+    /// From nothing to connected: every step up to and including the CONNACK.
+    pub fn to_connack_ms(&self) -> Option<f64> {
+        let connack = self.connack_ms?;
+        Some(
+            [
+                self.dns_ms,
+                self.connect_ms,
+                self.proxy_ms,
+                self.tls_handshake_ms,
+                self.websocket_ms,
+            ]
+            .into_iter()
+            .flatten()
+            .sum::<f64>()
+                + connack,
+        )
+    }
 }
 
 /// A server certificate as the comparison of nodes needs it.

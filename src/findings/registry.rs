@@ -195,6 +195,8 @@ registry! {
     MQTT_CLIENT_ID_GIVEN = "mqtt.client_id_given", Mqtt, Warn, "Connecting with a chosen client id";
     /// The broker only speaks MQTT 3.1.1; the doctor retried with it.
     MQTT_V311_ONLY = "mqtt.v311_only", Mqtt, Info, "Broker speaks only MQTT 3.1.1";
+    /// The CONNACK waited for the client's delayed ACK: the broker does not set TCP_NODELAY.
+    MQTT_NAGLE_DELAY = "mqtt.nagle_delay", Mqtt, Warn, "Broker answers held by Nagle's algorithm";
     /// CONNACK 0: connected.
     MQTT_CONNECTED = "mqtt.connected", Mqtt, Pass, "Connected";
     /// 3.1.1 code 4, MQTT 5 0x86.

@@ -94,6 +94,17 @@ pub fn render(report: &Report) -> String {
             escape(&stage.summary)
         );
     }
+    if let [node] = report.nodes.as_slice() {
+        let steps = node.observed.waterfall();
+        if !steps.is_empty() {
+            let line = steps
+                .iter()
+                .map(|(step, ms)| format!("{step} {ms:.1} ms"))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let _ = writeln!(out, "\nLatency: {line}");
+        }
+    }
     if report.nodes.len() > 1 {
         out.push_str("\n| node | verdict | root cause | connect | TLS | CONNACK |\n");
         out.push_str("|---|---|---|---|---|---|\n");

@@ -16,6 +16,7 @@ use super::{
     VerdictReport,
 };
 use crate::findings::Status;
+use crate::observations::Observations;
 use crate::stage::Stage;
 
 /// How the text report is laid out.
@@ -121,6 +122,9 @@ pub fn render(report: &Report, options: TextOptions) -> String {
         );
     }
 
+    if let [node] = report.nodes.as_slice() {
+        render_latency(&mut out, &node.observed, width, options.verbose);
+    }
     if report.nodes.len() > 1 {
         let _ = writeln!(out, "\n{}", node_table(report, width));
     }
@@ -137,6 +141,41 @@ pub fn render(report: &Report, options: TextOptions) -> String {
 
     render_verdict(&mut out, &report.verdict, width);
     out
+}
+
+/// The latency waterfall on one line; with `--verbose`, the time to connected and the second
+/// CONNACK of the Nagle check under it.
+fn render_latency(out: &mut String, observed: &Observations, width: usize, verbose: bool) {
+    let steps = observed.waterfall();
+    if steps.is_empty() {
+        return;
+    }
+    let line = steps
+        .iter()
+        .map(|(step, ms)| format!("{step}\u{a0}{ms:.1}\u{a0}ms"))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    out.push('\n');
+    push_wrapped_with(out, &line, width, " latency: ", "          ");
+    if !verbose {
+        return;
+    }
+    if let Some(total) = observed.to_connack_ms() {
+        push_wrapped(
+            out,
+            &format!("{total:.1} ms in all from the first step to the CONNACK"),
+            width,
+            "          ",
+        );
+    }
+    if let Some(again) = observed.connack_after_pause_ms {
+        push_wrapped(
+            out,
+            &format!("connack {again:.1} ms on a second connection, after a pause"),
+            width,
+            "          ",
+        );
+    }
 }
 
 /// `--quiet`: the failing findings and the verdict, and nothing for a healthy run, so that a

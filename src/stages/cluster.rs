@@ -522,6 +522,7 @@ mod tests {
                 },
                 broker: None,
             }),
+            ..Observations::default()
         }
     }
 

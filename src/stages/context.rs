@@ -129,7 +129,11 @@ impl<'a> Context<'a> {
             connection: None,
             dialer: Dialer::default(),
             credentials: self.credentials.clone(),
-            observed: Observations::default(),
+            // The name was resolved once for all nodes: each node's waterfall starts with it.
+            observed: Observations {
+                dns_ms: self.observed.dns_ms,
+                ..Observations::default()
+            },
             connected_to: None,
             progress: 0,
             node: Some(address),

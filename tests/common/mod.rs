@@ -300,6 +300,8 @@ impl Mosquitto {
              listener {port} {ip}\n\
              allow_anonymous true\n\
              persistence false\n\
+             # Healthy: without it a CONNACK after TLS 1.3 waits ~40 ms (mqtt.nagle_delay).\n\
+             set_tcp_nodelay true\n\
              log_dest file {}\n\
              log_type all\n{extra}\n",
             log.display()

@@ -32,6 +32,7 @@ use tokio::task::JoinError;
 
 use crate::config::DoctorConfig;
 use crate::files;
+use crate::findings::millis;
 use crate::limits::LocalFailure;
 use crate::proxy::Proxy;
 use crate::stages::context::{Budget, Context, StageOutput};
@@ -44,6 +45,7 @@ const HOSTS: &str = "/etc/hosts";
 
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let observed = observe(ctx).await;
+    ctx.observed.dns_ms = observed.resolve_time().map(millis);
     let explained = explain::stage(ctx.config, &observed);
     if let Some(addresses) = explained.addresses {
         ctx.addresses = addresses;
@@ -66,6 +68,34 @@ enum Observed<'a> {
         /// own DNS, or the proxy's own name could not be checked.
         broker: Option<Addressed>,
     },
+}
+
+impl Observed<'_> {
+    /// What resolving the name the connection goes to cost: what a client pays before its
+    /// first packet. `None` for an IP address, or a name that did not resolve.
+    fn resolve_time(&self) -> Option<Duration> {
+        let host = match self {
+            Observed::Direct(host) => host,
+            Observed::Proxied { proxy_host, .. } => proxy_host,
+        };
+        let Addressed::Name(lookup) = host else {
+            return None;
+        };
+        let system = |answer: &Option<SystemAnswer>| match answer {
+            Some(SystemAnswer::Addresses(_, elapsed)) => Some(*elapsed),
+            _ => None,
+        };
+        match lookup {
+            Lookup::Loopback { system: answer, .. } => system(answer),
+            Lookup::NotChecked { .. } => None,
+            // A and AAAA go out together: the slower of the two is what the answer cost.
+            Lookup::Asked(asked) => system(&asked.system).or_else(|| {
+                let results = asked.dns.as_ref().ok()?;
+                let first = answered(results)?;
+                Some(first.a.elapsed.max(first.aaaa.elapsed))
+            }),
+        }
+    }
 }
 
 /// A host as given: an IP address, or a name and what looking it up showed.

@@ -41,6 +41,7 @@ use crate::transport::{Peer, ProxyHeader};
 use crate::wire::{self, Frame, ReadError, SendError, Wire, hex, packet_name};
 
 mod explain;
+mod latency;
 mod session;
 
 use explain::{
@@ -355,6 +356,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 protocol,
                 next_packet_id: 1,
                 keepalive,
+                timings: latency::Timings::default(),
             };
             let mut summary = format!(
                 "{} connected in {:.1} ms",
@@ -376,8 +378,14 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             summary.push_str(&format!(", {hold_summary}"));
             let dropped = hold_finding.status != Status::Pass;
             findings.push(hold_finding);
+            // The waterfall's last steps, and the Nagle check (latency.rs), which needs this
+            // session gone before it connects with the same client id.
+            ctx.observed.puback_ms = session.timings.puback.map(millis);
+            ctx.observed.ping_ms = session.timings.ping.map(millis);
             if !dropped {
                 session.disconnect(ctx.budget().until).await;
+                let nagle = latency::check(ctx, &peer, protocol, &client_id, &sent, &broker);
+                findings.extend(nagle.await);
             }
             StageOutput::done(summary, findings)
         }

@@ -11,6 +11,8 @@ pub(super) struct Session {
     pub(super) next_packet_id: u16,
     /// Seconds between PINGREQs, at most: ours, or the broker's Server Keep Alive.
     pub(super) keepalive: u16,
+    /// The round trips timed on the way, for the latency waterfall.
+    pub(super) timings: super::latency::Timings,
 }
 
 /// A frame read during the session, or why none came.
@@ -243,6 +245,8 @@ impl Session {
 
         let mut published: Vec<Published> = Vec::new();
         let budget = ctx.budget();
+        // The first PUBLISH and when it went out: its PUBACK's wait is the waterfall's.
+        let mut first_sent: Option<(u16, Instant)> = None;
         for topic in &config.mqtt.publish {
             let id = self.packet_id();
             let mut payload = marker.clone();
@@ -265,6 +269,7 @@ impl Session {
                     let _ = publish.write(&mut packet);
                 }
             }
+            first_sent.get_or_insert((id, Instant::now()));
             if let Err(error) = self.wire.send(&packet, budget.until).await {
                 return self.lost(format!(
                     "a PUBLISH could not be sent ({})",
@@ -299,6 +304,11 @@ impl Session {
                     if let Some((pkid, code)) = parse_puback(&frame, self.protocol)
                         && let Some(p) = published.iter_mut().find(|p| p.packet_id == pkid)
                     {
+                        if let Some((first, sent)) = first_sent
+                            && first == pkid
+                        {
+                            self.timings.puback.get_or_insert(sent.elapsed());
+                        }
                         p.puback = Some(code);
                     }
                 }
@@ -508,6 +518,7 @@ impl Session {
                     PACKET_PINGRESP => {
                         if let Some((sent, _)) = ping.take() {
                             rtt.get_or_insert(sent.elapsed());
+                            self.timings.ping.get_or_insert(sent.elapsed());
                         }
                     }
                     PACKET_DISCONNECT => return self.disconnected(&frame, started, config),

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::findings::millis;
 use crate::proxy::{ProxyChoice, ProxyKind};
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::target::Host;
@@ -89,7 +90,11 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let outcome = observe(ctx, connection.stream, &tunnel, proxy_addr).await;
     let (summary, finding) = explain::explain(config, &tunnel, proxy_addr, &outcome);
 
-    if let Outcome::Opened { stream, .. } = outcome {
+    if let Outcome::Opened {
+        stream, elapsed, ..
+    } = outcome
+    {
+        ctx.observed.proxy_ms = Some(millis(elapsed));
         ctx.connection = Some(Connection {
             stream,
             peer: Peer::proxied(proxy_addr, tunnel.target.authority(), target.port),

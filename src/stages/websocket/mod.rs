@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError, SubProtocolError};
 use async_tungstenite::tungstenite::http::Response;
 
+use crate::findings::millis;
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::transport::probe::{self, PlainReply};
 use crate::transport::websocket::upgrade;
@@ -78,7 +79,11 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let observed = observe(ctx, connection.stream, &peer).await;
     let (summary, finding) = explain::explain(config, &peer, &observed);
 
-    if let Upgrade::Upgraded { stream, .. } = observed {
+    if let Upgrade::Upgraded {
+        stream, elapsed, ..
+    } = observed
+    {
+        ctx.observed.websocket_ms = Some(millis(elapsed));
         ctx.connection = Some(Connection { stream, peer });
         ctx.dialer.websocket = true;
     }
