@@ -368,7 +368,8 @@ pub struct MqttArgs {
     #[arg(long, short = 'i', value_name = "ID", env = "MQTT_DOCTOR_CLIENT_ID")]
     pub client_id: Option<String>,
 
-    /// Keepalive to announce, in seconds
+    /// Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this
+    /// long passes without it sending anything, as a client does
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_KEEPALIVE, env = "MQTT_DOCTOR_KEEPALIVE")]
     pub keepalive: u16,
 
@@ -390,7 +391,9 @@ pub struct MqttArgs {
     pub subscribe: Vec<String>,
 
     /// Keep the connection this long after CONNACK and report whether the broker drops it
-    /// (default: one PINGREQ round trip)
+    /// (default: one PINGREQ round trip). A PINGREQ goes out whenever the keepalive passes
+    /// without the doctor sending anything, so a hold longer than a load balancer's idle
+    /// timeout, with --keepalive below it, checks that the keepalive keeps connections alive
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_or_zero, env = "MQTT_DOCTOR_HOLD")]
     pub hold: Duration,
 }

@@ -243,6 +243,8 @@ registry! {
     SESSION_TAKEOVER = "session.takeover", Mqtt, Fail, "Session taken over";
     /// The connection closed without a DISCONNECT.
     SESSION_DROPPED = "session.dropped", Mqtt, Fail, "Connection dropped";
+    /// The connection died after a silence shorter than the keepalive let it be.
+    SESSION_IDLE_TIMEOUT = "session.idle_timeout", Mqtt, Fail, "Idle connection closed";
     /// Several nodes were checked and they answered alike.
     CLUSTER_CONSISTENT = "cluster.consistent", Cluster, Pass, "Nodes answer alike";
     /// Some nodes pass and others fail: a share of connections fails.

@@ -19,7 +19,71 @@ pub(super) struct Session {
 pub(super) enum Next {
     Frame(Frame),
     TimedOut,
-    Ended(String),
+    Ended(String, Ending),
+}
+
+/// How a connection ended without a DISCONNECT, as far as the socket tells: what an idle
+/// timeout in front of the broker looks like from the client's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// The peer closed it (FIN): HAProxy's and NGINX's timeouts, a broker closing a socket.
+    Closed,
+    /// The peer reset it (RST): AWS NLB after its idle timeout, Azure Load Balancer with TCP
+    /// reset on idle.
+    Reset,
+    /// No answer to a PINGREQ within the step: a NAT or firewall that forgot the flow.
+    Silence,
+    /// Anything else: bytes that are not MQTT, a ping flood, a TLS or other I/O error.
+    Broken,
+}
+
+impl Ending {
+    /// Closed or reset, from the error a read or write gave.
+    fn of(error: &std::io::Error) -> Ending {
+        match error.kind() {
+            // TLS over a TCP stream closed without close_notify: the TCP peer closed it.
+            std::io::ErrorKind::UnexpectedEof => Ending::Closed,
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => Ending::Reset,
+            _ => Ending::Broken,
+        }
+    }
+
+    /// The evidence value.
+    fn name(self) -> &'static str {
+        match self {
+            Ending::Closed => "closed",
+            Ending::Reset => "reset",
+            Ending::Silence => "silence",
+            Ending::Broken => "broken",
+        }
+    }
+}
+
+/// The shortest silence before a drop that is taken for an idle timeout. Nothing configures an
+/// idle timeout under a second (no MQTT client could live behind it); a close that soon after
+/// traffic answers the traffic, or something else (another client taking the client id over).
+const MIN_IDLE: Duration = Duration::from_secs(1);
+
+/// The PINGREQ in flight during the hold.
+struct Ping {
+    sent: Instant,
+    /// The silence, in both directions, that the PINGREQ broke.
+    quiet: Duration,
+    /// The step that waits for its PINGRESP.
+    budget: Budget,
+}
+
+/// How the hold ended without a DISCONNECT.
+struct Cut {
+    how: String,
+    ending: Ending,
+    /// The silence before the end: up to the end itself, or, when a PINGREQ was waiting for its
+    /// answer, up to that PINGREQ.
+    idle: Duration,
+    /// Whether a PINGREQ was waiting for its answer (or could not be sent).
+    after_ping: bool,
 }
 
 /// Messages kept that arrived, before the doctor published, through its own subscriptions: no
@@ -84,15 +148,23 @@ impl Session {
         match self.wire.read_frame_until(until).await {
             Ok(None) => Next::TimedOut,
             Ok(Some(frame)) => Next::Frame(frame),
-            Err(ReadError::Closed { .. }) => Next::Ended("closed the connection".into()),
+            Err(ReadError::Closed { .. }) => {
+                Next::Ended("closed the connection".into(), Ending::Closed)
+            }
             Err(ReadError::Io { error, .. }) => match PingFlood::behind(&error) {
-                Some(flood) => Next::Ended(format!(
-                    "sent {} WebSocket pings in a row instead of MQTT",
-                    flood.pings
-                )),
-                None => Next::Ended(format!("broke the connection ({})", error.kind())),
+                Some(flood) => Next::Ended(
+                    format!(
+                        "sent {} WebSocket pings in a row instead of MQTT",
+                        flood.pings
+                    ),
+                    Ending::Broken,
+                ),
+                None => Next::Ended(
+                    format!("broke the connection ({})", error.kind()),
+                    Ending::of(&error),
+                ),
             },
-            Err(_) => Next::Ended("sent bytes that are not MQTT".into()),
+            Err(_) => Next::Ended("sent bytes that are not MQTT".into(), Ending::Broken),
         }
     }
 
@@ -200,7 +272,7 @@ impl Session {
                             budget.describe()
                         ));
                     }
-                    Next::Ended(how) => {
+                    Next::Ended(how, _) => {
                         return self.lost(format!("the broker {how} after the SUBSCRIBE"));
                     }
                 }
@@ -326,7 +398,7 @@ impl Session {
                 }
                 Next::Frame(_) => {}
                 Next::TimedOut => break,
-                Next::Ended(how) => {
+                Next::Ended(how, _) => {
                     ended = Some(how);
                     break;
                 }
@@ -465,8 +537,11 @@ impl Session {
         ("connection lost during topic checks".into(), vec![finding])
     }
 
-    /// Holds the connection for `--hold` (at least one PINGREQ round trip) and reports how it
-    /// ended.
+    /// Holds the connection for `--hold` and reports how it ended. A PINGREQ goes out at once,
+    /// for the round trip that shows the session works, then, as a client does, whenever the
+    /// keepalive passes without the doctor sending anything, and once more at the end after a
+    /// silence of [`MIN_IDLE`] or more, since only sending shows a connection that a NAT or
+    /// firewall dropped without a word.
     pub(super) async fn hold(
         &mut self,
         ctx: &Context<'_>,
@@ -480,68 +555,117 @@ impl Session {
         let hold = config.mqtt.hold.min(left);
         let started = Instant::now();
         let until = started + hold;
-        let ping_every = Duration::from_secs(u64::from(self.keepalive.max(2) / 2));
-        let mut next_ping = started;
-        // The PINGREQ in flight: when it went out, and the step that waits for its answer.
-        let mut ping: Option<(Instant, Budget)> = None;
+        // A keepalive of 0 turns the mechanism off (MQTT 5 spec 3.1.2.10): no PINGREQ is due.
+        let keepalive =
+            (self.keepalive > 0).then(|| Duration::from_secs(u64::from(self.keepalive)));
+        let mut last_sent = started;
+        let mut last_received = started;
+        let mut ping: Option<Ping> = None;
         let mut rtt = None;
+        let mut checked_at_end = false;
         self.wire.take_tally();
         loop {
             let now = Instant::now();
-            if now >= next_ping && ping.is_none() {
+            let quiet = now.saturating_duration_since(last_sent.max(last_received));
+            let due = keepalive.is_some_and(|k| now >= last_sent + k);
+            let end_check = now >= until && !checked_at_end && quiet >= MIN_IDLE;
+            if ping.is_none() && (rtt.is_none() || due || end_check) {
+                checked_at_end |= now >= until;
                 let budget = ctx.budget();
                 let mut packet = BytesMut::new();
                 let _ = v4::PingReq.write(&mut packet);
                 if let Err(error) = self.wire.send(&packet, budget.until).await {
-                    let how = match error {
-                        SendError::Cut => "stopped reading: the PINGREQ could not be written",
-                        SendError::Io(_) => "broke the connection",
+                    let (how, ending) = match &error {
+                        SendError::Cut => (
+                            "stopped reading: the PINGREQ could not be written".to_string(),
+                            Ending::Broken,
+                        ),
+                        SendError::Io(error) => {
+                            ("broke the connection".to_string(), Ending::of(error))
+                        }
                     };
-                    return self.dropped(config, broker, started, how);
+                    let cut = Cut {
+                        how,
+                        ending,
+                        idle: quiet,
+                        after_ping: true,
+                    };
+                    return self.ended(config, broker, started, cut);
                 }
+                last_sent = Instant::now();
                 // "Meanwhile" is what came while this PINGREQ waited, not the whole hold.
                 self.wire.take_tally();
-                ping = Some((now, budget));
-                next_ping = now + ping_every;
+                ping = Some(Ping {
+                    sent: now,
+                    quiet,
+                    budget,
+                });
             }
-            if rtt.is_some() && now >= until {
+            if rtt.is_some() && ping.is_none() && now >= until {
                 break;
             }
             // Waits end at absolute instants: the PINGRESP's step, or the next ping or the end
             // of the hold. Whatever else the broker sends meanwhile does not move them.
-            let wait_until = match ping {
-                Some((_, budget)) => budget.until,
-                None => until.min(next_ping),
+            let wait_until = match &ping {
+                Some(ping) => ping.budget.until,
+                None => match keepalive {
+                    Some(k) => until.min(last_sent + k),
+                    None => until,
+                },
             };
-            match self.next(wait_until).await {
+            let next = self.next(wait_until).await;
+            if let Next::Frame(_) = &next {
+                last_received = Instant::now();
+            }
+            match next {
                 Next::Frame(frame) => match frame.packet_type() {
                     PACKET_PINGRESP => {
-                        if let Some((sent, _)) = ping.take() {
-                            rtt.get_or_insert(sent.elapsed());
-                            self.timings.ping.get_or_insert(sent.elapsed());
+                        if let Some(ping) = ping.take() {
+                            rtt.get_or_insert(ping.sent.elapsed());
+                            self.timings.ping.get_or_insert(ping.sent.elapsed());
                         }
                     }
                     PACKET_DISCONNECT => return self.disconnected(&frame, started, config),
                     PACKET_PUBLISH => {
+                        // QoS 1 (the QoS bits of the fixed header): a PUBACK goes back.
+                        let acked = frame.byte1() & 0x06 == 0x02;
                         let _ = self.take_publish(&frame, wait_until).await;
+                        if acked {
+                            last_sent = Instant::now();
+                        }
                     }
                     _ => {}
                 },
                 Next::TimedOut => {
-                    if let Some((_, budget)) = ping {
+                    if let Some(ping) = &ping {
                         let meanwhile = self.meanwhile();
-                        return self.dropped(
-                            config,
-                            broker,
-                            started,
-                            &format!(
+                        let cut = Cut {
+                            how: format!(
                                 "did not answer a PINGREQ within {}{meanwhile}",
-                                budget.describe()
+                                ping.budget.describe()
                             ),
-                        );
+                            ending: Ending::Silence,
+                            idle: ping.quiet,
+                            after_ping: true,
+                        };
+                        return self.ended(config, broker, started, cut);
                     }
                 }
-                Next::Ended(how) => return self.dropped(config, broker, started, &how),
+                Next::Ended(how, ending) => {
+                    let idle = match &ping {
+                        Some(ping) => ping.quiet,
+                        None => {
+                            Instant::now().saturating_duration_since(last_sent.max(last_received))
+                        }
+                    };
+                    let cut = Cut {
+                        how,
+                        ending,
+                        idle,
+                        after_ping: ping.is_some(),
+                    };
+                    return self.ended(config, broker, started, cut);
+                }
             }
         }
         let rtt = rtt.unwrap_or_default();
@@ -644,6 +768,99 @@ impl Session {
             finding = finding.with_evidence("server_reference", reference);
         }
         (format!("disconnected: {reason}"), finding)
+    }
+
+    /// The finding for a hold that ended without a DISCONNECT: an idle timeout when the
+    /// connection died after a silence of [`MIN_IDLE`] or more, closed or reset while idle, or
+    /// closed, reset or silent in answer to the PINGREQ that broke such a silence; otherwise a
+    /// plain drop.
+    fn ended(
+        &self,
+        config: &DoctorConfig,
+        broker: &BrokerGuess,
+        started: Instant,
+        cut: Cut,
+    ) -> (String, Finding) {
+        let idle_end = matches!(cut.ending, Ending::Closed | Ending::Reset | Ending::Silence);
+        if idle_end && cut.idle >= MIN_IDLE {
+            return self.idle_timeout(config, started, &cut);
+        }
+        self.dropped(config, broker, started, &cut.how)
+    }
+
+    fn idle_timeout(
+        &self,
+        config: &DoctorConfig,
+        started: Instant,
+        cut: &Cut,
+    ) -> (String, Finding) {
+        let idle_s = cut.idle.as_millis() as f64 / 1000.0;
+        let idle = format!("{idle_s:.1} s");
+        let keepalive = match self.keepalive {
+            0 => "off (0)".to_string(),
+            k => format!("{k} s"),
+        };
+        let how = match cut.ending {
+            Ending::Closed => "closed (FIN)",
+            Ending::Reset => "reset (RST)",
+            _ => "left unanswered",
+        };
+        let detail = if cut.after_ping {
+            let answer = match cut.ending {
+                Ending::Silence => format!(
+                    "the broker {} (a NAT or firewall that forgot the connection drops packets \
+                     silently; a broker that stopped answering looks the same)",
+                    cut.how
+                ),
+                _ => format!(
+                    "the doctor's PINGREQ was answered by the connection being {how}, not a \
+                     PINGRESP"
+                ),
+            };
+            format!(
+                "After {idle} idle, {answer}, while the doctor's \
+                 keepalive is {keepalive}: something between the client and the broker, or the \
+                 broker, dropped the connection while it was idle, after less than {idle}; the \
+                 keepalive came too late to keep it open."
+            )
+        } else {
+            format!(
+                "The connection was {how} after {idle} idle, while the doctor's keepalive is \
+                 {keepalive}: something between the client and the broker, or the broker, drops \
+                 connections idle for about {idle}."
+            )
+        };
+        // Half the silence keeps a margin for a timer that is not exact, and for the network.
+        let suggested = (cut.idle.as_secs() / 2).max(1);
+        let below = if cut.after_ping {
+            format!("well below {idle}")
+        } else {
+            format!("below {idle}")
+        };
+        let mut fix = format!(
+            "Set the client's keepalive {below} (e.g. --keepalive {suggested}, and the same in \
+             the device's MQTT client), or raise the idle timeout of what is in front. Known \
+             defaults: AWS Network Load Balancer and NAT gateway 350 s (a packet after it gets \
+             a reset), Azure Load Balancer 4 min (silent, or a reset with TCP reset on idle), \
+             AWS Application Load Balancer 60 s, NGINX stream proxy_timeout 10 min and http \
+             proxy_read_timeout 60 s (MQTT over WebSockets), HAProxy timeout client and \
+             timeout server (timeout tunnel, when set, replaces both once the connection is \
+             up)."
+        );
+        if let Some(id) = &config.mqtt.client_id {
+            fix.push_str(&format!(
+                " If the idle time differs from run to run, suspect instead another client \
+                 connecting with the client id \"{id}\" (see session.dropped)."
+            ));
+        }
+        let held = started.elapsed();
+        let finding = Finding::new(&r::SESSION_IDLE_TIMEOUT, detail)
+            .with_evidence("idle_s", idle_s)
+            .with_evidence("how", cut.ending.name())
+            .with_evidence("keepalive_s", self.keepalive)
+            .with_evidence("held_s", held.as_millis() as f64 / 1000.0)
+            .with_fix(fix);
+        (format!("closed after {idle} idle"), finding)
     }
 
     pub(super) fn dropped(
