@@ -687,3 +687,149 @@ fn an_out_of_date_intermediate_is_named_not_the_leaf() {
         assert!(!finding.detail.contains("days ago"), "{}", finding.detail);
     }
 }
+
+/// A root, an intermediate under it, and a broker certificate from the intermediate, as public
+/// and most enterprise PKIs issue them.
+fn root_and_intermediate() -> (Ca, Ca) {
+    let root = Ca::new("mqtt-doctor test root");
+    let intermediate = root.intermediate("mqtt-doctor test intermediate", -30, 1000);
+    (root, intermediate)
+}
+
+#[test]
+fn leaf_sent_without_its_intermediate_is_an_incomplete_chain() {
+    let (root, intermediate) = root_and_intermediate();
+    let url = "http://pki.example.test/intermediate.crt";
+    let server = intermediate.issue(&Leaf::server().ca_issuers(url));
+    let broker = TlsBroker::start(&root, &server, "");
+    let (report, code) = broker.doctor(Some(&root.pem), &[]);
+
+    assert_eq!(code, 1, "{:?}", report.ids());
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tls.incomplete_chain")
+    );
+    let finding = report.finding("tls.incomplete_chain");
+    assert_eq!(
+        evidence(finding, "missing_issuer"),
+        "CN=mqtt-doctor test intermediate"
+    );
+    assert_eq!(finding.evidence["ca_issuers"][0], url);
+    // rcgen's key ids are 20 bytes: 20 hex pairs joined by colons.
+    assert_eq!(
+        evidence(finding, "missing_issuer_key_id")
+            .split(':')
+            .count(),
+        20,
+        "{:?}",
+        finding.evidence
+    );
+    assert!(
+        finding.detail.contains(
+            "without the intermediate CA that issued it: CN=mqtt-doctor test intermediate"
+        ),
+        "{}",
+        finding.detail
+    );
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(
+        fix.contains("certfile") && fix.contains("followed by its intermediates"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains(url) && fix.contains("--cafile instead"),
+        "{fix}"
+    );
+    assert!(report.ids().iter().all(|id| *id != "tls.unknown_issuer"));
+}
+
+#[test]
+fn intermediate_in_the_client_certificate_file_shows_the_chain_incomplete() {
+    // No AIA on the broker's certificate: the client's own chain file holds the intermediate,
+    // which proves the broker's issuer is one.
+    let (root, intermediate) = root_and_intermediate();
+    let broker = TlsBroker::start(&root, &intermediate.issue(&Leaf::server()), "");
+    let client = intermediate.issue(&Leaf::client("sensor-1"));
+    let cert = broker.file(
+        "client-chain.pem",
+        &format!("{}{}", client.cert, intermediate.pem),
+    );
+    let key = broker.file("client.key", &client.key);
+    let (report, code) = broker.doctor(Some(&root.pem), &["--cert", &cert, "--key", &key]);
+
+    assert_eq!(code, 1, "{:?}", report.ids());
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tls.incomplete_chain")
+    );
+    let finding = report.finding("tls.incomplete_chain");
+    assert_eq!(finding.evidence["issuer_in_client_certificate_file"], true);
+    assert_eq!(finding.evidence["ca_issuers"], serde_json::json!([]));
+    assert_eq!(evidence(finding, "missing_issuer_key_id"), "none");
+    assert!(finding.detail.contains("--cert"), "{}", finding.detail);
+}
+
+#[test]
+fn leaf_sent_alone_with_nothing_to_tell_stays_an_unknown_issuer_naming_both_causes() {
+    // The root given and an intermediate missing, or a leaf from a root not given: from the
+    // client these look alike, so the finding is the unknown issuer and says both.
+    let (root, intermediate) = root_and_intermediate();
+    let broker = TlsBroker::start(&root, &intermediate.issue(&Leaf::server()), "");
+    let (report, code) = broker.doctor(Some(&root.pem), &[]);
+
+    assert_eq!(code, 1);
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tls.unknown_issuer")
+    );
+    let finding = report.finding("tls.unknown_issuer");
+    assert_eq!(
+        evidence(finding, "issuer"),
+        "CN=mqtt-doctor test intermediate"
+    );
+    assert!(
+        finding
+            .detail
+            .contains("may instead be an intermediate CA the broker should send with it"),
+        "{}",
+        finding.detail
+    );
+    let fix = finding.fix.as_deref().unwrap();
+    assert!(fix.contains("certfile"), "{fix}");
+}
+
+#[test]
+fn full_chain_in_the_certfile_passes() {
+    let (root, intermediate) = root_and_intermediate();
+    let leaf = intermediate.issue(&Leaf::server().ca_issuers("http://pki.example.test/i.crt"));
+    let full_chain = Pair {
+        cert: format!("{}{}", leaf.cert, intermediate.pem),
+        key: leaf.key,
+    };
+    let broker = TlsBroker::start(&root, &full_chain, "");
+    let (report, code) = broker.doctor(Some(&root.pem), &[]);
+
+    assert_eq!(code, 0, "{:?}", report.ids());
+    let chain = &report.finding("tls.ok").evidence["chain"];
+    assert_eq!(chain[1]["subject"], "CN=mqtt-doctor test intermediate");
+}
+
+#[test]
+fn leaf_from_a_private_root_not_given_is_an_unknown_issuer() {
+    let root = Ca::new("Factory Private Root");
+    let broker = TlsBroker::start(&root, &root.issue(&Leaf::server()), "");
+    let (report, code) = broker.doctor(None, &[]);
+
+    assert_eq!(code, 1);
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tls.unknown_issuer")
+    );
+    let finding = report.finding("tls.unknown_issuer");
+    assert_eq!(evidence(finding, "issuer"), "CN=Factory Private Root");
+    assert!(
+        !finding.detail.contains("intermediate"),
+        "{}",
+        finding.detail
+    );
+}

@@ -98,6 +98,8 @@ registry! {
     TLS_EXPIRING_SOON = "tls.expiring_soon", Tls, Warn, "Server certificate expires soon";
     /// The server certificate's issuer is not trusted.
     TLS_UNKNOWN_ISSUER = "tls.unknown_issuer", Tls, Fail, "Server certificate issuer not trusted";
+    /// The server sent its certificate without the intermediate that issued it.
+    TLS_INCOMPLETE_CHAIN = "tls.incomplete_chain", Tls, Fail, "Server sent an incomplete chain";
     /// The server certificate does not name the host or IP used.
     TLS_NAME_MISMATCH = "tls.name_mismatch", Tls, Fail, "Server certificate does not match the name";
     /// The server certificate is not for TLS servers.
@@ -129,7 +131,8 @@ registry! {
     TLS_CA_AS_SERVER_CERTIFICATE = "tls.ca_as_server_certificate", Tls, Warn, "Server certificate is a CA certificate";
     /// A plain CONNECT was reset or closed, and the port answers a TLS ClientHello.
     TLS_PLAIN_TO_TLS_PORT = "tls.plain_to_tls_port", Tls, Fail, "Plain MQTT sent to a TLS port";
-    /// TLS to an IP address without --servername: no SNI, which SNI-routing brokers need.
+    /// TLS to an IP address without --servername: no SNI, which SNI-routing brokers need; a
+    /// warning for a broker known to route by SNI, a failure when the handshake was dropped.
     TLS_NO_SNI = "tls.no_sni", Tls, Warn, "No SNI sent";
     /// The WebSocket upgrade succeeded with the `mqtt` subprotocol.
     WS_UPGRADED = "ws.upgraded", Websocket, Pass, "WebSocket upgraded";

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
     RevokedCertParams, SanType, SerialNumber,
 };
@@ -130,6 +130,9 @@ pub struct Leaf {
     pub eku: Vec<ExtendedKeyUsagePurpose>,
     /// Random unless given, e.g. to revoke it in a CRL.
     pub serial: Option<u64>,
+    /// An Authority Information Access caIssuers URL, as public and enterprise CAs set on the
+    /// leaves they issue from an intermediate; such a leaf also gets an authority key id.
+    pub ca_issuers: Option<String>,
 }
 
 impl Leaf {
@@ -145,6 +148,7 @@ impl Leaf {
             valid_until_days: 365,
             eku: vec![ExtendedKeyUsagePurpose::ServerAuth],
             serial: None,
+            ca_issuers: None,
         }
     }
 
@@ -156,6 +160,7 @@ impl Leaf {
             valid_until_days: 365,
             eku: vec![ExtendedKeyUsagePurpose::ClientAuth],
             serial: None,
+            ca_issuers: None,
         }
     }
 
@@ -180,6 +185,11 @@ impl Leaf {
         self
     }
 
+    pub fn ca_issuers(mut self, url: &str) -> Leaf {
+        self.ca_issuers = Some(url.to_string());
+        self
+    }
+
     fn params(&self) -> CertificateParams {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params
@@ -194,6 +204,10 @@ impl Leaf {
         params.not_before = OffsetDateTime::now_utc() + Duration::days(self.valid_from_days);
         params.not_after = OffsetDateTime::now_utc() + Duration::days(self.valid_until_days);
         params.serial_number = self.serial.map(SerialNumber::from);
+        if let Some(url) = &self.ca_issuers {
+            params.custom_extensions = vec![authority_info_access(url)];
+            params.use_authority_key_identifier_extension = true;
+        }
         params
     }
 
@@ -206,6 +220,21 @@ impl Leaf {
             key: key.serialize_pem(),
         }
     }
+}
+
+/// The Authority Information Access extension (RFC 5280, 4.2.2.1) with one caIssuers URL:
+/// `SEQUENCE { SEQUENCE { id-ad-caIssuers, [6] IA5String url } }`, for URLs under 100 bytes.
+fn authority_info_access(url: &str) -> CustomExtension {
+    assert!(url.len() < 100, "short URLs only: one-byte DER lengths");
+    let mut description = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    description.push(0x86);
+    description.push(url.len() as u8);
+    description.extend_from_slice(url.as_bytes());
+    let mut access = vec![0x30, description.len() as u8];
+    access.extend(description);
+    let mut content = vec![0x30, access.len() as u8];
+    content.extend(access);
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], content)
 }
 
 pub fn dns(name: &str) -> SanType {

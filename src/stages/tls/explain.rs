@@ -8,14 +8,15 @@ use std::time::SystemTime;
 use rustls::{AlertDescription, CertificateError, Error as TlsError};
 use serde_json::{Value, json};
 
-use super::{AfterHandshake, ClientIdentity, Failure, Received};
+use super::{AfterHandshake, ChainGap, ClientIdentity, Failure, Received};
 use crate::certs::{self, CertSummary, FileProblem};
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
     TLS_BAD_PURPOSE, TLS_CA_AS_SERVER_CERTIFICATE, TLS_CA_FILE_INVALID, TLS_CHAIN_SAVED,
     TLS_CLIENT_CERT_INVALID, TLS_CLIENT_CERT_REJECTED, TLS_CLIENT_CERT_REQUIRED,
-    TLS_CLIENT_CERT_REVOKED, TLS_EXPIRED, TLS_EXPIRING_SOON, TLS_HANDSHAKE_FAILED, TLS_INSECURE,
-    TLS_NAME_MISMATCH, TLS_NOT_TLS, TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
+    TLS_CLIENT_CERT_REVOKED, TLS_EXPIRED, TLS_EXPIRING_SOON, TLS_HANDSHAKE_FAILED,
+    TLS_INCOMPLETE_CHAIN, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NO_SNI, TLS_NOT_TLS,
+    TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
 use crate::findings::{Finding, Status};
 use crate::stages::context::Budget;
@@ -31,6 +32,14 @@ azure-iot-operations-aio-ca-trust-bundle -n azure-iot-operations -o jsonpath='{.
 pub(super) struct Facts<'a> {
     pub(super) name: &'a str,
     pub(super) sni: &'a str,
+    /// A name went as SNI: the server name is a host name, not an IP address.
+    pub(super) sni_sent: bool,
+    /// DNS names the certificates given with `--cafile`/`--capath` carry.
+    pub(super) known_names: Vec<String>,
+    /// The trust anchors are the user's (`--cafile`/`--capath`), not the system's.
+    pub(super) trust_given: bool,
+    /// With an unknown issuer: what stands above a leaf the server sent alone.
+    pub(super) gap: Option<ChainGap>,
     pub(super) peer: Peer,
     pub(super) trust_source: &'a str,
     /// The server asked for a client certificate.
@@ -127,7 +136,11 @@ pub(super) fn failure(facts: &Facts<'_>, failure: &Failure) -> (String, Finding)
             facts.evidence(stalled(facts, *budget, received)),
         ),
         Failure::Rejected(error) => titled(classify(facts, error)),
-        Failure::BrokenOff { kind, plain } => titled(broken_off(facts, *kind, plain)),
+        Failure::BrokenOff {
+            kind,
+            received,
+            plain,
+        } => titled(broken_off(facts, *kind, *received, plain)),
         Failure::ClientRefused(refused) => (
             "the broker refused the client certificate".to_string(),
             match refused {
@@ -159,8 +172,15 @@ fn stalled(facts: &Facts<'_>, budget: Budget, received: &Received) -> Finding {
         )
         .with_fix(format!(
             "Check that port {} is the broker's TLS listener; a plain MQTT port answers \
-             a ClientHello with nothing or closes.",
-            peer.port()
+             a ClientHello with nothing or closes.{}",
+            peer.port(),
+            if facts.sni_sent {
+                ""
+            } else {
+                " No SNI was sent (the target is an IP address): a listener that routes TLS by \
+                 SNI may hold such a handshake too; try --servername NAME with the broker's \
+                 host name."
+            }
         ))
     } else {
         Finding::new(
@@ -186,10 +206,19 @@ fn stalled(facts: &Facts<'_>, budget: Budget, received: &Received) -> Finding {
     }
 }
 
-/// The handshake broke off without a TLS error, and `plain` is what a plain MQTT CONNECT on a
-/// new connection got: a CONNACK means a plain MQTT port.
-fn broken_off(facts: &Facts<'_>, kind: io::ErrorKind, plain: &PlainReply) -> Finding {
+/// The handshake broke off without a TLS error after the server sent `received` bytes, and
+/// `plain` is what a plain MQTT CONNECT on a new connection got: a CONNACK means a plain MQTT
+/// port; silence both times, without SNI, is how SNI-routing listeners drop a ClientHello.
+fn broken_off(
+    facts: &Facts<'_>,
+    kind: io::ErrorKind,
+    received: usize,
+    plain: &PlainReply,
+) -> Finding {
     match plain {
+        PlainReply::Nothing(_) if !facts.sni_sent && received == 0 => {
+            dropped_without_sni(facts, kind, plain)
+        }
         PlainReply::Connack(code) => facts.evidence(
             Finding::new(
                 &TLS_NOT_TLS,
@@ -225,6 +254,60 @@ fn broken_off(facts: &Facts<'_>, kind: io::ErrorKind, plain: &PlainReply) -> Fin
             ),
         ),
     }
+}
+
+/// The handshake was dropped without a byte in answer, and no SNI was sent.
+fn dropped_without_sni(facts: &Facts<'_>, kind: io::ErrorKind, plain: &PlainReply) -> Finding {
+    let port = facts.peer.port();
+    let address = match facts.name.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => facts.name.to_string(),
+    };
+    let (names, name) = match facts.known_names.as_slice() {
+        [] => (
+            "Send the broker's host name (the DNS name its certificate carries, the one other \
+             clients connect by) as SNI, keeping the address:"
+                .to_string(),
+            "NAME",
+        ),
+        names => (
+            format!(
+                "The CA file names {}: send that as SNI, keeping the address:",
+                names.join(", ")
+            ),
+            names[0].as_str(),
+        ),
+    };
+    let fix = format!(
+        "{names}\n  mqtt-doctor doctor mqtts://{address}:{port} --servername {name}\nor connect by \
+         that name: mqtts://{name}:{port}. In clients, give the host name rather than a resolved \
+         address. To see the listener answer once it has a name:\n  openssl s_client -connect \
+         {address}:{port} -servername {name} </dev/null"
+    );
+    facts.evidence(
+        Finding::new(
+            &TLS_NO_SNI,
+            format!(
+                "{} broke off the TLS handshake ({kind}) without a TLS alert or a byte in answer, \
+                 and no SNI was sent: the target is the IP address {address} and no \
+                 --servername was given. Listeners that route TLS by SNI (HAProxy req.ssl_sni, \
+                 Traefik HostSNI, Istio and Envoy, NGINX stream ssl_preread, HiveMQ Cloud) drop a \
+                 ClientHello that names no host they serve in just this way. A plain MQTT CONNECT on a new \
+                 connection got no answer either ({}).",
+                facts.peer,
+                plain.describe()
+            ),
+        )
+        .with_status(Status::Fail)
+        .with_evidence("handshake_end", kind.to_string())
+        .with_evidence("plain_connect", plain.describe())
+        .with_evidence("names_known", json!(facts.known_names))
+        .with_fix(format!(
+            "{fix}\n--servername is also the name checked against the broker's certificate. If a \
+             name changes nothing, the listener drops this client for another reason: read its \
+             log (a proxy that expects the PROXY protocol, an address allow list)."
+        )),
+    )
 }
 
 pub(super) fn certificates(count: usize) -> String {
@@ -558,7 +641,10 @@ fn certificate_finding(facts: &Facts<'_>, error: &CertificateError) -> Finding {
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             name_mismatch(facts, leaf)
         }
-        CertificateError::UnknownIssuer => unknown_issuer(facts, leaf),
+        CertificateError::UnknownIssuer => match &facts.gap {
+            Some(gap) if gap.is_intermediate() => incomplete_chain(facts, leaf, gap),
+            _ => unknown_issuer(facts, leaf),
+        },
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
             let eku = leaf.as_ref().and_then(|l| l.eku.as_ref()).map(|e| e.join(", ")).unwrap_or_default();
             facts.evidence(
@@ -640,6 +726,73 @@ fn name_mismatch(facts: &Facts<'_>, leaf: Option<&CertSummary>) -> Finding {
     )
 }
 
+/// The server sent its leaf without the intermediate that issued it.
+fn incomplete_chain(facts: &Facts<'_>, leaf: Option<&CertSummary>, gap: &ChainGap) -> Finding {
+    let subject = leaf.map(|l| l.subject.clone()).unwrap_or_default();
+    let issuer = &gap.issuer;
+    let key_id = gap
+        .key_id
+        .as_ref()
+        .map(|id| format!(" (key identifier {id})"))
+        .unwrap_or_default();
+    let sent = match facts.chain.len() {
+        0 | 1 => "only its own certificate".to_string(),
+        n => format!("{n} certificates, none of which issued its own"),
+    };
+    let why = if gap.in_client_chain {
+        format!(
+            "The client certificate file given with --cert holds {issuer}, and it is an \
+             intermediate CA (issued by another CA, not self-signed)."
+        )
+    } else {
+        format!(
+            "The certificate's Authority Information Access names where its CA publishes that \
+             issuer ({}): CAs set it on certificates they issue from an intermediate.",
+            gap.ca_issuers.join(", ")
+        )
+    };
+    let mut fix = "The broker's certificate file must hold its own certificate followed by its \
+                   intermediates (a full chain), not the certificate alone:\n  cat broker.crt \
+                   intermediate.crt > broker-fullchain.crt\nMosquitto: certfile \
+                   broker-fullchain.crt; EMQX: the listener's certfile; HiveMQ: a keystore made \
+                   from the full chain (openssl pkcs12 -export -in broker-fullchain.crt -inkey \
+                   broker.key -out broker.p12, then keytool -importkeystore); NGINX or HAProxy \
+                   terminating TLS: ssl_certificate (crt) broker-fullchain.crt (certbot's \
+                   fullchain.pem, not cert.pem). Then reload the broker."
+        .to_string();
+    if let Some(url) = gap.ca_issuers.first() {
+        fix.push_str(&format!(
+            "\nThe missing certificate is published at {url}:\n  curl -o intermediate.der \
+             '{url}'\n  openssl x509 -inform der -in intermediate.der -out intermediate.crt\n  \
+             openssl x509 -in intermediate.crt -noout -subject -issuer\nIf its subject and issuer \
+             are the same, it is a root, not an intermediate: give it to clients with --cafile \
+             instead."
+        ));
+    }
+    fix.push_str(
+        "\nSee what the broker sends: openssl s_client -connect <host>:<port> -showcerts          </dev/null",
+    );
+    facts.evidence(
+        Finding::new(
+            &TLS_INCOMPLETE_CHAIN,
+            format!(
+                "The broker sent {sent} ({subject}), without the intermediate CA that issued it: \
+                 {issuer}{key_id}. Without that certificate no client can link the broker's \
+                 certificate to a trusted root ({}). {why}",
+                facts.trust_source
+            ),
+        )
+        .with_evidence("missing_issuer", issuer.as_str())
+        .with_evidence(
+            "missing_issuer_key_id",
+            gap.key_id.clone().unwrap_or_else(|| "none".into()),
+        )
+        .with_evidence("ca_issuers", json!(gap.ca_issuers))
+        .with_evidence("issuer_in_client_certificate_file", gap.in_client_chain)
+        .with_fix(fix),
+    )
+}
+
 fn unknown_issuer(facts: &Facts<'_>, leaf: Option<&CertSummary>) -> Finding {
     let self_signed = leaf.is_some_and(CertSummary::self_signed);
     let issuer = leaf
@@ -652,20 +805,37 @@ fn unknown_issuer(facts: &Facts<'_>, leaf: Option<&CertSummary>) -> Finding {
             facts.trust_source
         )
     } else {
-        format!(
+        let mut detail = format!(
             "The broker's certificate was issued by {issuer}, a CA that is not in the trust store \
              used ({}): a private CA that this client was not given.",
             facts.trust_source
-        )
+        );
+        // From here a root the user lacks and an intermediate the broker did not send look
+        // alike: say both when the CA file given does not settle it.
+        if facts.gap.is_some() && facts.trust_given {
+            detail.push_str(
+                " The broker sent only its own certificate, so that issuer may instead be an \
+                 intermediate CA the broker should send with it, under a root the CA file holds.",
+            );
+        }
+        detail
     };
+    let mut fix = format!(
+        "Get the CA certificate that issued the broker's certificate ({issuer}) and pass it:\n  \
+         mqtt-doctor doctor <target> --cafile ca.crt\n  mosquitto_pub --cafile ca.crt ...\n{AIO_CA_FIX}"
+    );
+    if facts.gap.is_some() && facts.trust_given {
+        fix.push_str(&format!(
+            "\nIf {issuer} is an intermediate under the root in the CA file, the broker is at \
+             fault: its certificate file must hold its certificate followed by that intermediate \
+             (Mosquitto and EMQX: certfile), and then every client succeeds."
+        ));
+    }
     facts.evidence(
         Finding::new(&TLS_UNKNOWN_ISSUER, detail)
             .with_evidence("issuer", issuer.as_str())
             .with_evidence("self_signed", self_signed)
-            .with_fix(format!(
-                "Get the CA certificate that issued the broker's certificate ({issuer}) and pass it:\n  \
-                 mqtt-doctor doctor <target> --cafile ca.crt\n  mosquitto_pub --cafile ca.crt ...\n{AIO_CA_FIX}"
-            )),
+            .with_fix(fix),
     )
 }
 

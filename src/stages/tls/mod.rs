@@ -50,6 +50,7 @@ use crate::findings::registry::{
 use crate::findings::{Finding, millis};
 use crate::observations::CertificateFacts;
 use crate::reason_codes::Broker;
+use crate::secret::{MAX_PEER_TEXT, peer_text};
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::target::Host;
 use crate::transport::probe::{self, PlainReply};
@@ -250,10 +251,11 @@ pub(super) enum Failure {
     /// rustls named the failure: an alert from the server, or its own verdict (a certificate
     /// error, no common version or suite).
     Rejected(TlsError),
-    /// Broken off without a TLS error (a close, a reset, bytes that are not TLS), and what a
-    /// plain MQTT CONNECT on a new connection got back.
+    /// Broken off without a TLS error (a close, a reset, bytes that are not TLS), how many bytes
+    /// the server had sent by then, and what a plain MQTT CONNECT on a new connection got back.
     BrokenOff {
         kind: io::ErrorKind,
+        received: usize,
         plain: PlainReply,
     },
     /// TLS 1.3 finished, then the server refused the client certificate.
@@ -266,6 +268,142 @@ pub(super) enum AfterHandshake {
     Alert(TlsError),
     /// Closed without an alert.
     Closed,
+}
+
+/// The certificate above a leaf the server sent alone, when nothing this client holds names it.
+/// Seen from the client, a missing intermediate and a private root this client was not given
+/// look alike (the leaf's issuer is unknown either way); these are the facts that tell them
+/// apart, gathered when the server sent no certificate that issued its leaf, the leaf is not
+/// self-issued, and no trust anchor bears the issuer's name.
+#[derive(Debug)]
+pub(super) struct ChainGap {
+    /// The issuer's distinguished name, as the leaf gives it.
+    pub(super) issuer: String,
+    /// The leaf's authority key identifier, as `openssl x509 -text` prints it.
+    pub(super) key_id: Option<String>,
+    /// The leaf's Authority Information Access caIssuers URLs: where its CA publishes the
+    /// issuer's certificate. CAs set it on leaves they issue from an intermediate.
+    pub(super) ca_issuers: Vec<String>,
+    /// The client certificate file (`--cert`) holds the issuer's certificate, a CA certificate
+    /// that is not self-issued: an intermediate, proven.
+    pub(super) in_client_chain: bool,
+}
+
+impl ChainGap {
+    /// Whether the issuer is known to be an intermediate the server should have sent, rather
+    /// than a root this client lacks.
+    pub(super) fn is_intermediate(&self) -> bool {
+        !self.ca_issuers.is_empty() || self.in_client_chain
+    }
+}
+
+/// How many caIssuers URLs of a (peer-made) certificate are kept.
+const MAX_CA_ISSUERS: usize = 4;
+/// How many bytes of a (peer-made) key identifier are shown: real ones have 20 or 32.
+const MAX_KEY_ID: usize = 64;
+/// How many DNS names from the CA file an SNI finding suggests.
+const MAX_SUGGESTED_NAMES: usize = 8;
+
+/// The contents of a DER `Name`, without its SEQUENCE header: how webpki keeps a trust
+/// anchor's subject.
+fn name_contents(der: &[u8]) -> &[u8] {
+    let Some(&length) = der.get(1) else {
+        return der;
+    };
+    let start = if length < 0x80 {
+        2
+    } else {
+        2 + usize::from(length & 0x7f)
+    };
+    der.get(start..).unwrap_or(der)
+}
+
+/// The gap above the leaf of `chain` (see [`ChainGap`]), or `None` when the server sent the
+/// leaf's issuer, the leaf is self-issued, or a trust anchor in `anchor_names` bears the
+/// issuer's name (then the issuer is there but did not sign this leaf: another matter).
+fn chain_gap(
+    chain: &[CertificateDer<'_>],
+    anchor_names: &[Vec<u8>],
+    client_chain: &[CertificateDer<'_>],
+) -> Option<ChainGap> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    fn parse(der: &[u8]) -> Option<X509Certificate<'_>> {
+        X509Certificate::from_der(der).ok().map(|(_, c)| c)
+    }
+    let leaf = parse(chain.first()?.as_ref())?;
+    let issuer = leaf.issuer().as_raw();
+    if leaf.subject().as_raw() == issuer {
+        return None;
+    }
+    let names_issuer = |der: &CertificateDer<'_>| {
+        parse(der.as_ref()).is_some_and(|c| c.subject().as_raw() == issuer)
+    };
+    if chain.iter().skip(1).any(names_issuer) {
+        return None;
+    }
+    if anchor_names
+        .iter()
+        .any(|anchor| anchor.as_slice() == name_contents(issuer))
+    {
+        return None;
+    }
+    let mut key_id = None;
+    let mut ca_issuers = Vec::new();
+    for extension in leaf.extensions() {
+        match extension.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                key_id = aki.key_identifier.as_ref().map(|id| {
+                    id.0.iter()
+                        .take(MAX_KEY_ID)
+                        .map(|b| format!("{b:02X}"))
+                        .collect::<Vec<_>>()
+                        .join(":")
+                });
+            }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                ca_issuers.extend(
+                    aia.iter()
+                        .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS)
+                        .filter_map(|d| match &d.access_location {
+                            GeneralName::URI(uri) => Some(peer_text(uri, MAX_PEER_TEXT)),
+                            _ => None,
+                        })
+                        .take(MAX_CA_ISSUERS),
+                );
+            }
+            _ => {}
+        }
+    }
+    let in_client_chain = client_chain.iter().skip(1).any(|der| {
+        parse(der.as_ref()).is_some_and(|c| {
+            c.subject().as_raw() == issuer && c.issuer().as_raw() != issuer && c.is_ca()
+        })
+    });
+    Some(ChainGap {
+        issuer: peer_text(&leaf.issuer().to_string(), MAX_PEER_TEXT),
+        key_id,
+        ca_issuers,
+        in_client_chain,
+    })
+}
+
+/// The DNS names the certificates given with `--cafile`/`--capath` carry: a broker's own
+/// self-signed certificate given as the CA names the broker; a CA rarely names anything.
+fn given_dns_names(given: &[CertificateDer<'_>]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in given
+        .iter()
+        .filter_map(|c| CertSummary::from_der(c.as_ref()).ok())
+        .flat_map(|c| c.dns_names)
+    {
+        if !names.contains(&name) && names.len() < MAX_SUGGESTED_NAMES {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The trust anchors in force, and where they came from.
@@ -316,6 +454,15 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     };
 
     let seen = Arc::new(Seen::default());
+    // Kept before the trust anchors go into the verifier: what the findings compare with.
+    let trust_given = !trust.given.is_empty();
+    let anchor_names: Vec<Vec<u8>> = trust
+        .roots
+        .roots
+        .iter()
+        .map(|anchor| anchor.subject.as_ref().to_vec())
+        .collect();
+    let known_names = given_dns_names(&trust.given);
     let tls_config = match client_config(
         config,
         trust.roots,
@@ -381,13 +528,29 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let handshake_time = handshake_started.elapsed();
 
     // The verifier has run (or never will): parse the captured chain once for every finding.
+    let verify_error = seen.verify_error();
+    let gap = match &verify_error {
+        Some(TlsError::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            let chain = seen.chain.lock().map(|c| c.clone()).unwrap_or_default();
+            let client_chain = client
+                .as_ref()
+                .map(|c| c.key.cert.as_slice())
+                .unwrap_or(&[]);
+            chain_gap(&chain, &anchor_names, client_chain)
+        }
+        _ => None,
+    };
     let facts = Facts {
         name: &name_text,
         sni: &sni,
+        sni_sent: matches!(server_name, ServerName::DnsName(_)),
+        known_names,
+        trust_given,
+        gap,
         peer: peer.clone(),
         trust_source: &trust.source,
         cert_requested: seen.cert_requested(),
-        verify_error: seen.verify_error(),
+        verify_error,
         ca_as_leaf: seen.ca_as_leaf.load(Ordering::Relaxed),
         chain: seen.chain(),
         client: client.as_ref(),
@@ -416,6 +579,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             // speaks, with a plain CONNECT on a new connection.
             None | Some(TlsError::InvalidMessage(_)) => Failure::BrokenOff {
                 kind: error.kind(),
+                received: received.lock().map(|r| r.total).unwrap_or_default(),
                 plain: probe::plain_connect(ctx.open_raw(&peer), ctx.budget()).await,
             },
             Some(tls_error) => Failure::Rejected(tls_error.clone()),
@@ -463,6 +627,10 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         }
     };
     let (summary, finding) = explain::failure(&facts, &failure);
+    // A handshake dropped for want of SNI says all the HiveMQ warning said, and more.
+    if finding.def.id == TLS_NO_SNI.id {
+        findings.retain(|f| f.def.id != TLS_NO_SNI.id);
+    }
     findings.push(finding);
     StageOutput::done(summary, findings)
 }
@@ -786,6 +954,19 @@ mod tests {
     #[test]
     fn the_ring_provider_is_the_one_compiled_in() {
         assert!(!provider().cipher_suites.is_empty());
+    }
+
+    #[test]
+    fn a_name_is_compared_without_its_sequence_header() {
+        // Short form: SEQUENCE of 3 bytes.
+        assert_eq!(name_contents(&[0x30, 0x03, 1, 2, 3]), &[1, 2, 3]);
+        // Long form: 0x81 and one length byte, as names of 128 to 255 bytes have.
+        let mut long = vec![0x30, 0x81, 200];
+        long.extend(std::iter::repeat_n(7u8, 200));
+        assert_eq!(name_contents(&long), &long[3..]);
+        // Truncated input is returned whole rather than misread.
+        assert_eq!(name_contents(&[0x30]), &[0x30]);
+        assert_eq!(name_contents(&[0x30, 0x84, 0]), &[0x30, 0x84, 0]);
     }
 }
 
