@@ -79,7 +79,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l mqtt-
 3.1.1\t'MQTT 3.1.1 only'
 5\t'MQTT 5 only'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s i -l client-id -d 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker' -r
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l keepalive -d 'Keepalive to announce, in seconds' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l keepalive -d 'Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this long passes without it sending anything, as a client does' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l auth-method -d 'MQTT 5 enhanced authentication method (e.g. K8S-SAT); the token is sent as its data' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l broker -d 'The broker\'s flavour, for hints (default: inferred from what the broker shows)' -r -f -a "mosquitto\t''
 emqx\t''
@@ -87,7 +87,7 @@ aio\t'Azure IoT Operations\' MQTT broker'
 hivemq\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l publish -d 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l subscribe -d 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription' -r
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l hold -d 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip)' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l hold -d 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip). A PINGREQ goes out whenever the keepalive passes without the doctor sending anything, so a hold longer than a load balancer\'s idle timeout, with --keepalive below it, checks that the keepalive keeps connections alive' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l proxy -d 'Tunnel through this proxy: http://[USER:PASS@]HOST:PORT (HTTP CONNECT), socks5://… or socks5h://… (the proxy resolves the broker\'s name) [default: https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY, unless NO_PROXY lists the broker or it is on this machine]' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l ws-path -d 'HTTP path of the WebSocket endpoint, for ws:// and wss:// targets that name none [default: /mqtt]' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l ws-header -d 'Extra header for the WebSocket upgrade, as \'Name: value\' (repeatable). Values are never shown, only their length and fingerprint' -r

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::pki::{Ca, Leaf, write};
 use common::servers::{Haproxy, WsBroker};
 use common::{Mosquitto, ReportExt, StageExt, doctor_json, evidence};
 
@@ -205,4 +206,45 @@ fn websocket_listener_expecting_proxy_protocol_is_named() {
         "{}",
         finding.detail
     );
+}
+
+/// The same `accept-proxy` listener passing TLS through to Mosquitto's TLS listener: HAProxy
+/// breaks off the ClientHello, and a handshake behind a PROXY header is answered.
+#[test]
+fn tls_listener_expecting_proxy_protocol_is_named() {
+    let ca = Ca::new("mqtt-doctor test CA");
+    let server = ca.issue(&Leaf::server());
+    let files = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&format!(
+        "certfile {}\nkeyfile {}\n",
+        write(files.path(), "server.pem", &server.cert).display(),
+        write(files.path(), "server.key", &server.key).display()
+    ));
+    let haproxy = Haproxy::start(&format!(
+        "frontend tls\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend broker\n\
+         backend broker\n  server m 127.0.0.1:{}\n",
+        broker.port
+    ));
+    let cafile = write(files.path(), "ca.pem", &ca.pem);
+    let (report, code) = doctor_json(&[
+        &format!("mqtts://127.0.0.1:{}", haproxy.port),
+        "--cafile",
+        &cafile.display().to_string(),
+    ]);
+
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some("tcp.proxy_protocol_expected"),
+        "{report:#?}"
+    );
+    let finding = report.finding("tcp.proxy_protocol_expected");
+    assert_eq!(evidence(finding, "proxy_protocol"), "v1 and v2");
+    assert!(
+        finding.detail.contains("TLS handshake"),
+        "{}",
+        finding.detail
+    );
+    // Not taken for an SNI-routing listener, though no SNI went to this IP address.
+    assert!(report.findings.iter().all(|f| f.id != "tls.no_sni"));
 }

@@ -21,7 +21,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
-use super::{Dialer, Peer, Transport};
+use super::{Dialer, Peer, ProxyHeader, Transport};
 use crate::budget::Budget;
 
 /// What came back to a plain CONNECT.
@@ -228,6 +228,18 @@ pub(crate) async fn speaks_tls(
     peer: &Peer,
     budget: Budget,
 ) -> Option<String> {
+    speaks_tls_with(dialer, name, peer, budget, None).await
+}
+
+/// [`speaks_tls`] with a PROXY protocol header before the ClientHello, as a load balancer in
+/// front would send it.
+pub(crate) async fn speaks_tls_with(
+    dialer: &Dialer,
+    name: ServerName<'static>,
+    peer: &Peer,
+    budget: Budget,
+    header: Option<ProxyHeader>,
+) -> Option<String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(AnyCertificate {
         provider: provider.clone(),
@@ -240,7 +252,7 @@ pub(crate) async fn speaks_tls(
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
     let attempt = async {
-        let tcp = dialer.open_raw(peer).await?;
+        let tcp = dialer.open_raw_with(peer, header).await?;
         TlsConnector::from(Arc::new(tls_config))
             .connect(name, tcp)
             .await

@@ -20,9 +20,10 @@ use crate::findings::registry::{
 };
 use crate::findings::{Finding, Status};
 use crate::stages::context::Budget;
+use crate::stages::tcp;
 use crate::target::Host;
-use crate::transport::Peer;
 use crate::transport::probe::PlainReply;
+use crate::transport::{Peer, ProxyHeader};
 
 const AIO_CA_FIX: &str = "For Azure IoT Operations, the broker's CA is in the ConfigMap \
 azure-iot-operations-aio-ca-trust-bundle:\n  kubectl get configmap \
@@ -140,7 +141,20 @@ pub(super) fn failure(facts: &Facts<'_>, failure: &Failure) -> (String, Finding)
             kind,
             received,
             plain,
-        } => titled(broken_off(facts, *kind, *received, plain)),
+            proxy,
+        } => titled(match proxy.first() {
+            Some((_, answer)) => {
+                let headers: Vec<ProxyHeader> = proxy.iter().map(|(h, _)| *h).collect();
+                facts.evidence(tcp::proxy_protocol_expected(
+                    &facts.peer,
+                    "TLS handshake",
+                    &format!("was broken off ({kind})"),
+                    &headers,
+                    &format!("was answered ({answer})"),
+                ))
+            }
+            None => broken_off(facts, *kind, *received, plain),
+        }),
         Failure::ClientRefused(refused) => (
             "the broker refused the client certificate".to_string(),
             match refused {

@@ -54,7 +54,7 @@ use crate::secret::{MAX_PEER_TEXT, peer_text};
 use crate::stages::context::{Budget, Context, StageOutput};
 use crate::target::Host;
 use crate::transport::probe::{self, PlainReply};
-use crate::transport::{Connection, Peer, TlsDialer, Transport};
+use crate::transport::{Connection, Peer, ProxyHeader, TlsDialer, Transport};
 
 /// How long to wait after a TLS 1.3 handshake for the server's verdict on our certificate when
 /// it sends no session ticket.
@@ -257,6 +257,8 @@ pub(super) enum Failure {
         kind: io::ErrorKind,
         received: usize,
         plain: PlainReply,
+        /// The PROXY protocol headers behind which a new connection's handshake was answered.
+        proxy: Vec<(ProxyHeader, String)>,
     },
     /// TLS 1.3 finished, then the server refused the client certificate.
     ClientRefused(AfterHandshake),
@@ -577,11 +579,32 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         Some(Err(error)) => match rustls_error(&error) {
             // No TLS alert, just a close or bytes that are not TLS: find out what the port
             // speaks, with a plain CONNECT on a new connection.
-            None | Some(TlsError::InvalidMessage(_)) => Failure::BrokenOff {
-                kind: error.kind(),
-                received: received.lock().map(|r| r.total).unwrap_or_default(),
-                plain: probe::plain_connect(ctx.open_raw(&peer), ctx.budget()).await,
-            },
+            // Beside it, the same handshake behind PROXY headers: a listener that expects one
+            // (HAProxy `accept-proxy`) breaks off a ClientHello that comes first.
+            None | Some(TlsError::InvalidMessage(_)) => {
+                let budget = ctx.budget();
+                let behind = |header| {
+                    let name = probe_name(config, &peer);
+                    let peer = &peer;
+                    let dialer = &ctx.dialer;
+                    async move {
+                        probe::speaks_tls_with(dialer, name, peer, budget, Some(header))
+                            .await
+                            .map(|answer| (header, answer))
+                    }
+                };
+                let (plain, v1, v2) = tokio::join!(
+                    probe::plain_connect(ctx.open_raw(&peer), budget),
+                    behind(ProxyHeader::V1),
+                    behind(ProxyHeader::V2)
+                );
+                Failure::BrokenOff {
+                    kind: error.kind(),
+                    received: received.lock().map(|r| r.total).unwrap_or_default(),
+                    plain,
+                    proxy: [v1, v2].into_iter().flatten().collect(),
+                }
+            }
             Some(tls_error) => Failure::Rejected(tls_error.clone()),
         },
         Some(Ok(mut stream)) => {
