@@ -2,6 +2,7 @@
 //! misbehaving TCP peers, all on loopback. Nothing here talks to any other address.
 #![allow(dead_code)]
 
+pub mod brokers;
 pub mod dns;
 pub mod hostile;
 pub mod jwt;
