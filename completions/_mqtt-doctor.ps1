@@ -71,7 +71,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--jwt-key', '--jwt-key', [CompletionResultType]::ParameterName, 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file to check the signature with (the key is picked by kid)')
             [CompletionResult]::new('--token-expiry-warning', '--token-expiry-warning', [CompletionResultType]::ParameterName, 'Warn when the token expires within this time')
-            [CompletionResult]::new('--mqtt-version', '--mqtt-version', [CompletionResultType]::ParameterName, 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that)')
+            [CompletionResult]::new('--mqtt-version', '--mqtt-version', [CompletionResultType]::ParameterName, 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that, or stays silent on MQTT 5)')
             [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker')
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker')
             [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this long passes without it sending anything, as a client does')

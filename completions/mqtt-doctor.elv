@@ -67,7 +67,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --jwt-key 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with'
             cand --jwks 'JWKS file to check the signature with (the key is picked by kid)'
             cand --token-expiry-warning 'Warn when the token expires within this time'
-            cand --mqtt-version 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that)'
+            cand --mqtt-version 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that, or stays silent on MQTT 5)'
             cand -i 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker'
             cand --client-id 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker'
             cand --keepalive 'Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this long passes without it sending anything, as a client does'

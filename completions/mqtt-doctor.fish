@@ -75,7 +75,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-s
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-key -d 'PEM public key or certificate to check an RS*/PS*/ES*/EdDSA signature with' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwks -d 'JWKS file to check the signature with (the key is picked by kid)' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l token-expiry-warning -d 'Warn when the token expires within this time' -r
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l mqtt-version -d 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that)' -r -f -a "auto\t'MQTT 5, and MQTT 3.1.1 again if the broker only speaks that'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l mqtt-version -d 'MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that, or stays silent on MQTT 5)' -r -f -a "auto\t'MQTT 5, and MQTT 3.1.1 again if the broker only speaks that'
 3.1.1\t'MQTT 3.1.1 only'
 5\t'MQTT 5 only'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s i -l client-id -d 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker' -r

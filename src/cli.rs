@@ -359,7 +359,8 @@ fn parse_filter(text: &str) -> Result<String, String> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "MQTT")]
 pub struct MqttArgs {
-    /// MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that)
+    /// MQTT version: 5, 3.1.1, or auto (5, then 3.1.1 if the broker only speaks that, or stays
+    /// silent on MQTT 5)
     #[arg(long, value_enum, default_value_t = MqttVersion::Auto, env = "MQTT_DOCTOR_MQTT_VERSION")]
     pub mqtt_version: MqttVersion,
 

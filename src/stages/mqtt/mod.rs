@@ -261,7 +261,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         Err(why) => return StageOutput::not_applicable(format!("not connecting: {why}")),
     };
     let mut findings = Vec::new();
-    let client_id = match &config.mqtt.client_id {
+    let mut client_id = match &config.mqtt.client_id {
         Some(id) => {
             findings.push(client_id_warning(id));
             id.clone()
@@ -269,47 +269,49 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         None => probe::random_client_id(),
     };
 
-    let first = match config.mqtt.version {
-        MqttVersion::V311 => Protocol::V311,
-        MqttVersion::Auto | MqttVersion::V5 => Protocol::V5,
+    // Enhanced authentication does not exist in 3.1.1: a 3.1.1 attempt goes without it.
+    let plain = Sent {
+        method: None,
+        token: None,
+        ..sent.clone()
     };
-    let mut attempt = connect(ctx, Wire::new(connection.stream), first, &client_id, &sent).await;
-
-    if config.mqtt.version == MqttVersion::Auto
-        && let Some(why) = only_311(&attempt)
-    {
-        let budget = ctx.budget();
-        if let Some(Ok(stream)) = budget.run(ctx.reconnect(&peer)).await {
-            // Enhanced authentication does not exist in 3.1.1: the retry goes without it.
-            let plain = Sent {
-                method: None,
-                token: None,
-                ..sent.clone()
-            };
-            let retry = connect(ctx, Wire::new(stream), Protocol::V311, &client_id, &plain).await;
-            if matches!(retry.answer, Answer::Connack { .. }) {
-                let mut detail = format!(
-                    "The broker does not speak MQTT 5: it {why}. The doctor connected again with \
-                     MQTT 3.1.1."
-                );
-                if sent.method.is_some() {
-                    detail.push_str(
-                        " Enhanced authentication (--auth-method) needs MQTT 5, so the retry sent \
-                         no authentication method.",
-                    );
-                }
-                findings.push(
-                    Finding::new(&r::MQTT_V311_ONLY, detail)
-                        .with_evidence("mqtt5_answer", why)
-                        .with_fix(
-                            "Nothing to fix for the doctor; give --mqtt-version 3.1.1 to skip the \
-                             MQTT 5 attempt, and configure MQTT 3.1.1 in clients of this broker.",
-                        ),
-                );
-                attempt = retry;
-                sent = plain;
-            }
+    let (mut attempt, fallback) = match config.mqtt.version {
+        MqttVersion::Auto => {
+            auto_connect(ctx, connection.stream, &peer, &client_id, &sent, &plain).await
         }
+        MqttVersion::V311 => {
+            let wire = Wire::new(connection.stream);
+            let attempt = connect(ctx, wire, Protocol::V311, &client_id, &sent).await;
+            (attempt, None)
+        }
+        MqttVersion::V5 => {
+            let wire = Wire::new(connection.stream);
+            let attempt = connect(ctx, wire, Protocol::V5, &client_id, &sent).await;
+            (attempt, None)
+        }
+    };
+    if let Some(fallback) = fallback {
+        let mut detail = format!(
+            "The broker does not speak MQTT 5: it {}. The doctor connected again with MQTT \
+             3.1.1, and the broker answered that.",
+            fallback.why
+        );
+        if sent.method.is_some() {
+            detail.push_str(
+                " Enhanced authentication (--auth-method) needs MQTT 5, so the retry sent no \
+                 authentication method.",
+            );
+        }
+        findings.push(
+            Finding::new(&r::MQTT_V311_ONLY, detail)
+                .with_evidence("mqtt5_answer", fallback.why)
+                .with_fix(
+                    "Nothing to fix for the doctor; give --mqtt-version 3.1.1 to skip the MQTT 5 \
+                     attempt, and configure MQTT 3.1.1 in clients of this broker.",
+                ),
+        );
+        client_id = fallback.client_id;
+        sent = plain;
     }
 
     let broker = BrokerGuess::before_connack(config, &peer, &sent);
@@ -772,6 +774,108 @@ fn read_failure(ctx: &Context<'_>, error: ReadError, started: Instant) -> Answer
 }
 
 /// Why a retry with MQTT 3.1.1 is worth it after an MQTT 5 attempt, in words.
+/// How long an MQTT 5 CONNECT may go unanswered before a 3.1.1 one is sent beside it (a quarter
+/// of the step, at most this): brokers that do not speak MQTT 5 may wait in silence for bytes
+/// that never come (amqtt does), and the 3.1.1 attempt must not wait for the whole step.
+const SILENCE_GRACE: Duration = Duration::from_secs(1);
+
+/// The 3.1.1 CONNECT that replaced an MQTT 5 one in auto mode, and why.
+struct Fallback {
+    /// What the broker did with the MQTT 5 CONNECT.
+    why: String,
+    /// The client id the 3.1.1 session has (its own, when it ran beside the MQTT 5 one).
+    client_id: String,
+}
+
+/// A 3.1.1 CONNECT on a new connection opened as the stages opened theirs. `None` when the
+/// connection could not be opened.
+async fn connect_311(
+    ctx: &Context<'_>,
+    peer: &Peer,
+    client_id: String,
+    plain: &Sent,
+) -> Option<Attempt> {
+    let budget = ctx.budget();
+    let stream = budget.run(ctx.reconnect(peer)).await?.ok()?;
+    Some(connect(ctx, Wire::new(stream), Protocol::V311, &client_id, plain).await)
+}
+
+/// Auto mode: the MQTT 5 CONNECT, and the 3.1.1 one that replaces it when the broker closes on
+/// MQTT 5, answers it as a 3.1.1 broker, refuses its version, or stays silent. A broker silent
+/// for a short part of the step is asked in 3.1.1 beside the MQTT 5 wait, on a new connection
+/// with a client id of its own (the two sessions must not take each other over), and the first
+/// CONNACK wins; the other connection is closed. With a client id given, the two ask one after
+/// the other.
+async fn auto_connect(
+    ctx: &Context<'_>,
+    stream: Box<dyn crate::transport::Transport>,
+    peer: &Peer,
+    client_id: &str,
+    sent: &Sent,
+    plain: &Sent,
+) -> (Attempt, Option<Fallback>) {
+    let started = Instant::now();
+    let v5 = connect(ctx, Wire::new(stream), Protocol::V5, client_id, sent);
+    tokio::pin!(v5);
+    let grace = (ctx.config.timeout / 4).min(SILENCE_GRACE);
+    let mut beside = None;
+    // A 3.1.1 attempt beside the MQTT 5 one that got no CONNACK: not asked again.
+    let mut asked_311 = false;
+    let attempt = if ctx.config.mqtt.client_id.is_some() {
+        (&mut v5).await
+    } else {
+        match tokio::time::timeout(grace, &mut v5).await {
+            Ok(attempt) => attempt,
+            Err(_) => {
+                let retry_id = probe::random_client_id();
+                let mut v311 = Box::pin(connect_311(ctx, peer, retry_id.clone(), plain));
+                tokio::select! {
+                    attempt = &mut v5 => {
+                        beside = Some((retry_id, v311));
+                        attempt
+                    }
+                    retry = &mut v311 => match retry {
+                        Some(retry) if matches!(retry.answer, Answer::Connack { .. }) => {
+                            let why = format!(
+                                "did not answer the MQTT 5 CONNECT in {:.1} s, while a 3.1.1 \
+                                 CONNECT sent after {:.1} s was answered",
+                                started.elapsed().as_secs_f64(),
+                                grace.as_secs_f64()
+                            );
+                            let fallback = Fallback { why, client_id: retry_id };
+                            return (retry, Some(fallback));
+                        }
+                        _ => {
+                            asked_311 = true;
+                            (&mut v5).await
+                        }
+                    },
+                }
+            }
+        }
+    };
+    let Some(why) = only_311(&attempt).filter(|_| !asked_311) else {
+        return (attempt, None);
+    };
+    let (retry_id, retry) = match beside {
+        Some((id, v311)) => (id, v311.await),
+        None => {
+            let id = client_id.to_string();
+            (id.clone(), connect_311(ctx, peer, id, plain).await)
+        }
+    };
+    match retry {
+        Some(retry) if matches!(retry.answer, Answer::Connack { .. }) => {
+            let fallback = Fallback {
+                why,
+                client_id: retry_id,
+            };
+            (retry, Some(fallback))
+        }
+        _ => (attempt, None),
+    }
+}
+
 fn only_311(attempt: &Attempt) -> Option<String> {
     if attempt.protocol != Protocol::V5 {
         return None;
@@ -788,6 +892,13 @@ fn only_311(attempt: &Attempt) -> Option<String> {
             what: Silence::Closed | Silence::Reset(_),
             ..
         } => Some("closed the connection on the MQTT 5 CONNECT without a CONNACK".into()),
+        Answer::Nothing {
+            what: Silence::TimedOut(budget),
+            ..
+        } => Some(format!(
+            "did not answer the MQTT 5 CONNECT within {}",
+            budget.describe()
+        )),
         _ => None,
     }
 }
