@@ -238,6 +238,8 @@ registry! {
     ACL_SUBSCRIBE_DENIED = "acl.subscribe_denied", Mqtt, Fail, "Subscription denied";
     /// PUBACK refused a publish (MQTT 5).
     ACL_PUBLISH_DENIED = "acl.publish_denied", Mqtt, Fail, "Publish denied";
+    /// A publish was acknowledged, but no subscription of the run could show it delivered.
+    ACL_DELIVERY_UNVERIFIED = "acl.delivery_unverified", Mqtt, Info, "Delivery not checked";
     /// A published message did not come back through a matching subscription.
     ACL_ROUNDTRIP_FAILED = "acl.roundtrip_failed", Mqtt, Fail, "Message did not come back";
     /// The connection stayed up for the hold and answered a PINGREQ.

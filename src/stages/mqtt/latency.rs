@@ -114,6 +114,7 @@ pub(super) async fn recheck(
         next_packet_id: 1,
         keepalive: 0,
         timings: Timings::default(),
+        gone: false,
     };
     session.disconnect(ctx.budget().until).await;
     (connack.code == 0).then_some(elapsed)

@@ -359,6 +359,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 next_packet_id: 1,
                 keepalive,
                 timings: latency::Timings::default(),
+                gone: false,
             };
             let mut summary = format!(
                 "{} connected in {:.1} ms",
@@ -368,9 +369,10 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             if !config.mqtt.subscribe.is_empty() || !config.mqtt.publish.is_empty() {
                 let (topic_summary, topic_findings) = session.topic_checks(ctx, &client_id).await;
                 summary.push_str(&format!(", {topic_summary}"));
-                let lost = topic_findings
-                    .iter()
-                    .any(|f| f.def.id == r::SESSION_DROPPED.id);
+                let lost = session.gone
+                    || topic_findings
+                        .iter()
+                        .any(|f| f.def.id == r::SESSION_DROPPED.id);
                 findings.extend(topic_findings);
                 if lost {
                     return StageOutput::done(summary, findings);
@@ -1104,8 +1106,8 @@ pub(crate) fn decode_any(frame: &Frame) {
                 session::suback_reason(code);
             });
         }
-        if let Some((_, code)) = session::parse_puback(frame, protocol) {
-            session::puback_reason(code);
+        if let Some((_, code, reason)) = session::parse_puback(frame, protocol) {
+            session::refusal_meaning(code, session::puback_reason(code), reason.as_deref());
         }
         session::read_publish(frame, protocol);
     }

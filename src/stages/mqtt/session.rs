@@ -13,6 +13,8 @@ pub(super) struct Session {
     pub(super) keepalive: u16,
     /// The round trips timed on the way, for the latency waterfall.
     pub(super) timings: super::latency::Timings,
+    /// The broker ended the connection during the topic checks: nothing more can be asked.
+    pub(super) gone: bool,
 }
 
 /// A frame read during the session, or why none came.
@@ -132,6 +134,8 @@ pub(super) struct Published {
     pub(super) payload: Vec<u8>,
     pub(super) packet_id: u16,
     pub(super) puback: Option<u8>,
+    /// The PUBACK's reason string (MQTT 5).
+    pub(super) reason: Option<String>,
     pub(super) came_back: bool,
 }
 
@@ -245,6 +249,7 @@ impl Session {
                 ));
             }
             self.wire.take_tally();
+            let sent_at = Instant::now();
             let (codes, reason) = loop {
                 match self.next(budget.until).await {
                     Next::Frame(frame) if frame.packet_type() == PACKET_SUBACK => {
@@ -272,6 +277,18 @@ impl Session {
                             budget.describe()
                         ));
                     }
+                    Next::Ended(how, ending @ (Ending::Closed | Ending::Reset)) => {
+                        self.gone = true;
+                        let finding = closed_on(
+                            &r::ACL_SUBSCRIBE_DENIED,
+                            "SUBSCRIBE",
+                            &config.mqtt.subscribe,
+                            &how,
+                            ending,
+                            sent_at.elapsed(),
+                        );
+                        return ("subscription denied by closing".into(), vec![finding]);
+                    }
                     Next::Ended(how, _) => {
                         return self.lost(format!("the broker {how} after the SUBSCRIBE"));
                     }
@@ -280,12 +297,13 @@ impl Session {
             for (i, filter) in config.mqtt.subscribe.iter().enumerate() {
                 let code = codes.get(i).copied().unwrap_or(0x80);
                 if code >= 0x80 {
+                    let meaning = refusal_meaning(code, suback_reason(code), reason.as_deref());
+                    rows.push(json!({ "check": "subscribe", "topic": filter, "result": format!("denied, 0x{code:02X} {meaning}") }));
                     denied.push(json!({
                         "filter": filter,
                         "code": format!("0x{code:02X}"),
-                        "meaning": suback_reason(code),
+                        "meaning": meaning,
                     }));
-                    rows.push(json!({ "check": "subscribe", "topic": filter, "result": format!("denied, 0x{code:02X} {}", suback_reason(code)) }));
                 } else {
                     granted.push(filter.clone());
                     rows.push(json!({ "check": "subscribe", "topic": filter, "result": format!("granted QoS {code}") }));
@@ -353,6 +371,7 @@ impl Session {
                 payload,
                 packet_id: id,
                 puback: None,
+                reason: None,
                 came_back: false,
             });
         }
@@ -373,9 +392,10 @@ impl Session {
         }) {
             match self.next(budget.until).await {
                 Next::Frame(frame) if frame.packet_type() == PACKET_PUBACK => {
-                    if let Some((pkid, code)) = parse_puback(&frame, self.protocol)
+                    if let Some((pkid, code, reason)) = parse_puback(&frame, self.protocol)
                         && let Some(p) = published.iter_mut().find(|p| p.packet_id == pkid)
                     {
+                        p.reason = reason;
                         if let Some((first, sent)) = first_sent
                             && first == pkid
                         {
@@ -398,10 +418,34 @@ impl Session {
                 }
                 Next::Frame(_) => {}
                 Next::TimedOut => break,
-                Next::Ended(how, _) => {
-                    ended = Some(how);
+                Next::Ended(how, ending) => {
+                    ended = Some((how, ending));
                     break;
                 }
+            }
+        }
+        // A broker that denies a publish by closing the connection (RabbitMQ, aedes) ends it
+        // before the PUBACK: that is the answer to the publishes still waiting for one.
+        if let Some((how, ending @ (Ending::Closed | Ending::Reset))) = &ended
+            && let Some(sent) = first_sent.map(|(_, at)| at)
+        {
+            let waiting: Vec<String> = published
+                .iter()
+                .filter(|p| p.puback.is_none())
+                .map(|p| p.topic.clone())
+                .collect();
+            if !waiting.is_empty() {
+                self.gone = true;
+                let finding = closed_on(
+                    &r::ACL_PUBLISH_DENIED,
+                    "PUBLISH",
+                    &waiting,
+                    how,
+                    *ending,
+                    sent.elapsed(),
+                );
+                findings.push(finding);
+                return ("publish denied by closing".into(), findings);
             }
         }
 
@@ -418,12 +462,13 @@ impl Session {
                     "no PUBACK".to_string()
                 }
                 Some(code) if code >= 0x80 => {
+                    let meaning = refusal_meaning(code, puback_reason(code), p.reason.as_deref());
                     publish_denied.push(json!({
                         "topic": p.topic,
                         "code": format!("0x{code:02X}"),
-                        "meaning": puback_reason(code),
+                        "meaning": meaning,
                     }));
-                    format!("denied, PUBACK 0x{code:02X} {}", puback_reason(code))
+                    format!("denied, PUBACK 0x{code:02X} {meaning}")
                 }
                 Some(0x10) => "accepted, no matching subscribers (0x10)".to_string(),
                 Some(_) => "accepted (PUBACK)".to_string(),
@@ -490,8 +535,18 @@ impl Session {
                 ),
             );
         }
+        // Accepted, but no subscription of this run could bring the message back: the broker
+        // may still drop it (3.1.1 cannot say otherwise), and nothing here saw it delivered.
+        let unverified: Vec<String> = published
+            .iter()
+            .filter(|p| p.puback.is_some_and(|c| c < 0x80) && !expects_echo(p))
+            .map(|p| p.topic.clone())
+            .collect();
         let failed = findings.len();
-        if let Some(how) = ended {
+        if !unverified.is_empty() {
+            findings.push(delivery_unverified(&unverified));
+        }
+        if let Some((how, _)) = ended {
             let (summary, mut more) =
                 self.lost(format!("the broker {how} during the topic checks"));
             findings.append(&mut more);
@@ -502,16 +557,24 @@ impl Session {
         let others = (early.dropped > 0)
             .then(|| json!({ "messages": early.dropped, "bytes": early.dropped_bytes }));
         if failed == 0 {
+            let passed = if unverified.is_empty() {
+                "delivered them back where a subscription matched"
+            } else {
+                "delivered them back where a subscription matched (not every publish had one)"
+            };
             let mut finding = Finding::new(
                 &r::ACL_OK,
-                "Every topic check passed: the broker granted the subscriptions, acknowledged \
-                 the publishes, and delivered them back where a subscription matched.",
+                format!(
+                    "Every topic check passed: the broker granted the subscriptions, \
+                     acknowledged the publishes, and {passed}."
+                ),
             )
             .with_evidence("checks", rows);
             if let Some(others) = others {
                 finding = finding.with_evidence("other_messages", others);
             }
-            findings.push(finding);
+            // The check's own finding first, as the report lists a stage's pass before notes.
+            findings.insert(0, finding);
             ("topic checks passed".into(), findings)
         } else {
             if let Some(first) = findings.first_mut() {
@@ -974,6 +1037,69 @@ pub(super) fn mark_echo(published: &mut [Published], topic: &str, payload: &[u8]
 }
 
 /// SUBACK: packet id, per-filter codes, reason string.
+/// A SUBSCRIBE or PUBLISH answered by the connection closing before its SUBACK or PUBACK: the
+/// way some brokers deny one. Says only what happened on the wire, and which packet it followed.
+fn closed_on(
+    def: &'static FindingDef,
+    packet: &str,
+    topics: &[String],
+    how: &str,
+    ending: Ending,
+    after: Duration,
+) -> Finding {
+    let (answer, key) = if packet == "SUBSCRIBE" {
+        ("SUBACK", "filter")
+    } else {
+        ("PUBACK", "topic")
+    };
+    let denied: Vec<Value> = topics
+        .iter()
+        .map(|t| {
+            json!({
+                key: t,
+                "code": "none",
+                "meaning": format!("the connection ended before the {answer}"),
+            })
+        })
+        .collect();
+    Finding::new(
+        def,
+        format!(
+            "The broker {how} {:.1} ms after the {packet} to {}, before any {answer}: it denies \
+             by closing the connection rather than with a code.",
+            millis(after),
+            topics.join(", ")
+        ),
+    )
+    .with_evidence("denied", denied)
+    .with_evidence("packet", packet)
+    .with_evidence("connection", ending.name())
+    .with_evidence("after_ms", millis(after))
+    .with_fix(
+        "Grant this client the topic in the broker's authorization rules (the user's permissions \
+         on the topic); the broker's log names the denial.",
+    )
+}
+
+/// Publishes the broker acknowledged with no subscription of this run to see them delivered.
+fn delivery_unverified(topics: &[String]) -> Finding {
+    Finding::new(
+        &r::ACL_DELIVERY_UNVERIFIED,
+        format!(
+            "The broker acknowledged the publish to {}, but no --subscribe filter of this run \
+             matches it, so delivery was not checked. A broker may acknowledge a publish it then \
+             drops: MQTT 3.1.1 has no way to say otherwise, and some brokers' ACLs do it under \
+             MQTT 5 too.",
+            topics.join(", ")
+        ),
+    )
+    .with_evidence("topics", topics.to_vec())
+    .with_fix(format!(
+        "Check the round trip: add --subscribe {} (the client must also be allowed to read it).",
+        topics.first().map(String::as_str).unwrap_or("TOPIC")
+    ))
+}
+
 pub(super) fn parse_suback(
     frame: &Frame,
     protocol: Protocol,
@@ -994,8 +1120,8 @@ pub(super) fn parse_suback(
     Some((pkid, body.to_vec(), reason))
 }
 
-/// PUBACK: packet id and reason code (0 when absent, and always on 3.1.1).
-pub(super) fn parse_puback(frame: &Frame, protocol: Protocol) -> Option<(u16, u8)> {
+/// PUBACK: packet id, reason code (0 when absent, and always on 3.1.1) and reason string.
+pub(super) fn parse_puback(frame: &Frame, protocol: Protocol) -> Option<(u16, u8, Option<String>)> {
     let mut body = Bytes::copy_from_slice(frame.body());
     if body.remaining() < 2 {
         return None;
@@ -1005,10 +1131,51 @@ pub(super) fn parse_puback(frame: &Frame, protocol: Protocol) -> Option<(u16, u8
         Protocol::V5 if body.has_remaining() => body.get_u8(),
         _ => 0,
     };
+    let mut reason = None;
     if protocol == Protocol::V5 && body.has_remaining() {
-        let _ = PubAckProperties::read(&mut body);
+        reason = PubAckProperties::read(&mut body)
+            .ok()
+            .flatten()
+            .and_then(|p| p.reason_string)
+            .map(|r| peer_text(&r, MAX_PEER_TEXT));
     }
-    Some((pkid, code))
+    Some((pkid, code, reason))
+}
+
+/// What a refusal code means for a topic or filter the doctor checked, read with the broker's
+/// reason string. "Topic name invalid" (0x90) and "topic filter invalid" (0x8F) on a name the
+/// doctor has already validated cannot be about its form: brokers send them for a denial
+/// (ejabberd does, with the reason string "forbidden by service policy").
+pub(super) fn refusal_meaning(code: u8, spec: &str, reason: Option<&str>) -> String {
+    let says_denied = reason.is_some_and(|r| {
+        let r = r.to_ascii_lowercase();
+        [
+            "forbid",
+            "denied",
+            "deny",
+            "not authori",
+            "unauthori",
+            "permission",
+            "policy",
+            "acl",
+        ]
+        .iter()
+        .any(|word| r.contains(word))
+    });
+    match reason {
+        Some(reason) if says_denied => {
+            format!("{spec}, a denial: the broker's reason string says \"{reason}\"")
+        }
+        _ if matches!(code, 0x8F | 0x90) => format!(
+            "{spec}, though the doctor checked it is a valid one: the broker uses this code for a \
+             denial{}",
+            reason
+                .map(|r| format!(" (reason string \"{r}\")"))
+                .unwrap_or_default()
+        ),
+        Some(reason) => format!("{spec} (reason string \"{reason}\")"),
+        None => spec.to_string(),
+    }
 }
 
 pub(super) fn suback_reason(code: u8) -> &'static str {
