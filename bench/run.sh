@@ -46,8 +46,10 @@ MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
 cargo build --release --quiet
 cargo build --release --quiet --example floor
-DOCTOR=$PWD/target/release/mqtt-doctor
-FLOOR=$PWD/target/release/examples/floor
+# Where cargo put them: CARGO_TARGET_DIR when set, else ./target.
+BUILT=${CARGO_TARGET_DIR:-$PWD/target}
+DOCTOR=$BUILT/release/mqtt-doctor
+FLOOR=$BUILT/release/examples/floor
 PAHO="python3 $PWD/bench/paho_pub.py"
 OUT=$PWD/target/bench
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -236,7 +238,7 @@ hf many 3 \
   "one after another=sh $work/sequential.sh"
 
 ls -l "$DOCTOR" | awk '{print $5}' > "$OUT/binary_size"
-static=target/x86_64-unknown-linux-musl/release/mqtt-doctor
+static=$BUILT/x86_64-unknown-linux-musl/release/mqtt-doctor
 [ -f "$static" ] && ls -l "$static" | awk '{print $5}' > "$OUT/static_size" || true
 
 python3 bench/report.py "$OUT" "$TIMEOUT" "$MANY" > "$OUT/results.md"

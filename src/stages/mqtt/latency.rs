@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::explain::BrokerGuess;
-use super::session::Session;
+use super::session::{Session, Timings};
 use super::{Answer, Sent, connect};
 use crate::findings::registry as r;
 use crate::findings::{Finding, millis};
@@ -35,15 +35,6 @@ use crate::reason_codes::{Broker, Protocol};
 use crate::stages::context::Context;
 use crate::transport::Peer;
 use crate::wire::Wire;
-
-/// The round trips the session timed, for the waterfall.
-#[derive(Debug, Default)]
-pub(crate) struct Timings {
-    /// The first QoS 1 PUBLISH to its PUBACK.
-    pub(crate) puback: Option<Duration>,
-    /// The first PINGREQ to its PINGRESP.
-    pub(crate) ping: Option<Duration>,
-}
 
 /// How much later than the round trip a CONNACK held for the client's delayed ACK comes, in
 /// milliseconds: the delayed-ACK timer of the doctor's own system, since the doctor is the

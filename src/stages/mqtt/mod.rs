@@ -358,7 +358,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 protocol,
                 next_packet_id: 1,
                 keepalive,
-                timings: latency::Timings::default(),
+                timings: session::Timings::default(),
                 gone: false,
             };
             let mut summary = format!(

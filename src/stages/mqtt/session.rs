@@ -12,9 +12,18 @@ pub(super) struct Session {
     /// Seconds between PINGREQs, at most: ours, or the broker's Server Keep Alive.
     pub(super) keepalive: u16,
     /// The round trips timed on the way, for the latency waterfall.
-    pub(super) timings: super::latency::Timings,
+    pub(super) timings: Timings,
     /// The broker ended the connection during the topic checks: nothing more can be asked.
     pub(super) gone: bool,
+}
+
+/// The round trips the session timed, for the waterfall.
+#[derive(Debug, Default)]
+pub(super) struct Timings {
+    /// The first QoS 1 PUBLISH to its PUBACK.
+    pub(super) puback: Option<Duration>,
+    /// The first PINGREQ to its PINGRESP.
+    pub(super) ping: Option<Duration>,
 }
 
 /// A frame read during the session, or why none came.
