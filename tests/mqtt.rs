@@ -609,3 +609,27 @@ fn a_refusal_from_an_unknown_broker_lists_the_shared_causes_and_how_to_rank_them
     );
     assert!(fix.contains("mqtt-doctor explain 135"), "{fix}");
 }
+
+/// Mosquitto acknowledges a publish to a topic no subscription of the run matches: the check
+/// passes, and a note says that delivery was not verified.
+#[test]
+fn publish_without_a_subscription_says_delivery_was_not_checked() {
+    let broker = Mosquitto::start("");
+    let (report, code) = doctor_json(&[
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        "--publish",
+        "doctor/t",
+    ]);
+
+    assert_eq!(code, 0, "{report:#?}");
+    let note = report.finding("acl.delivery_unverified");
+    assert_eq!(note.status.as_str(), "info");
+    assert_eq!(evidence(note, "topics"), r#"["doctor/t"]"#);
+    assert!(
+        note.fix
+            .as_deref()
+            .unwrap()
+            .contains("--subscribe doctor/t")
+    );
+    assert_eq!(report.finding("acl.ok").status.as_str(), "pass");
+}
