@@ -469,6 +469,9 @@ pub(super) fn nothing_back(
     } = connect;
     let ended = match &what {
         Silence::Closed => Some("was answered by the broker closing the connection".to_string()),
+        Silence::Reset(std::io::ErrorKind::ConnectionReset) => {
+            Some("was answered by a connection reset".to_string())
+        }
         Silence::Reset(kind) => Some(format!("was answered by a connection reset ({kind})")),
         _ => None,
     };

@@ -684,16 +684,29 @@ async fn follow_up(ctx: &Context<'_>, peer: &Peer, what: &Silence) -> FollowUp {
         };
     }
     let budget = ctx.budget();
+    // A CONNACK behind a header settles the question: the idle connection's wait is cut short.
+    let settled = tokio::sync::Notify::new();
     let behind = |header| {
-        probe::plain_connect(
-            ctx.dialer.reconnect_with(config, peer, Some(header)),
-            budget,
-        )
+        let settled = &settled;
+        async move {
+            let reply = probe::plain_connect(
+                ctx.dialer.reconnect_with(config, peer, Some(header)),
+                budget,
+            )
+            .await;
+            if matches!(reply, PlainReply::Connack(_)) {
+                settled.notify_one();
+            }
+            reply
+        }
     };
     let idle = async {
         if closed {
             let window = Budget::new(IDLE_WINDOW, budget.until);
-            Some(probe::idle(ctx.reconnect(peer), window).await)
+            tokio::select! {
+                idle = probe::idle(ctx.reconnect(peer), window) => Some(idle),
+                () = settled.notified() => None,
+            }
         } else {
             None
         }

@@ -285,11 +285,15 @@ pub(crate) fn proxy_protocol_expected(
 ) -> Finding {
     let versions: Vec<&str> = headers.iter().map(|header| header.name()).collect();
     let versions = versions.join(" and ");
+    let header = match headers {
+        [one] => format!("a PROXY protocol {} header", one.name()),
+        _ => "a PROXY protocol header, v1 and v2 alike,".to_string(),
+    };
     Finding::new(
         &TCP_PROXY_PROTOCOL_EXPECTED,
         format!(
-            "The {asked} to {peer} {without}, yet sent behind a PROXY protocol {versions} header \
-             it {behind}: this listener expects the PROXY protocol, the header a load balancer \
+            "The {asked} to {peer} {without}, yet sent behind {header} it {behind}: this \
+             listener expects the PROXY protocol, the header a load balancer \
              puts before the client's bytes. This client reached it without going through that \
              load balancer, or the load balancer in front does not send the header."
         ),
