@@ -60,9 +60,6 @@ pub(super) const MAX_AUTH_EVIDENCE: usize = 8;
 /// MQTT strings and binary data carry a 16-bit length.
 pub(super) const MAX_MQTT_BYTES: usize = u16::MAX as usize;
 
-/// The Azure IoT Operations broker's default listener port (Microsoft's Azure IoT Operations documentation).
-pub(super) const AIO_PORT: u16 = 18883;
-
 pub(super) const PACKET_CONNACK: u8 = 2;
 
 pub(super) const PACKET_PUBLISH: u8 = 3;
@@ -274,6 +271,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         MqttVersion::Auto | MqttVersion::V5 => Protocol::V5,
     };
     let mut attempt = connect(ctx, Wire::new(connection.stream), first, &client_id, &sent).await;
+    let mut mqtt5_answer = None;
 
     if config.mqtt.version == MqttVersion::Auto
         && let Some(why) = only_311(&attempt)
@@ -288,6 +286,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             };
             let retry = connect(ctx, Wire::new(stream), Protocol::V311, &client_id, &plain).await;
             if matches!(retry.answer, Answer::Connack { .. }) {
+                mqtt5_answer = explain::mqtt5_answer(&attempt);
                 let mut detail = format!(
                     "The broker does not speak MQTT 5: it {why}. The doctor connected again with \
                      MQTT 3.1.1."
@@ -312,7 +311,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         }
     }
 
-    let broker = BrokerGuess::before_connack(config, &peer, &sent);
+    let broker = BrokerGuess::before_connack(config, &peer, &sent, mqtt5_answer);
     let protocol = attempt.protocol;
     let auth_rounds = std::mem::take(&mut attempt.auth_rounds);
     let elapsed = attempt.started.elapsed();
@@ -329,6 +328,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 code: connack.code,
                 capabilities: explain::capabilities_of(connack.properties.as_ref()),
                 broker: broker.broker.map(|b| b.name().to_string()),
+                broker_confidence: Some(broker.confidence()),
             });
             let mut finding = connack_finding(&connack, &broker, &sent, &auth_rounds, elapsed);
             if connack.code != 0 {
@@ -364,7 +364,8 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 millis(elapsed)
             );
             if !config.mqtt.subscribe.is_empty() || !config.mqtt.publish.is_empty() {
-                let (topic_summary, topic_findings) = session.topic_checks(ctx, &client_id).await;
+                let (topic_summary, topic_findings) =
+                    session.topic_checks(ctx, &client_id, &broker).await;
                 summary.push_str(&format!(", {topic_summary}"));
                 let lost = topic_findings
                     .iter()

@@ -199,6 +199,7 @@ impl Session {
         &mut self,
         ctx: &Context<'_>,
         client_id: &str,
+        broker: &BrokerGuess,
     ) -> (String, Vec<Finding>) {
         let config = ctx.config;
         let mut findings = Vec::new();
@@ -304,14 +305,7 @@ impl Session {
                 if let Some(reason) = reason {
                     finding = finding.with_evidence("reason_string", reason);
                 }
-                findings.push(finding.with_fix(
-                    "Grant this client read access to the filters: for Mosquitto's dynamic \
-                     security, a role with a subscribePattern (and publishClientReceive) ACL for \
-                     the filter, added to the client (mosquitto_ctrl dynsec addRoleACL ROLE \
-                     subscribePattern FILTER allow); for EMQX, an authorization rule allowing \
-                     subscribe. Mosquitto's acl_file never refuses in the SUBACK: its denials \
-                     show only in the round trip.",
-                ));
+                findings.push(finding.with_fix(broker.fixes().subscribe_denied));
             }
         }
 
@@ -450,12 +444,7 @@ impl Session {
                     ),
                 )
                 .with_evidence("denied", publish_denied)
-                .with_fix(
-                    "Grant this client write access to the topic: for Mosquitto's acl_file a \
-                     `topic write TOPIC` (or readwrite) line under the user, then reload the \
-                     broker (SIGHUP); for dynamic security a publishClientSend ACL on one of the \
-                     client's roles; for EMQX an authorization rule allowing publish.",
-                ),
+                .with_fix(broker.fixes().publish_denied),
             );
         }
         if !lost.is_empty() {
@@ -482,12 +471,7 @@ impl Session {
                     ),
                 )
                 .with_evidence("topics", lost)
-                .with_fix(
-                    "Check the broker's ACL for this user on both sides: write on the topic and \
-                     read on the filter. Mosquitto logs `Denied PUBLISH from …` for a write \
-                     denial; an acl_file needs `topic readwrite TOPIC` (or separate read and write \
-                     lines) and a reload (SIGHUP, `systemctl reload mosquitto`).",
-                ),
+                .with_fix(broker.fixes().delivery_lost),
             );
         }
         let failed = findings.len();
