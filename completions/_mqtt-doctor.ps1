@@ -37,7 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             break
         }
         'mqtt-doctor;doctor' {
-            [CompletionResult]::new('--preset', '--preset', [CompletionResultType]::ParameterName, 'Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows them); any option overrides them')
+            [CompletionResult]::new('--preset', '--preset', [CompletionResultType]::ParameterName, 'Defaults for a broker family: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (`mqtt-doctor presets` shows them); any option overrides them')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file with settings and named profiles [default: ./mqtt-doctor.toml when present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'The profile of the config file to use ([profiles.NAME])')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s')
@@ -76,7 +76,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker')
             [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this long passes without it sending anything, as a client does')
             [CompletionResult]::new('--auth-method', '--auth-method', [CompletionResultType]::ParameterName, 'MQTT 5 enhanced authentication method (e.g. K8S-SAT); the token is sent as its data')
-            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'The broker''s flavour, for hints (default: inferred from what the broker shows)')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'The broker''s family, for causes and fixes in its own terms: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (default: recognised from what the broker shows, with the confidence the report states)')
             [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)')
             [CompletionResult]::new('--subscribe', '--subscribe', [CompletionResultType]::ParameterName, 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription')
             [CompletionResult]::new('--hold', '--hold', [CompletionResultType]::ParameterName, 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip). A PINGREQ goes out whenever the keepalive passes without the doctor sending anything, so a hold longer than a load balancer''s idle timeout, with --keepalive below it, checks that the keepalive keeps connections alive')

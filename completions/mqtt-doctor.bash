@@ -129,7 +129,7 @@ _mqtt__doctor() {
             fi
             case "${prev}" in
                 --preset)
-                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq rabbitmq vernemq nanomq ejabberd aedes amqtt" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -285,7 +285,7 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --broker)
-                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq rabbitmq vernemq nanomq ejabberd aedes amqtt" -- "${cur}"))
                     return 0
                     ;;
                 --publish)
@@ -331,7 +331,7 @@ _mqtt__doctor() {
             fi
             case "${prev}" in
                 --broker)
-                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mosquitto emqx aio hivemq rabbitmq vernemq nanomq ejabberd aedes amqtt" -- "${cur}"))
                     return 0
                     ;;
                 --color)

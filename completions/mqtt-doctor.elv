@@ -33,7 +33,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqtt-doctor;doctor'= {
-            cand --preset 'Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows them); any option overrides them'
+            cand --preset 'Defaults for a broker family: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (`mqtt-doctor presets` shows them); any option overrides them'
             cand --config 'Config file with settings and named profiles [default: ./mqtt-doctor.toml when present]'
             cand --profile 'The profile of the config file to use ([profiles.NAME])'
             cand -t 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s'
@@ -72,7 +72,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --client-id 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker'
             cand --keepalive 'Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this long passes without it sending anything, as a client does'
             cand --auth-method 'MQTT 5 enhanced authentication method (e.g. K8S-SAT); the token is sent as its data'
-            cand --broker 'The broker''s flavour, for hints (default: inferred from what the broker shows)'
+            cand --broker 'The broker''s family, for causes and fixes in its own terms: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (default: recognised from what the broker shows, with the confidence the report states)'
             cand --publish 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)'
             cand --subscribe 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription'
             cand --hold 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip). A PINGREQ goes out whenever the keepalive passes without the doctor sending anything, so a hold longer than a load balancer''s idle timeout, with --keepalive below it, checks that the keepalive keeps connections alive'

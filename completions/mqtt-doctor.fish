@@ -37,10 +37,16 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "schema" -d 
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print a man page (roff): the top page, or a command\'s (`man doctor`, `man token-inspect`)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l preset -d 'Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows them); any option overrides them' -r -f -a "mosquitto\t''
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l preset -d 'Defaults for a broker family: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (`mqtt-doctor presets` shows them); any option overrides them' -r -f -a "mosquitto\t''
 emqx\t''
 aio\t'Azure IoT Operations\' MQTT broker'
-hivemq\t''"
+hivemq\t''
+rabbitmq\t'RabbitMQ with its MQTT plugin'
+vernemq\t''
+nanomq\t''
+ejabberd\t''
+aedes\t''
+amqtt\t'amqtt, the successor of HBMQTT'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l config -d 'Config file with settings and named profiles [default: ./mqtt-doctor.toml when present]' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l profile -d 'The profile of the config file to use ([profiles.NAME])' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s t -l timeout -d 'Time allowed for each network step (DNS query, TCP connect, ...), e.g. 500ms, 2s' -r
@@ -81,10 +87,16 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l mqtt-
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s i -l client-id -d 'Client id to connect with (default: a random mqtt-doctor-… id). A device connected with the same id is disconnected by the broker' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l keepalive -d 'Keepalive to announce, in seconds. During --hold the doctor sends a PINGREQ whenever this long passes without it sending anything, as a client does' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l auth-method -d 'MQTT 5 enhanced authentication method (e.g. K8S-SAT); the token is sent as its data' -r
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l broker -d 'The broker\'s flavour, for hints (default: inferred from what the broker shows)' -r -f -a "mosquitto\t''
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l broker -d 'The broker\'s family, for causes and fixes in its own terms: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (default: recognised from what the broker shows, with the confidence the report states)' -r -f -a "mosquitto\t''
 emqx\t''
 aio\t'Azure IoT Operations\' MQTT broker'
-hivemq\t''"
+hivemq\t''
+rabbitmq\t'RabbitMQ with its MQTT plugin'
+vernemq\t''
+nanomq\t''
+ejabberd\t''
+aedes\t''
+amqtt\t'amqtt, the successor of HBMQTT'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l publish -d 'After connecting, publish at QoS 1 to TOPIC and check the broker allows it (repeatable)' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l subscribe -d 'After connecting, subscribe to FILTER and check the broker allows it (repeatable); with --publish, a message must come back through a matching subscription' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l hold -d 'Keep the connection this long after CONNACK and report whether the broker drops it (default: one PINGREQ round trip). A PINGREQ goes out whenever the keepalive passes without the doctor sending anything, so a hold longer than a load balancer\'s idle timeout, with --keepalive below it, checks that the keepalive keeps connections alive' -r
@@ -107,7 +119,13 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s V -l 
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l broker -d 'Rank a code\'s causes for this broker' -r -f -a "mosquitto\t''
 emqx\t''
 aio\t'Azure IoT Operations\' MQTT broker'
-hivemq\t''"
+hivemq\t''
+rabbitmq\t'RabbitMQ with its MQTT plugin'
+vernemq\t''
+nanomq\t''
+ejabberd\t''
+aedes\t''
+amqtt\t'amqtt, the successor of HBMQTT'"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand explain" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"

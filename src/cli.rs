@@ -146,8 +146,8 @@ pub struct DoctorArgs {
     #[arg(value_name = "TARGET", value_parser = TargetText)]
     pub target: Vec<String>,
 
-    /// Defaults for a broker family: aio, mosquitto, emqx, hivemq (`mqtt-doctor presets` shows
-    /// them); any option overrides them
+    /// Defaults for a broker family: mosquitto, emqx, aio, hivemq, rabbitmq, vernemq, nanomq,
+    /// ejabberd, aedes, amqtt (`mqtt-doctor presets` shows them); any option overrides them
     #[arg(long, value_enum, value_name = "NAME", env = "MQTT_DOCTOR_PRESET")]
     pub preset: Option<Broker>,
 
@@ -378,7 +378,9 @@ pub struct MqttArgs {
     #[arg(long, value_name = "METHOD", env = "MQTT_DOCTOR_AUTH_METHOD")]
     pub auth_method: Option<String>,
 
-    /// The broker's flavour, for hints (default: inferred from what the broker shows)
+    /// The broker's family, for causes and fixes in its own terms: mosquitto, emqx, aio, hivemq,
+    /// rabbitmq, vernemq, nanomq, ejabberd, aedes, amqtt (default: recognised from what the
+    /// broker shows, with the confidence the report states)
     #[arg(long, value_enum, env = "MQTT_DOCTOR_BROKER")]
     pub broker: Option<Broker>,
 

@@ -137,6 +137,11 @@ pub struct ConnackFacts {
     /// The broker family the doctor recognised, when it could tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
+    /// How sure the doctor is of `broker`: `given` (with --broker or a preset), `identified`
+    /// (something only that family sends), `likely` (its defaults or behaviour), or `unknown`
+    /// (then `broker` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_confidence: Option<crate::brokers::Confidence>,
 }
 
 /// The CONNACK properties that say what a client may do on this broker. Absent means the

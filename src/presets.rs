@@ -54,14 +54,9 @@ impl Preset {
     }
 }
 
-/// The preset's name on the command line.
+/// The preset's name on the command line: the family's.
 pub fn name(broker: Broker) -> &'static str {
-    match broker {
-        Broker::Aio => "aio",
-        Broker::Mosquitto => "mosquitto",
-        Broker::Emqx => "emqx",
-        Broker::Hivemq => "hivemq",
-    }
+    broker.id()
 }
 
 /// Where Kubernetes projects extra tokens by convention, and the token Azure IoT Operations
@@ -70,104 +65,13 @@ pub const TOKENS_DIR: &str = "/var/run/secrets/tokens";
 pub const AIO_TOKEN: &str = "/var/run/secrets/tokens/broker-sat";
 pub const AIO_AUDIENCE: &str = "aio-internal";
 
-pub const ALL: [Preset; 4] = [
-    Preset {
-        broker: Broker::Aio,
-        title: "Azure IoT Operations MQTT broker, from a pod in the cluster",
-        target: "aio-broker.azure-iot-operations.svc.cluster.local",
-        scheme: Scheme::Mqtts,
-        port: 18883,
-        settings: &[
-            Setting {
-                option: "cafile",
-                value: Value::FileIfPresent("/var/run/certs/ca.crt"),
-                why: "the trust bundle (ConfigMap azure-iot-operations-aio-ca-trust-bundle, key ca.crt) where clients mount it",
-            },
-            Setting {
-                option: "token-file",
-                value: Value::File(AIO_TOKEN),
-                why: "the projected ServiceAccount token; in a pod, another projected token with audience aio-internal is used when this one is missing",
-            },
-            Setting {
-                option: "auth-method",
-                value: Value::Text("K8S-SAT"),
-                why: "MQTT 5 enhanced authentication with the token as data",
-            },
-            Setting {
-                option: "audience",
-                value: Value::Text(AIO_AUDIENCE),
-                why: "the audience BrokerAuthentication accepts by default",
-            },
-            Setting {
-                option: "mqtt-version",
-                value: Value::Text("5"),
-                why: "enhanced authentication exists only in MQTT 5",
-            },
-            Setting {
-                option: "broker",
-                value: Value::Text("aio"),
-                why: "rank causes as Azure IoT Operations shows them",
-            },
-        ],
-        notes: "Listener: service aio-broker in namespace azure-iot-operations, port 18883, TLS. \
-                From the azure-iot-operations namespace the short name aio-broker works too. \
-                A token the broker rejects comes back as CONNACK 0x86 or 0x87.",
-    },
-    Preset {
-        broker: Broker::Mosquitto,
-        title: "Eclipse Mosquitto 2",
-        target: "localhost",
-        scheme: Scheme::Mqtt,
-        port: 1883,
-        settings: &[Setting {
-            option: "broker",
-            value: Value::Text("mosquitto"),
-            why: "rank causes as Mosquitto shows them (e.g. a password file not reloaded)",
-        }],
-        notes: "Mosquitto 2 refuses anonymous clients unless a listener has allow_anonymous true. \
-                With acl_file, a subscription that may not read is still granted: add --subscribe \
-                and --publish so the round trip shows it.",
-    },
-    Preset {
-        broker: Broker::Emqx,
-        title: "EMQX, with JWT authentication",
-        target: "localhost",
-        scheme: Scheme::Mqtt,
-        port: 1883,
-        settings: &[
-            Setting {
-                option: "mqtt-version",
-                value: Value::Text("5"),
-                why: "EMQX 5 speaks MQTT 5, whose reason codes say more",
-            },
-            Setting {
-                option: "broker",
-                value: Value::Text("emqx"),
-                why: "rank causes as EMQX shows them (JWT claims, secret, verify_claims)",
-            },
-        ],
-        notes: "The JWT goes in the password field: pass it with --token-file or MQTT_DOCTOR_TOKEN \
-                (sent as the password, and checked offline first) and the username your \
-                verify_claims expect. Add --jwt-secret or --jwt-key to check the signature.",
-    },
-    Preset {
-        broker: Broker::Hivemq,
-        title: "HiveMQ (Cloud and self-hosted)",
-        target: "localhost",
-        scheme: Scheme::Mqtts,
-        port: 8883,
-        settings: &[Setting {
-            option: "broker",
-            value: Value::Text("hivemq"),
-            why: "rank causes as HiveMQ shows them, and warn when no SNI is sent",
-        }],
-        notes: "HiveMQ Cloud listens on TLS port 8883 only and picks the cluster by SNI: connect \
-                by host name, or give --servername when dialling an IP address.",
-    },
-];
+/// Every family's preset, in the order of [`Broker::ALL`]; each lives in its family's module.
+pub fn all() -> impl Iterator<Item = &'static Preset> {
+    Broker::ALL.into_iter().map(|b| &b.family().preset)
+}
 
 pub fn get(broker: Broker) -> &'static Preset {
-    ALL.iter().find(|p| p.broker == broker).unwrap_or(&ALL[0])
+    &broker.family().preset
 }
 
 /// A preset setting as it applies to this run: its value, and whether a well-known file was
@@ -186,8 +90,12 @@ pub fn resolve(setting: &Setting, root: &Path) -> Option<String> {
 /// The `mqtt-doctor presets` listing.
 pub fn listing() -> String {
     let mut text = String::new();
-    for preset in &ALL {
+    for preset in all() {
+        let family = preset.broker.family();
         text.push_str(&format!("{}: {}\n", preset.name(), preset.title));
+        if !family.aliases.is_empty() {
+            text.push_str(&format!("  also named    {}\n", family.aliases.join(", ")));
+        }
         text.push_str(&format!(
             "  target        {}://{}:{} (a bare host means {}, port {})\n",
             preset.scheme.as_str(),
@@ -208,9 +116,16 @@ pub fn listing() -> String {
             ));
         }
         text.push_str(&format!(
-            "{}\n\n",
+            "{}\n",
             textwrap::indent(&textwrap::fill(preset.notes, 94), "  ")
         ));
+        for quirk in family.quirks {
+            text.push_str(&format!(
+                "{}\n",
+                textwrap::indent(&textwrap::fill(&format!("- {quirk}"), 94), "  ")
+            ));
+        }
+        text.push('\n');
     }
     text.push_str(
         "Any option given on the command line, in an MQTT_DOCTOR_* variable or in a config-file \
@@ -225,7 +140,7 @@ mod tests {
 
     #[test]
     fn every_broker_has_one_preset() {
-        for broker in [Broker::Aio, Broker::Mosquitto, Broker::Emqx, Broker::Hivemq] {
+        for broker in Broker::ALL {
             assert_eq!(get(broker).broker, broker);
         }
     }

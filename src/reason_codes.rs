@@ -1,16 +1,13 @@
-//! CONNACK codes: what each one means, and its likely causes ranked for the broker in front of us.
+//! CONNACK codes: what each one means on any broker, and its causes every broker shares.
 //!
-//! The same number means different things on different brokers: Mosquitto answers every bad
-//! password with 5 / 0x87 and never 4 / 0x86, while EMQX sends 0x86 for a bad JWT claim and 0x87
-//! for a bad JWT signature, and Azure IoT Operations answers a rejected ServiceAccountToken with
-//! either (Mosquitto's, EMQX's and HiveMQ's sources and Microsoft's Azure IoT Operations
-//! documentation). The catalog is data, so that
-//! `mqtt-doctor explain 134` works offline and the MQTT stage ranks its causes from the same table.
+//! The same number means different things on different brokers (Mosquitto answers every bad
+//! password with 5 / 0x87, EMQX a bad JWT claim with 0x86): each family's own causes live in its
+//! module under [`crate::brokers`], and rank above the general ones here when the broker is
+//! known. The catalog is data, so that `mqtt-doctor explain 134` works offline and the MQTT stage
+//! ranks its causes from the same table.
 
 use std::fmt;
 use std::str::FromStr;
-
-use clap::ValueEnum;
 
 /// The protocol a code belongs to: 3.1.1 return codes (0–5) and MQTT 5 reason codes overlap only
 /// in 0 (success).
@@ -20,28 +17,7 @@ pub enum Protocol {
     V5,
 }
 
-/// A broker whose behaviour the catalog knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Broker {
-    Mosquitto,
-    Emqx,
-    /// Azure IoT Operations' MQTT broker.
-    Aio,
-    Hivemq,
-}
-
-impl Broker {
-    pub fn name(self) -> &'static str {
-        match self {
-            Broker::Mosquitto => "Mosquitto",
-            Broker::Emqx => "EMQX",
-            Broker::Aio => "Azure IoT Operations",
-            Broker::Hivemq => "HiveMQ",
-        }
-    }
-
-    const ALL: [Broker; 4] = [Broker::Mosquitto, Broker::Emqx, Broker::Aio, Broker::Hivemq];
-}
+pub use crate::brokers::Broker;
 
 /// One CONNACK code.
 #[derive(Debug)]
@@ -53,8 +29,6 @@ pub struct ConnackCode {
     pub meaning: &'static str,
     /// What any broker sending it most likely means, most likely first.
     pub causes: &'static [&'static str],
-    /// Broker-specific causes, most likely first; they rank above the general ones.
-    pub by_broker: &'static [(Broker, &'static [&'static str])],
     /// The code the other protocol version uses for the same refusal (EMQX's mapping).
     pub counterpart: Option<u8>,
 }
@@ -75,27 +49,30 @@ impl ConnackCode {
         }
     }
 
-    /// Causes ranked for `broker`: its own first, then the general ones. Without a broker, each
-    /// broker's causes follow the general ones, labelled.
+    /// Causes ranked for `broker`: the family's own first, then the general ones. Without a
+    /// broker, only the general ones: no family's causes are offered as if it were the one in
+    /// front.
     pub fn ranked_causes(&self, broker: Option<Broker>) -> Vec<String> {
-        let mut out = Vec::new();
-        match broker {
-            Some(broker) => {
-                if let Some((_, causes)) = self.by_broker.iter().find(|(b, _)| *b == broker) {
-                    out.extend(causes.iter().map(|c| c.to_string()));
-                }
-                out.extend(self.causes.iter().map(|c| c.to_string()));
-            }
-            None => {
-                out.extend(self.causes.iter().map(|c| c.to_string()));
-                for broker in Broker::ALL {
-                    if let Some((_, causes)) = self.by_broker.iter().find(|(b, _)| *b == broker) {
-                        out.extend(causes.iter().map(|c| format!("{}: {c}", broker.name())));
-                    }
-                }
-            }
+        let mut out: Vec<String> = Vec::new();
+        if let Some(broker) = broker {
+            out.extend(
+                broker
+                    .family()
+                    .causes_for(self.protocol, self.value)
+                    .iter()
+                    .map(|c| c.to_string()),
+            );
         }
+        out.extend(self.causes.iter().map(|c| c.to_string()));
         out
+    }
+
+    /// The families that have causes of their own for this code.
+    pub fn families_with_causes(&self) -> Vec<Broker> {
+        Broker::ALL
+            .into_iter()
+            .filter(|b| !b.family().causes_for(self.protocol, self.value).is_empty())
+            .collect()
     }
 }
 
@@ -168,26 +145,6 @@ impl fmt::Display for ConnackCode {
     }
 }
 
-// 3.1.1's 4 and 5 and MQTT 5's 0x86 and 0x87 are the same refusals, so they share their causes.
-const MOSQUITTO_NOT_AUTHORIZED: &[&str] = &[
-    "wrong password or unknown user in the password file",
-    "no username sent while `allow_anonymous false`",
-    "the password file changed but the broker was not reloaded: `systemctl reload mosquitto` (or SIGHUP)",
-    "a plaintext or unreadable password file (create it with `mosquitto_passwd`)",
-    "the dynamic-security client is disabled or its file unreadable",
-];
-const EMQX_JWT_CLAIMS: &[&str] = &[
-    "a JWT claim check failed: exp in the past, nbf in the future, a verify_claims mismatch (e.g. iss), a missing claim or a bad aud — run `mqtt-doctor token inspect` on the token",
-    "the device clock was not set when it minted the JWT (iat/exp in 1970)",
-];
-const EMQX_JWT_REJECTED: &[&str] = &[
-    "the JWT signature does not verify: wrong secret or key, `secret_base64_encoded` wrong, a JWKS without the token's kid",
-    "the JWT is in the wrong field (the authenticator's `from` is password by default)",
-];
-const HIVEMQ_NOT_AUTHORIZED: &[&str] = &[
-    "wrong credentials (file-rbac), or no security extension installed, which denies every client",
-];
-
 /// Every 3.1.1 return code and every MQTT 5 CONNACK reason code.
 pub static CATALOG: &[ConnackCode] = &[
     ConnackCode {
@@ -196,7 +153,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Connection Accepted",
         meaning: "The broker accepted the connection.",
         causes: &[],
-        by_broker: &[],
         counterpart: Some(0x00),
     },
     ConnackCode {
@@ -208,12 +164,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "an MQTT 5 client talking to a broker that only speaks 3.1.1 (or 3.1): connect with 3.1.1",
             "a 3.1 (MQIsdp) client talking to a broker that has dropped 3.1",
         ],
-        by_broker: &[(
-            Broker::Mosquitto,
-            &[
-                "the broker is older than 1.6 and speaks no MQTT 5; Mosquitto 2 answers an unknown protocol level with a 3.1.1-format 1",
-            ],
-        )],
         counterpart: Some(0x84),
     },
     ConnackCode {
@@ -224,15 +174,6 @@ pub static CATALOG: &[ConnackCode] = &[
         causes: &[
             "an empty client id with clean session off (3.1.1 allows an empty id only with clean session)",
             "characters or a length the broker does not allow in client ids",
-        ],
-        by_broker: &[
-            (Broker::Hivemq, &["'#' or '+' in the client id"]),
-            (
-                Broker::Emqx,
-                &[
-                    "the client id fails a `clientid` rule of the authenticator or a banned-client-id rule",
-                ],
-            ),
         ],
         counterpart: Some(0x85),
     },
@@ -245,12 +186,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "the broker is starting, overloaded or shutting down: retry with backoff",
             "a load balancer accepted the connection while every backend is down",
         ],
-        by_broker: &[(
-            Broker::Emqx,
-            &[
-                "EMQX maps server busy, quota, rate limit and 'use another server' to 3 on MQTT 3.1.1; connect with MQTT 5 to see which",
-            ],
-        )],
         counterpart: Some(0x88),
     },
     ConnackCode {
@@ -259,25 +194,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Connection Refused, bad user name or password",
         meaning: "The broker rejected the user name or password as malformed or wrong.",
         causes: &["wrong or missing credentials"],
-        by_broker: &[
-            (
-                Broker::Mosquitto,
-                &[
-                    "Mosquitto itself answers bad passwords with 5, never 4: an authentication plugin sent this",
-                ],
-            ),
-            (Broker::Emqx, EMQX_JWT_CLAIMS),
-            (
-                Broker::Aio,
-                &[
-                    "the ServiceAccountToken was rejected: wrong audience (must be aio-internal), expired, or a service account the BrokerAuthentication does not allow",
-                ],
-            ),
-            (
-                Broker::Hivemq,
-                &["the username or password is missing (file-rbac extension)"],
-            ),
-        ],
         counterpart: Some(0x86),
     },
     ConnackCode {
@@ -287,16 +203,7 @@ pub static CATALOG: &[ConnackCode] = &[
         meaning: "The broker does not let this client connect.",
         causes: &[
             "wrong credentials, or none given to a broker that requires them",
-            "the client is banned (MQTT 5 says so with 0x8A; EMQX maps that to 5 on 3.1.1)",
-        ],
-        by_broker: &[
-            (Broker::Mosquitto, MOSQUITTO_NOT_AUTHORIZED),
-            (Broker::Emqx, EMQX_JWT_REJECTED),
-            (
-                Broker::Aio,
-                &["the ServiceAccountToken was rejected (audience, expiry, service account)"],
-            ),
-            (Broker::Hivemq, HIVEMQ_NOT_AUTHORIZED),
+            "the client is banned (MQTT 5 says so with 0x8A; some brokers map that to 5 on 3.1.1)",
         ],
         counterpart: Some(0x87),
     },
@@ -306,7 +213,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Success",
         meaning: "The broker accepted the connection.",
         causes: &[],
-        by_broker: &[],
         counterpart: Some(0),
     },
     ConnackCode {
@@ -315,12 +221,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Unspecified error",
         meaning: "The broker refused the connection without saying why.",
         causes: &["read the reason string and the broker's log"],
-        by_broker: &[(
-            Broker::Mosquitto,
-            &[
-                "an empty client id while `allow_zero_length_clientid false` (Mosquitto answers 0x80 where others answer 0x85)",
-            ],
-        )],
         counterpart: Some(1),
     },
     ConnackCode {
@@ -332,7 +232,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "a client library bug, or a proxy that altered the bytes",
             "the port speaks another protocol variant than the client expects",
         ],
-        by_broker: &[],
         counterpart: Some(1),
     },
     ConnackCode {
@@ -343,7 +242,6 @@ pub static CATALOG: &[ConnackCode] = &[
         causes: &[
             "a property sent twice or in the wrong place, or authentication data without a method",
         ],
-        by_broker: &[],
         counterpart: Some(1),
     },
     ConnackCode {
@@ -354,7 +252,6 @@ pub static CATALOG: &[ConnackCode] = &[
         causes: &[
             "a plugin, hook or extension refused the client: see the reason string and the broker's log",
         ],
-        by_broker: &[],
         counterpart: Some(1),
     },
     ConnackCode {
@@ -363,7 +260,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Unsupported Protocol Version",
         meaning: "The broker does not support the protocol version the client asked for.",
         causes: &["the broker (or this listener) speaks only 3.1.1: connect with MQTT 3.1.1"],
-        by_broker: &[],
         counterpart: Some(1),
     },
     ConnackCode {
@@ -375,7 +271,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "an empty client id where the broker does not assign one",
             "characters or a length the broker does not allow",
         ],
-        by_broker: &[(Broker::Hivemq, &["'#' or '+' in the client id"])],
         counterpart: Some(2),
     },
     ConnackCode {
@@ -384,27 +279,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Bad User Name or Password",
         meaning: "The broker rejected the user name or password.",
         causes: &["wrong or missing credentials"],
-        by_broker: &[
-            (
-                Broker::Mosquitto,
-                &[
-                    "Mosquitto itself answers bad passwords with 0x87, never 0x86: an authentication plugin sent this",
-                ],
-            ),
-            (Broker::Emqx, EMQX_JWT_CLAIMS),
-            (
-                Broker::Aio,
-                &[
-                    "the ServiceAccountToken's audience is not one the BrokerAuthentication accepts (aio-internal by default)",
-                    "the token expired: the client kept an old copy instead of re-reading the file, or the file is a subPath mount the kubelet never refreshes",
-                    "the service account is not the one the broker's authorization expects",
-                ],
-            ),
-            (
-                Broker::Hivemq,
-                &["the username or password is missing (file-rbac extension)"],
-            ),
-        ],
         counterpart: Some(4),
     },
     ConnackCode {
@@ -413,17 +287,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Not authorized",
         meaning: "The broker does not let this client connect.",
         causes: &["wrong credentials, or none given to a broker that requires them"],
-        by_broker: &[
-            (Broker::Mosquitto, MOSQUITTO_NOT_AUTHORIZED),
-            (Broker::Emqx, EMQX_JWT_REJECTED),
-            (
-                Broker::Aio,
-                &[
-                    "the ServiceAccountToken was rejected (audience, expiry, service account); AIO does not document which code it sends",
-                ],
-            ),
-            (Broker::Hivemq, HIVEMQ_NOT_AUTHORIZED),
-        ],
         counterpart: Some(5),
     },
     ConnackCode {
@@ -435,7 +298,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "the broker is starting or shutting down, or a cluster node is not ready: retry with backoff",
             "a load balancer accepted the connection while every backend is down",
         ],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -444,10 +306,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Server busy",
         meaning: "The broker is too busy to accept the connection now.",
         causes: &["overload or a connection surge: retry with backoff and jitter"],
-        by_broker: &[(
-            Broker::Emqx,
-            &["EMQX's overload protection is refusing new connections"],
-        )],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -456,12 +314,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Banned",
         meaning: "An administrator has banned this client.",
         causes: &["the client id, username or address is on the broker's ban list"],
-        by_broker: &[(
-            Broker::Emqx,
-            &[
-                "an entry in EMQX's banned list (dashboard: Access Control → Blacklist), possibly added automatically by flapping detection",
-            ],
-        )],
         counterpart: Some(5),
     },
     ConnackCode {
@@ -473,20 +325,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "enhanced authentication (e.g. K8S-SAT) sent to a broker without that method",
             "a typo in the method name: it is compared exactly, e.g. `K8S-SAT`",
         ],
-        by_broker: &[
-            (
-                Broker::Mosquitto,
-                &[
-                    "Mosquitto without an auth plugin has no enhanced-auth methods: drop --auth-method and send a username and password",
-                ],
-            ),
-            (
-                Broker::Aio,
-                &[
-                    "the listener's BrokerAuthentication lacks the service-account-token method, or the method name is not exactly K8S-SAT",
-                ],
-            ),
-        ],
         counterpart: Some(5),
     },
     ConnackCode {
@@ -495,7 +333,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Topic Name invalid",
         meaning: "The will topic is malformed or not accepted.",
         causes: &["a will topic with wildcards, or one the broker's rules forbid"],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -504,7 +341,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Packet too large",
         meaning: "The CONNECT exceeds the broker's maximum packet size.",
         causes: &["a large will message, password or token against a small `max_packet_size`"],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -513,10 +349,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Quota exceeded",
         meaning: "An administrative limit was reached.",
         causes: &["a limit on connections per user, tenant or licence"],
-        by_broker: &[(
-            Broker::Emqx,
-            &["the licence's connection limit, or a per-listener max_connections"],
-        )],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -525,7 +357,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Payload format invalid",
         meaning: "The will payload does not match its payload format indicator.",
         causes: &["a will flagged as UTF-8 whose payload is not valid UTF-8"],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -534,7 +365,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "Retain not supported",
         meaning: "The will is retained but the broker does not support retained messages.",
         causes: &["clear the will's retain flag"],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -543,7 +373,6 @@ pub static CATALOG: &[ConnackCode] = &[
         name: "QoS not supported",
         meaning: "The will's QoS is above what the broker supports.",
         causes: &["lower the will QoS to the broker's Maximum QoS"],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -554,7 +383,6 @@ pub static CATALOG: &[ConnackCode] = &[
         causes: &[
             "a cluster or load-balancing redirect: the Server Reference property names where to go",
         ],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -565,7 +393,6 @@ pub static CATALOG: &[ConnackCode] = &[
         causes: &[
             "the broker moved: the Server Reference property names its new address; update the client's configuration",
         ],
-        by_broker: &[],
         counterpart: Some(3),
     },
     ConnackCode {
@@ -577,7 +404,6 @@ pub static CATALOG: &[ConnackCode] = &[
             "a reconnect loop without backoff, often from two devices sharing one client id and kicking each other off",
             "a per-listener connection rate limit",
         ],
-        by_broker: &[],
         counterpart: Some(3),
     },
 ];
@@ -604,8 +430,20 @@ pub fn page(code: &ConnackCode, broker: Option<Broker>) -> String {
             out.push_str(&format!("{}. {cause}\n", n + 1));
         }
     }
-    if broker.is_none() && !code.by_broker.is_empty() {
-        out.push_str("\nName the broker for its own ranking: --broker mosquitto|emqx|aio|hivemq\n");
+    let families = code.families_with_causes();
+    if broker.is_none() && !families.is_empty() {
+        // A reference page, not a diagnosis: each family's own causes, under its name.
+        out.push_str("\n## On particular brokers\n\n");
+        for family in &families {
+            for cause in family.family().causes_for(code.protocol, code.value) {
+                out.push_str(&format!("- {}: {cause}\n", family.name()));
+            }
+        }
+        let names: Vec<&str> = families.iter().map(|b| b.id()).collect();
+        out.push_str(&format!(
+            "\nName the broker for its own ranking: --broker {}\n",
+            names.join("|")
+        ));
     }
     out
 }
@@ -658,8 +496,16 @@ mod tests {
             .unwrap()
             .ranked_causes(Some(Broker::Emqx));
         assert!(emqx[0].contains("JWT claim"));
+        // Without a broker, no family's causes pass for the general ones.
         let all = code.ranked_causes(None);
-        assert!(all.iter().any(|c| c.starts_with("Mosquitto: ")));
+        assert_eq!(all.len(), code.causes.len());
+        assert!(page(code, None).contains("- Mosquitto: "));
+        let rabbit = code.ranked_causes(Some(Broker::Rabbitmq));
+        assert!(
+            rabbit[0].contains("rabbitmqctl set_permissions"),
+            "{rabbit:?}"
+        );
+        assert!(!rabbit.iter().any(|c| c.contains("mosquitto")));
     }
 
     #[test]

@@ -604,7 +604,7 @@ fn a_refusal_from_an_unknown_broker_lists_the_shared_causes_and_how_to_rank_them
         assert!(!fix.contains(family), "{fix}");
     }
     assert!(
-        fix.contains("add --broker mosquitto, emqx, hivemq or aio"),
+        fix.contains("add --broker with its name (mosquitto, emqx, aio, hivemq, rabbitmq"),
         "{fix}"
     );
     assert!(fix.contains("mqtt-doctor explain 135"), "{fix}");

@@ -521,6 +521,7 @@ mod tests {
                     ..Capabilities::default()
                 },
                 broker: None,
+                broker_confidence: None,
             }),
             ..Observations::default()
         }

@@ -4,6 +4,7 @@
 //! without touching the protocol code.
 
 use super::*;
+use crate::brokers::{self, Clues, Confidence, Fixes, Mqtt5Answer, PropertyClues, Recognition};
 use crate::observations::Capabilities;
 
 /// The finding a CONNACK code maps to.
@@ -24,89 +25,99 @@ pub(super) fn connack_def(protocol: Protocol, code: u8) -> &'static FindingDef {
     }
 }
 
-/// The broker we are most likely talking to, and how sure we are.
+/// The broker we are most likely talking to, and how sure we are: what the doctor observed so
+/// far, and the family recognised from it (`crate::brokers::recognise`).
 #[derive(Clone, Debug)]
 pub(crate) struct BrokerGuess {
+    /// The family whose knowledge applies: given, identified or likely; never an unknown one.
     pub(super) broker: Option<Broker>,
-    pub(super) how: String,
+    pub(super) seen: Recognition,
+    given: Option<Broker>,
+    clues: Clues,
 }
 
 impl BrokerGuess {
-    pub(super) fn before_connack(config: &DoctorConfig, peer: &Peer, sent: &Sent) -> BrokerGuess {
-        if let Some(broker) = config.mqtt.broker {
-            return BrokerGuess {
-                broker: Some(broker),
-                how: "given with --broker".into(),
-            };
-        }
-        let sat = sent.method.as_deref() == Some("K8S-SAT");
-        let port = peer.port() == AIO_PORT;
-        match (sat, port) {
-            (true, true) => BrokerGuess {
-                broker: Some(Broker::Aio),
-                how: "inferred: port 18883 and authentication method K8S-SAT (likely)".into(),
-            },
-            (true, false) => BrokerGuess {
-                broker: Some(Broker::Aio),
-                how: "inferred: authentication method K8S-SAT (possible)".into(),
-            },
-            (false, true) => BrokerGuess {
-                broker: Some(Broker::Aio),
-                how: "inferred: port 18883, Azure IoT Operations' default (possible)".into(),
-            },
-            (false, false) => BrokerGuess {
-                broker: None,
-                how: "unknown: give --broker for hints ranked for one broker".into(),
-            },
+    /// What is known before the CONNACK: the port, the authentication method sent, and how the
+    /// broker answered an MQTT 5 CONNECT the doctor then retried in 3.1.1.
+    pub(super) fn before_connack(
+        config: &DoctorConfig,
+        peer: &Peer,
+        sent: &Sent,
+        mqtt5_answer: Option<Mqtt5Answer>,
+    ) -> BrokerGuess {
+        let clues = Clues {
+            port: peer.port(),
+            auth_method: sent.method.clone(),
+            mqtt5_answer,
+            ..Clues::default()
+        };
+        BrokerGuess::from(config.mqtt.broker, clues)
+    }
+
+    fn from(given: Option<Broker>, clues: Clues) -> BrokerGuess {
+        let seen = brokers::recognise(given, &clues);
+        BrokerGuess {
+            broker: seen.applies(),
+            seen,
+            given,
+            clues,
         }
     }
 
-    /// Refines an unsure guess with the CONNACK's properties. The fingerprints are the brokers'
-    /// defaults: Mosquitto 2.0.11's observed on the wire by this project's tests (`tests/mqtt.rs`), EMQX 5 and HiveMQ
-    /// from their documented defaults (1 MB packets and 65535 topic aliases; receive maximum 10
-    /// and 5 topic aliases).
+    /// Recognises the broker again with the CONNACK: its code and its properties, their
+    /// defaults, the client id it assigned and its reason string.
     pub(super) fn refine(self, connack: &Connack) -> BrokerGuess {
-        if self.how.starts_with("given") || self.how.contains("likely") {
-            return self;
-        }
-        let Some(p) = &connack.properties else {
-            return self;
-        };
-        let only = |count: usize| properties_json(p).as_object().map_or(0, Map::len) == count;
-        let fingerprint = if p.max_packet_size == Some(1_048_576)
-            && p.topic_alias_max == Some(65_535)
+        let mut clues = self.clues;
+        clues.connack = Some((connack.protocol, connack.code));
+        if clues.mqtt5_answer.is_none()
+            && connack.sent == Protocol::V5
+            && connack.protocol == Protocol::V311
         {
-            Some((
-                Broker::Emqx,
-                "maximum packet size 1 MB and topic alias maximum 65535, EMQX's defaults",
-            ))
-        } else if p.receive_max == Some(10) && p.topic_alias_max == Some(5) {
-            Some((
-                Broker::Hivemq,
-                "receive maximum 10 and topic alias maximum 5, HiveMQ's defaults",
-            ))
-        } else if p.receive_max == Some(20) && p.topic_alias_max == Some(10) && only(2) {
-            Some((
-                Broker::Mosquitto,
-                "receive maximum 20 and topic alias maximum 10 and nothing else, Mosquitto 2's defaults",
-            ))
-        } else {
-            None
-        };
-        match fingerprint {
-            Some((broker, why)) => BrokerGuess {
-                broker: Some(broker),
-                how: format!("inferred from the CONNACK properties: {why} (possible)"),
-            },
-            None => self,
+            clues.mqtt5_answer = Some(Mqtt5Answer::V311Connack(connack.code));
         }
+        clues.properties = connack.properties.as_ref().map(|p| PropertyClues {
+            capabilities: capabilities_of(Some(p)),
+            session_expiry_interval: p.session_expiry_interval,
+            assigned_client_identifier: p.assigned_client_identifier.clone(),
+            reason_string: p.reason_string.clone(),
+            authentication_method: p.authentication_method.clone(),
+            count: properties_json(p).as_object().map_or(0, Map::len),
+        });
+        BrokerGuess::from(self.given, clues)
     }
 
     pub(super) fn describe(&self) -> String {
-        match self.broker {
-            Some(broker) => format!("{} ({})", broker.name(), self.how),
-            None => self.how.clone(),
+        self.seen.describe()
+    }
+
+    pub(super) fn confidence(&self) -> Confidence {
+        self.seen.confidence
+    }
+
+    /// The fixes for the family, or the ones every broker shares.
+    pub(super) fn fixes(&self) -> &'static Fixes {
+        brokers::fixes(self.broker)
+    }
+}
+
+/// How the broker answered an MQTT 5 CONNECT, when that answer says it speaks only 3.1.1.
+pub(super) fn mqtt5_answer(attempt: &Attempt) -> Option<Mqtt5Answer> {
+    if attempt.protocol != Protocol::V5 {
+        return None;
+    }
+    match &attempt.answer {
+        Answer::Connack { connack, .. } if connack.protocol == Protocol::V311 => {
+            Some(Mqtt5Answer::V311Connack(connack.code))
         }
+        Answer::Nothing {
+            what: Silence::Closed | Silence::Reset(_),
+            ..
+        } => Some(Mqtt5Answer::Closed),
+        Answer::Nothing {
+            what: Silence::TimedOut(_),
+            ..
+        } => Some(Mqtt5Answer::Silent),
+        _ => None,
     }
 }
 
@@ -169,7 +180,8 @@ pub(super) fn connack_finding(
         .with_evidence("code_hex", format!("0x{code:02X}"))
         .with_evidence("reason", entry.map_or("undefined", |e| e.name))
         .with_evidence("sent", sent.describe())
-        .with_evidence("broker", broker.describe());
+        .with_evidence("broker", broker.describe())
+        .with_evidence("broker_confidence", broker.confidence().as_str());
     if let Some(reason) = connack
         .properties
         .as_ref()
@@ -221,7 +233,7 @@ pub(super) fn connack_finding(
         };
         return finding.with_fix(fix);
     }
-    let mut causes = leading_causes(connack, sent);
+    let mut causes = leading_causes(connack, sent, broker.broker);
     let mut more = None;
     if let Some(entry) = entry {
         match broker.broker {
@@ -237,8 +249,9 @@ pub(super) fn connack_finding(
                         .map(|c| c.to_string()),
                 );
                 more = Some(format!(
-                    "The causes ranked for your broker: add --broker mosquitto, emqx, hivemq or \
-                     aio; all of them: mqtt-doctor explain {}.",
+                    "The causes ranked for your broker: add --broker with its name ({}); each \
+                     family's: mqtt-doctor explain {}.",
+                    brokers::names_list(),
                     entry.value
                 ));
             }
@@ -250,6 +263,12 @@ pub(super) fn connack_finding(
         );
     }
     let mut fix = ranked_fix(&causes);
+    if is_auth_refusal(connack) {
+        let on = broker
+            .broker
+            .map_or("Then".to_string(), |b| format!("On {}", b.name()));
+        fix.push_str(&format!("\n{on}: {}", broker.fixes().credentials));
+    }
     if let Some(more) = more {
         fix.push('\n');
         fix.push_str(&more);
@@ -257,23 +276,38 @@ pub(super) fn connack_finding(
     finding.with_fix(fix)
 }
 
+fn is_auth_refusal(connack: &Connack) -> bool {
+    matches!(
+        (connack.protocol, connack.code),
+        (Protocol::V311, 4 | 5) | (Protocol::V5, 0x86 | 0x87)
+    )
+}
+
 /// Causes shown for a refusal when the broker is not known: the ones every broker shares.
 const SHARED_CAUSES_SHOWN: usize = 3;
 
 /// Causes the facts of this run put first, before the catalog's general ranking.
-pub(super) fn leading_causes(connack: &Connack, sent: &Sent) -> Vec<String> {
-    let auth_refusal = matches!(
-        (connack.protocol, connack.code),
-        (Protocol::V311, 4 | 5) | (Protocol::V5, 0x86 | 0x87)
-    );
+pub(super) fn leading_causes(
+    connack: &Connack,
+    sent: &Sent,
+    broker: Option<Broker>,
+) -> Vec<String> {
     let mut causes = Vec::new();
-    if auth_refusal && !sent.sends_credentials() {
-        causes.push(
-            "The doctor sent no credentials, and the broker does not admit anonymous clients \
-             (Mosquitto 2 defaults to allow_anonymous false): give --username and --password, \
-             or the token with --token-file."
-                .to_string(),
-        );
+    if is_auth_refusal(connack) && !sent.sends_credentials() {
+        let default = if broker == Some(Broker::Mosquitto) {
+            " (Mosquitto 2 defaults to allow_anonymous false)"
+        } else {
+            ""
+        };
+        // The broker's own way to find or make a user belongs on the same line: it is the
+        // first thing to do after learning that credentials are needed.
+        let own = broker
+            .map(|b| format!(" On {}: {}", b.name(), brokers::fixes(Some(b)).credentials))
+            .unwrap_or_default();
+        causes.push(format!(
+            "The doctor sent no credentials, and the broker does not admit anonymous \
+             clients{default}: give --username and --password, or the token with --token-file.{own}"
+        ));
     }
     causes
 }

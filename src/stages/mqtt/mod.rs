@@ -27,6 +27,7 @@ use rumqttc::v5::mqttbytes::v5::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::brokers::Mqtt5Answer;
 use crate::config::{DoctorConfig, MqttVersion};
 use crate::findings::registry as r;
 use crate::findings::{Finding, FindingDef, Status, millis};
@@ -59,9 +60,6 @@ pub(super) const MAX_AUTH_EVIDENCE: usize = 8;
 
 /// MQTT strings and binary data carry a 16-bit length.
 pub(super) const MAX_MQTT_BYTES: usize = u16::MAX as usize;
-
-/// The Azure IoT Operations broker's default listener port (Microsoft's Azure IoT Operations documentation).
-pub(super) const AIO_PORT: u16 = 18883;
 
 pub(super) const PACKET_CONNACK: u8 = 2;
 
@@ -290,6 +288,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             (attempt, None)
         }
     };
+    let mut mqtt5_answer = None;
     if let Some(fallback) = fallback {
         let mut detail = format!(
             "The broker does not speak MQTT 5: it {}. The doctor connected again with MQTT \
@@ -312,9 +311,10 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
         );
         client_id = fallback.client_id;
         sent = plain;
+        mqtt5_answer = fallback.answer;
     }
 
-    let broker = BrokerGuess::before_connack(config, &peer, &sent);
+    let broker = BrokerGuess::before_connack(config, &peer, &sent, mqtt5_answer);
     let protocol = attempt.protocol;
     let auth_rounds = std::mem::take(&mut attempt.auth_rounds);
     let elapsed = attempt.started.elapsed();
@@ -331,6 +331,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 code: connack.code,
                 capabilities: explain::capabilities_of(connack.properties.as_ref()),
                 broker: broker.broker.map(|b| b.name().to_string()),
+                broker_confidence: Some(broker.confidence()),
             });
             let mut finding = connack_finding(&connack, &broker, &sent, &auth_rounds, elapsed);
             if connack.code != 0 {
@@ -367,7 +368,8 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 millis(elapsed)
             );
             if !config.mqtt.subscribe.is_empty() || !config.mqtt.publish.is_empty() {
-                let (topic_summary, topic_findings) = session.topic_checks(ctx, &client_id).await;
+                let (topic_summary, topic_findings) =
+                    session.topic_checks(ctx, &client_id, &broker).await;
                 summary.push_str(&format!(", {topic_summary}"));
                 let lost = session.gone
                     || topic_findings
@@ -798,6 +800,8 @@ const SILENCE_GRACE: Duration = Duration::from_secs(1);
 struct Fallback {
     /// What the broker did with the MQTT 5 CONNECT.
     why: String,
+    /// The same, typed, for recognising the broker.
+    answer: Option<Mqtt5Answer>,
     /// The client id the 3.1.1 session has (its own, when it ran beside the MQTT 5 one).
     client_id: String,
 }
@@ -857,7 +861,11 @@ async fn auto_connect(
                                 started.elapsed().as_secs_f64(),
                                 grace.as_secs_f64()
                             );
-                            let fallback = Fallback { why, client_id: retry_id };
+                            let fallback = Fallback {
+                                why,
+                                answer: Some(Mqtt5Answer::Silent),
+                                client_id: retry_id,
+                            };
                             return (retry, Some(fallback));
                         }
                         _ => {
@@ -883,6 +891,7 @@ async fn auto_connect(
         Some(retry) if matches!(retry.answer, Answer::Connack { .. }) => {
             let fallback = Fallback {
                 why,
+                answer: explain::mqtt5_answer(&attempt),
                 client_id: retry_id,
             };
             (retry, Some(fallback))

@@ -212,6 +212,7 @@ impl Session {
         &mut self,
         ctx: &Context<'_>,
         client_id: &str,
+        broker: &BrokerGuess,
     ) -> (String, Vec<Finding>) {
         let config = ctx.config;
         let mut findings = Vec::new();
@@ -295,7 +296,8 @@ impl Session {
                             &how,
                             ending,
                             sent_at.elapsed(),
-                        );
+                        )
+                        .with_fix(broker.fixes().subscribe_denied);
                         return ("subscription denied by closing".into(), vec![finding]);
                     }
                     Next::Ended(how, _) => {
@@ -331,14 +333,7 @@ impl Session {
                 if let Some(reason) = reason {
                     finding = finding.with_evidence("reason_string", reason);
                 }
-                findings.push(finding.with_fix(
-                    "Grant this client read access to the filters: for Mosquitto's dynamic \
-                     security, a role with a subscribePattern (and publishClientReceive) ACL for \
-                     the filter, added to the client (mosquitto_ctrl dynsec addRoleACL ROLE \
-                     subscribePattern FILTER allow); for EMQX, an authorization rule allowing \
-                     subscribe. Mosquitto's acl_file never refuses in the SUBACK: its denials \
-                     show only in the round trip.",
-                ));
+                findings.push(finding.with_fix(broker.fixes().subscribe_denied));
             }
         }
 
@@ -452,7 +447,8 @@ impl Session {
                     how,
                     *ending,
                     sent.elapsed(),
-                );
+                )
+                .with_fix(broker.fixes().publish_denied);
                 findings.push(finding);
                 return ("publish denied by closing".into(), findings);
             }
@@ -504,12 +500,7 @@ impl Session {
                     ),
                 )
                 .with_evidence("denied", publish_denied)
-                .with_fix(
-                    "Grant this client write access to the topic: for Mosquitto's acl_file a \
-                     `topic write TOPIC` (or readwrite) line under the user, then reload the \
-                     broker (SIGHUP); for dynamic security a publishClientSend ACL on one of the \
-                     client's roles; for EMQX an authorization rule allowing publish.",
-                ),
+                .with_fix(broker.fixes().publish_denied),
             );
         }
         if !lost.is_empty() {
@@ -536,12 +527,7 @@ impl Session {
                     ),
                 )
                 .with_evidence("topics", lost)
-                .with_fix(
-                    "Check the broker's ACL for this user on both sides: write on the topic and \
-                     read on the filter. Mosquitto logs `Denied PUBLISH from …` for a write \
-                     denial; an acl_file needs `topic readwrite TOPIC` (or separate read and write \
-                     lines) and a reload (SIGHUP, `systemctl reload mosquitto`).",
-                ),
+                .with_fix(broker.fixes().delivery_lost),
             );
         }
         // Accepted, but no subscription of this run could bring the message back: the broker
@@ -944,10 +930,15 @@ impl Session {
     ) -> (String, Finding) {
         let mut causes = Vec::new();
         if let Some(id) = &config.mqtt.client_id {
+            // Only Mosquitto's own history is named, and only to a Mosquitto user.
+            let quirk = match broker.broker {
+                Some(Broker::Mosquitto) => " (Mosquitto before 2.0.15 sends no DISCONNECT)",
+                _ => "",
+            };
             causes.push(format!(
                 "Another client connected with the client id \"{id}\" and the broker closed this \
-                 connection for it (Mosquitto before 2.0.15 sends no DISCONNECT). Two clients \
-                 sharing an id kick each other off in a loop: the classic \"keeps disconnecting\"."
+                 connection for it{quirk}. Two clients sharing an id kick each other off in a \
+                 loop: the classic \"keeps disconnecting\"."
             ));
         }
         if broker.broker == Some(Broker::Aio) {
@@ -959,8 +950,8 @@ impl Session {
             );
         }
         causes.push(
-            "The broker's credentials or ACLs changed and it was reloaded: Mosquitto drops \
-             clients whose credentials became invalid without a DISCONNECT."
+            "The broker's credentials or ACLs changed and it was reloaded: a broker may drop \
+             clients whose credentials became invalid without a DISCONNECT (Mosquitto does)."
                 .into(),
         );
         causes.push(
@@ -1084,10 +1075,6 @@ fn closed_on(
     .with_evidence("packet", packet)
     .with_evidence("connection", ending.name())
     .with_evidence("after_ms", millis(after))
-    .with_fix(
-        "Grant this client the topic in the broker's authorization rules (the user's permissions \
-         on the topic); the broker's log names the denial.",
-    )
 }
 
 /// Publishes the broker acknowledged with no subscription of this run to see them delivered.

@@ -1,0 +1,587 @@
+//! Broker families: one module each, holding everything the doctor knows about one family — its
+//! name and aliases, its preset, how to recognise it from what it shows, its own causes for
+//! CONNACK codes (ranked above the general ones of [`crate::reason_codes::CATALOG`], which holds
+//! only what a code means on any broker), its fixes with its own commands and config lines, and
+//! its quirks.
+//!
+//! Adding a family is one new file with a `pub(super) static FAMILY: Family`, a variant of
+//! [`Broker`] and a line in [`Broker::family`]; the unit tests below then check it like the others.
+//!
+//! A family's knowledge is shown only when the broker is that family: given with `--broker`, or
+//! recognised. An unrecognised broker gets [`GENERIC_FIXES`], which name no one broker's commands,
+//! so that a RabbitMQ user is never told what Mosquitto does.
+
+use std::fmt;
+
+use clap::ValueEnum;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::observations::Capabilities;
+use crate::presets::Preset;
+use crate::reason_codes::Protocol;
+
+mod aedes;
+mod aio;
+mod amqtt;
+mod ejabberd;
+mod emqx;
+mod hivemq;
+mod mosquitto;
+mod nanomq;
+mod rabbitmq;
+mod vernemq;
+
+/// A broker family the doctor knows. Its name on the command line is the lowercase variant name;
+/// the aliases are also accepted (`--broker rabbit`, `--preset azure-iot-operations`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Broker {
+    Mosquitto,
+    Emqx,
+    /// Azure IoT Operations' MQTT broker.
+    #[value(alias = "azure-iot-operations", alias = "azure")]
+    Aio,
+    Hivemq,
+    /// RabbitMQ with its MQTT plugin.
+    #[value(alias = "rabbit")]
+    Rabbitmq,
+    #[value(alias = "verne")]
+    Vernemq,
+    Nanomq,
+    Ejabberd,
+    Aedes,
+    /// amqtt, the successor of HBMQTT.
+    #[value(alias = "hbmqtt")]
+    Amqtt,
+}
+
+impl Broker {
+    pub const ALL: [Broker; 10] = [
+        Broker::Mosquitto,
+        Broker::Emqx,
+        Broker::Aio,
+        Broker::Hivemq,
+        Broker::Rabbitmq,
+        Broker::Vernemq,
+        Broker::Nanomq,
+        Broker::Ejabberd,
+        Broker::Aedes,
+        Broker::Amqtt,
+    ];
+
+    /// Everything the doctor knows about this family.
+    pub fn family(self) -> &'static Family {
+        match self {
+            Broker::Mosquitto => &mosquitto::FAMILY,
+            Broker::Emqx => &emqx::FAMILY,
+            Broker::Aio => &aio::FAMILY,
+            Broker::Hivemq => &hivemq::FAMILY,
+            Broker::Rabbitmq => &rabbitmq::FAMILY,
+            Broker::Vernemq => &vernemq::FAMILY,
+            Broker::Nanomq => &nanomq::FAMILY,
+            Broker::Ejabberd => &ejabberd::FAMILY,
+            Broker::Aedes => &aedes::FAMILY,
+            Broker::Amqtt => &amqtt::FAMILY,
+        }
+    }
+
+    /// The family's name as people write it: `RabbitMQ`.
+    pub fn name(self) -> &'static str {
+        self.family().name
+    }
+
+    /// The family's name on the command line: `rabbitmq`.
+    pub fn id(self) -> &'static str {
+        self.family().id
+    }
+
+    /// Reads a name or an alias, in any case.
+    pub fn parse(text: &str) -> Option<Broker> {
+        Broker::from_str(text, true).ok()
+    }
+}
+
+impl fmt::Display for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One family.
+#[derive(Debug)]
+pub struct Family {
+    pub broker: Broker,
+    /// As people write it: `RabbitMQ`.
+    pub name: &'static str,
+    /// On the command line: `rabbitmq`.
+    pub id: &'static str,
+    /// Other names accepted on the command line (the `#[value(alias)]`s of [`Broker`]).
+    pub aliases: &'static [&'static str],
+    pub preset: Preset,
+    /// Its own causes for CONNACK codes, most likely first.
+    pub causes: &'static [Causes],
+    pub fixes: Fixes,
+    /// What sets it apart from other brokers, shown by `mqtt-doctor presets`.
+    pub quirks: &'static [&'static str],
+    /// Recognises the family from what the doctor observed, or says nothing.
+    pub recognise: fn(&Clues) -> Option<Sighting>,
+}
+
+impl Family {
+    /// This family's causes for a code, most likely first.
+    pub fn causes_for(&self, protocol: Protocol, code: u8) -> &'static [&'static str] {
+        self.causes
+            .iter()
+            .find(|c| c.protocol == protocol && c.code == code)
+            .map_or(&[], |c| c.causes)
+    }
+}
+
+/// A family's causes for one CONNACK code.
+#[derive(Debug)]
+pub struct Causes {
+    pub protocol: Protocol,
+    pub code: u8,
+    pub causes: &'static [&'static str],
+}
+
+/// Causes for a 3.1.1 return code.
+pub const fn v3(code: u8, causes: &'static [&'static str]) -> Causes {
+    Causes {
+        protocol: Protocol::V311,
+        code,
+        causes,
+    }
+}
+
+/// Causes for an MQTT 5 reason code.
+pub const fn v5(code: u8, causes: &'static [&'static str]) -> Causes {
+    Causes {
+        protocol: Protocol::V5,
+        code,
+        causes,
+    }
+}
+
+/// What to do, in the family's own commands and configuration lines.
+#[derive(Debug)]
+pub struct Fixes {
+    /// The broker refused the credentials (CONNACK 4/5, 0x86/0x87).
+    pub credentials: &'static str,
+    /// A publish was refused (PUBACK ≥ 0x80, or the broker closed on it).
+    pub publish_denied: &'static str,
+    /// A subscription was refused in the SUBACK.
+    pub subscribe_denied: &'static str,
+    /// A publish was acknowledged but never came back through a granted subscription.
+    pub delivery_lost: &'static str,
+    /// TLS: the listener, its certificate, client certificates.
+    pub tls: &'static str,
+    /// Connection limits: per-listener or per-user maximums, rates, quotas.
+    pub connection_limits: &'static str,
+}
+
+/// The fixes for a broker the doctor could not recognise: what every broker shares, naming no
+/// one broker's commands.
+pub static GENERIC_FIXES: Fixes = Fixes {
+    credentials: "Check the username and password (or token) against the broker's user \
+                  database, and whether the broker reloaded it since the last change; the \
+                  broker's log names the refused user.",
+    publish_denied: "Grant this client write (publish) access to the topic in the broker's \
+                     access-control rules, then reload them if the broker needs it.",
+    subscribe_denied: "Grant this client read (subscribe) access to the filter in the broker's \
+                       access-control rules, then reload them if the broker needs it.",
+    delivery_lost: "Check the broker's access-control rules for this user on both sides: write \
+                    on the topic and read on the filter. Many brokers deny silently, with no \
+                    reason code: the broker's log shows the denial.",
+    tls: "Check the listener's certificate, key and CA in the broker's configuration, and \
+          whether the listener requires client certificates.",
+    connection_limits: "Check the broker's limits on connections (per listener, per user, per \
+                        second) and its log at the time of this run.",
+};
+
+/// The fixes for `broker`, or [`GENERIC_FIXES`] when it is not known.
+pub fn fixes(broker: Option<Broker>) -> &'static Fixes {
+    broker.map_or(&GENERIC_FIXES, |b| &b.family().fixes)
+}
+
+/// How sure the doctor is of the broker family.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Nothing observed sets a family apart.
+    Unknown,
+    /// A default or a behaviour that this family shows and few others do.
+    Likely,
+    /// Something only this family sends (an assigned client id in its format, its reason
+    /// strings, its own authentication method accepted).
+    Identified,
+    /// Named by the user with `--broker` (or a preset).
+    Given,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Given => "given",
+            Confidence::Identified => "identified",
+            Confidence::Likely => "likely",
+            Confidence::Unknown => "unknown",
+        }
+    }
+}
+
+/// What a family's recognition saw: how sure, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    pub confidence: Confidence,
+    pub why: String,
+}
+
+impl Sighting {
+    pub fn likely(why: impl Into<String>) -> Option<Sighting> {
+        Some(Sighting {
+            confidence: Confidence::Likely,
+            why: why.into(),
+        })
+    }
+
+    pub fn identified(why: impl Into<String>) -> Option<Sighting> {
+        Some(Sighting {
+            confidence: Confidence::Identified,
+            why: why.into(),
+        })
+    }
+}
+
+/// How the broker answered an MQTT 5 CONNECT it did not accept as MQTT 5 (the doctor then
+/// retried with 3.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mqtt5Answer {
+    /// A 3.1.1-format CONNACK with this return code.
+    V311Connack(u8),
+    /// The connection was closed (or reset) without a CONNACK.
+    Closed,
+    /// Nothing came back.
+    Silent,
+}
+
+/// What the CONNACK's properties showed (MQTT 5).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PropertyClues {
+    pub capabilities: Capabilities,
+    pub session_expiry_interval: Option<u32>,
+    pub assigned_client_identifier: Option<String>,
+    pub reason_string: Option<String>,
+    pub authentication_method: Option<String>,
+    /// How many properties the CONNACK carried, of any kind.
+    pub count: usize,
+}
+
+/// What the doctor observed without harm, from which a family is recognised.
+#[derive(Clone, Debug, Default)]
+pub struct Clues {
+    pub port: u16,
+    /// The enhanced-authentication method the doctor sent.
+    pub auth_method: Option<String>,
+    pub mqtt5_answer: Option<Mqtt5Answer>,
+    /// The CONNACK: its protocol, its code, and its properties (MQTT 5).
+    pub connack: Option<(Protocol, u8)>,
+    pub properties: Option<PropertyClues>,
+}
+
+/// The family the doctor believes it is talking to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recognition {
+    pub broker: Option<Broker>,
+    pub confidence: Confidence,
+    /// What the belief rests on.
+    pub how: String,
+}
+
+impl Recognition {
+    pub fn given(broker: Broker) -> Recognition {
+        Recognition {
+            broker: Some(broker),
+            confidence: Confidence::Given,
+            how: "given with --broker".into(),
+        }
+    }
+
+    pub fn unknown() -> Recognition {
+        Recognition {
+            broker: None,
+            confidence: Confidence::Unknown,
+            how: "unknown: nothing the broker showed sets one family apart; give --broker for \
+                  hints ranked for one broker"
+                .into(),
+        }
+    }
+
+    /// The family whose knowledge applies: a given or recognised one, never an unknown.
+    pub fn applies(&self) -> Option<Broker> {
+        self.broker
+            .filter(|_| self.confidence > Confidence::Unknown)
+    }
+
+    /// `RabbitMQ (likely: …)`, or the unknown's explanation.
+    pub fn describe(&self) -> String {
+        match self.broker {
+            Some(broker) if self.confidence == Confidence::Given => {
+                format!("{} ({})", broker.name(), self.how)
+            }
+            Some(broker) => format!(
+                "{} ({}: {})",
+                broker.name(),
+                self.confidence.as_str(),
+                self.how
+            ),
+            None => self.how.clone(),
+        }
+    }
+}
+
+/// Recognises the family from `clues`, unless the user gave it. The strongest sighting wins; two
+/// families seen equally strongly leave the broker unknown rather than pick one.
+pub fn recognise(given: Option<Broker>, clues: &Clues) -> Recognition {
+    if let Some(broker) = given {
+        return Recognition::given(broker);
+    }
+    let mut seen: Vec<(Broker, Sighting)> = Broker::ALL
+        .iter()
+        .filter_map(|b| (b.family().recognise)(clues).map(|s| (*b, s)))
+        .collect();
+    seen.sort_by_key(|s| std::cmp::Reverse(s.1.confidence));
+    match seen.as_slice() {
+        [] => Recognition::unknown(),
+        [(broker, best), rest @ ..] => {
+            if rest
+                .first()
+                .is_some_and(|r| r.1.confidence == best.confidence)
+            {
+                let names: Vec<&str> = seen
+                    .iter()
+                    .filter(|s| s.1.confidence == best.confidence)
+                    .map(|s| s.0.name())
+                    .collect();
+                return Recognition {
+                    broker: None,
+                    confidence: Confidence::Unknown,
+                    how: format!(
+                        "unknown: what the broker showed fits {} alike; give --broker for hints \
+                         ranked for one broker",
+                        names.join(" and ")
+                    ),
+                };
+            }
+            Recognition {
+                broker: Some(*broker),
+                confidence: best.confidence,
+                how: best.why.clone(),
+            }
+        }
+    }
+}
+
+/// The properties a CONNACK carried other than the ones every broker may add to any answer
+/// (assigned client id, reason string, authentication): for matching a family's defaults.
+pub fn only_defaults(p: &PropertyClues, expected: usize) -> bool {
+    let extra = [
+        p.assigned_client_identifier.is_some(),
+        p.reason_string.is_some(),
+        p.authentication_method.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    p.count.saturating_sub(extra) == expected
+}
+
+/// The names a family answers to on the command line, for help texts: `aio (azure-iot-operations)`.
+pub fn names_list() -> String {
+    Broker::ALL
+        .iter()
+        .map(|b| b.id())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reason_codes::CATALOG;
+
+    #[test]
+    fn every_family_is_registered_once_under_its_own_name_and_aliases() {
+        for broker in Broker::ALL {
+            let family = broker.family();
+            assert_eq!(family.broker, broker);
+            assert_eq!(family.preset.broker, broker, "{}", family.name);
+            assert_eq!(Broker::parse(family.id), Some(broker));
+            for alias in family.aliases {
+                assert_eq!(Broker::parse(alias), Some(broker), "{alias}");
+            }
+            assert!(!family.quirks.is_empty(), "{}", family.name);
+        }
+        assert_eq!(Broker::parse("rabbit"), Some(Broker::Rabbitmq));
+        assert_eq!(Broker::parse("azure-iot-operations"), Some(Broker::Aio));
+        assert_eq!(Broker::parse("kafka"), None);
+    }
+
+    #[test]
+    fn a_familys_causes_are_for_codes_the_catalog_has() {
+        for broker in Broker::ALL {
+            for causes in broker.family().causes {
+                assert!(
+                    CATALOG
+                        .iter()
+                        .any(|c| c.protocol == causes.protocol && c.value == causes.code),
+                    "{}: code {} not in the catalog",
+                    broker.name(),
+                    causes.code
+                );
+                assert!(!causes.causes.is_empty());
+            }
+        }
+    }
+
+    /// The commands and files that belong to one family only: shown to any other, they would
+    /// send its user to a broker they do not run.
+    const OWN_WORDS: &[(Broker, &[&str])] = &[
+        (
+            Broker::Mosquitto,
+            &["mosquitto_", "Mosquitto's acl_file", "mosquitto.conf"],
+        ),
+        (Broker::Emqx, &["emqx ctl", "emqx.conf"]),
+        (Broker::Rabbitmq, &["rabbitmqctl"]),
+        (Broker::Vernemq, &["vmq-"]),
+        (Broker::Nanomq, &["nanomq.conf"]),
+        (Broker::Ejabberd, &["ejabberdctl", "ejabberd.yml"]),
+        (Broker::Hivemq, &["file-rbac", "credentials.xml"]),
+        (Broker::Aio, &["BrokerAuthentication", "kubectl"]),
+        (Broker::Amqtt, &["amqtt"]),
+        (Broker::Aedes, &["aedes"]),
+    ];
+
+    fn fix_texts(fixes: &Fixes) -> [&'static str; 6] {
+        [
+            fixes.credentials,
+            fixes.publish_denied,
+            fixes.subscribe_denied,
+            fixes.delivery_lost,
+            fixes.tls,
+            fixes.connection_limits,
+        ]
+    }
+
+    #[test]
+    fn no_family_names_another_familys_commands_and_the_generic_fixes_name_none() {
+        for broker in Broker::ALL {
+            let family = broker.family();
+            for text in fix_texts(&family.fixes) {
+                for (other, words) in OWN_WORDS.iter().filter(|(b, _)| *b != broker) {
+                    for word in *words {
+                        assert!(
+                            !text.contains(word),
+                            "{}'s fix names {}'s {word}: {text}",
+                            family.name,
+                            other.name()
+                        );
+                    }
+                }
+            }
+        }
+        for text in fix_texts(&GENERIC_FIXES) {
+            for broker in Broker::ALL {
+                assert!(!text.contains(broker.name()), "{text}");
+                for word in OWN_WORDS.iter().find(|(b, _)| *b == broker).unwrap().1 {
+                    assert!(!text.contains(word), "{text}");
+                }
+            }
+        }
+    }
+
+    fn clues(properties: PropertyClues) -> Clues {
+        Clues {
+            port: 1883,
+            connack: Some((Protocol::V5, 0)),
+            properties: Some(properties),
+            ..Clues::default()
+        }
+    }
+
+    #[test]
+    fn a_given_broker_beats_any_sighting_and_nothing_seen_is_unknown() {
+        let ejabberd_like = clues(PropertyClues {
+            capabilities: Capabilities {
+                topic_alias_maximum: Some(100),
+                shared_subscription_available: Some(false),
+                server_keep_alive: Some(60),
+                ..Capabilities::default()
+            },
+            session_expiry_interval: Some(0),
+            count: 4,
+            ..PropertyClues::default()
+        });
+        let seen = recognise(None, &ejabberd_like);
+        assert_eq!(
+            (seen.broker, seen.confidence),
+            (Some(Broker::Ejabberd), Confidence::Likely)
+        );
+        let given = recognise(Some(Broker::Emqx), &ejabberd_like);
+        assert_eq!(
+            (given.broker, given.confidence),
+            (Some(Broker::Emqx), Confidence::Given)
+        );
+        let nothing = recognise(None, &Clues::default());
+        assert_eq!(
+            (nothing.broker, nothing.confidence),
+            (None, Confidence::Unknown)
+        );
+        assert_eq!(nothing.applies(), None);
+    }
+
+    #[test]
+    fn assigned_client_ids_identify_their_family() {
+        let cases = [
+            (
+                "auto-F9BC7AB9-8D93-8A48-0DAB-9EA73D3BCA71",
+                Broker::Mosquitto,
+            ),
+            (
+                "hmq_xy7Az_1_0d3c2f1e6a8b4c5d9e0f1a2b3c4d5e6f",
+                Broker::Hivemq,
+            ),
+            ("anon-aGVsbG8gd29ybGQ=", Broker::Vernemq),
+            ("2975000589581927627", Broker::Ejabberd),
+        ];
+        for (id, broker) in cases {
+            // ejabberd's numbers are told from other ids by its CONNACK's other defaults.
+            let capabilities = match broker {
+                Broker::Ejabberd => Capabilities {
+                    topic_alias_maximum: Some(100),
+                    shared_subscription_available: Some(false),
+                    ..Capabilities::default()
+                },
+                _ => Capabilities::default(),
+            };
+            let seen = recognise(
+                None,
+                &clues(PropertyClues {
+                    capabilities,
+                    session_expiry_interval: (broker == Broker::Ejabberd).then_some(0),
+                    assigned_client_identifier: Some(id.into()),
+                    count: 1,
+                    ..PropertyClues::default()
+                }),
+            );
+            assert_eq!(
+                (seen.broker, seen.confidence),
+                (Some(broker), Confidence::Identified),
+                "{id}: {}",
+                seen.how
+            );
+        }
+    }
+}
