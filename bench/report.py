@@ -51,7 +51,9 @@ def outcome(result):
 print("## Machine\n")
 print(f"- CPU: {cpu()}, {os.cpu_count()} cores")
 print(f"- Kernel: {platform.release()}; {version(['sh', '-c', '. /etc/os-release; echo $PRETTY_NAME'])}")
-print(f"- {version([out + '/../release/mqtt-doctor', '--version'])} (release build), {version(['rustc', '--version'])}")
+# run.sh says which binary it timed (cargo's target dir may be elsewhere than ./target).
+doctor = os.environ.get("DOCTOR", out + "/../release/mqtt-doctor")
+print(f"- {version([doctor, '--version'])} (release build), {version(['rustc', '--version'])}")
 print(f"- {version(['sh', '-c', 'mosquitto_pub --help | grep -m1 version'])}")
 print(f"- paho-mqtt {version(['python3', '-c', 'import paho.mqtt; print(paho.mqtt.__version__)'])} on {version(['python3', '--version'])}")
 print(f"- {version(['hyperfine', '--version'])}; every command run with `hyperfine -N`, medians shown")

@@ -241,5 +241,5 @@ ls -l "$DOCTOR" | awk '{print $5}' > "$OUT/binary_size"
 static=$BUILT/x86_64-unknown-linux-musl/release/mqtt-doctor
 [ -f "$static" ] && ls -l "$static" | awk '{print $5}' > "$OUT/static_size" || true
 
-python3 bench/report.py "$OUT" "$TIMEOUT" "$MANY" > "$OUT/results.md"
+DOCTOR="$DOCTOR" python3 bench/report.py "$OUT" "$TIMEOUT" "$MANY" > "$OUT/results.md"
 cat "$OUT/results.md"
