@@ -887,7 +887,7 @@ impl DoctorArgs {
     ) -> Result<Vec<DoctorConfig>, String> {
         let (scheme, port, default_target) = match self.preset {
             Some(broker) => {
-                let preset = presets::get(broker);
+                let preset = crate::brokers::preset(broker);
                 (preset.scheme, Some(preset.port), preset.target)
             }
             None => (Scheme::Mqtt, None, "mqtt://localhost:1883"),
@@ -1107,7 +1107,7 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
     let pod = in_kubernetes.then(|| PodInfo::discover(&root, std::time::SystemTime::now()));
 
     if let Some(broker) = preset {
-        let preset = presets::get(broker);
+        let preset = crate::brokers::preset(broker);
         let mut values = vec![("target".to_string(), vec![preset.target.to_string()])];
         for setting in preset.settings {
             if let Some(value) = presets::resolve(setting, &root) {
@@ -1117,7 +1117,7 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
         layers.insert(
             0,
             LayerValues {
-                source: format!("preset {}", preset.name()),
+                source: format!("preset {}", preset.broker.id()),
                 values,
             },
         );
@@ -1200,7 +1200,7 @@ enum LayerError {
 /// When the preset's token file is missing in a pod, a projected token with the preset's
 /// audience is the one the pod was meant to use; returned with the path to read it from.
 fn token_fallback(broker: Broker, root: &Path, pod: &PodInfo) -> Option<(TokenFallback, PathBuf)> {
-    let preset = presets::get(broker);
+    let preset = crate::brokers::preset(broker);
     let expected = preset.settings.iter().find_map(|s| match s.value {
         presets::Value::File(path) if s.option == "token-file" => Some(path),
         _ => None,
@@ -1303,7 +1303,7 @@ pub fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Doctor(_) => doctor(matches.subcommand_matches("doctor"), started),
-        Command::Presets => emit(presets::listing().as_bytes()),
+        Command::Presets => emit(crate::brokers::presets_listing().as_bytes()),
         Command::Schema => emit(report::json_schema().as_bytes()),
         Command::Explain(args) => explain(&args),
         Command::Token(TokenCommand::Inspect(args)) => token_inspect(
@@ -1666,7 +1666,7 @@ fn explain(args: &ExplainArgs) -> u8 {
     };
     if let Some(query) = query {
         return match reason_codes::find(query) {
-            Some(code) => emit(reason_codes::page(code, args.broker).as_bytes()),
+            Some(code) => emit(crate::brokers::page(code, args.broker).as_bytes()),
             None => {
                 eprintln!(
                     "mqtt-doctor: error: {id} is not a CONNACK code; MQTT 3.1.1 has 0-5, MQTT 5 \

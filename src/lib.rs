@@ -8,6 +8,7 @@
 //! No module imports one that imports it back: the pipeline sits above the stages, the stages
 //! above their shared context and the transport.
 
+pub mod broker_id;
 pub mod brokers;
 mod budget;
 pub mod certs;

@@ -141,7 +141,7 @@ pub struct ConnackFacts {
     /// (something only that family sends), `likely` (its defaults or behaviour), or `unknown`
     /// (then `broker` is absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker_confidence: Option<crate::brokers::Confidence>,
+    pub broker_confidence: Option<crate::broker_id::Confidence>,
 }
 
 /// The CONNACK properties that say what a client may do on this broker. Absent means the

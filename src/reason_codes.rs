@@ -17,7 +17,7 @@ pub enum Protocol {
     V5,
 }
 
-pub use crate::brokers::Broker;
+pub use crate::broker_id::Broker;
 
 /// One CONNACK code.
 #[derive(Debug)]
@@ -47,32 +47,6 @@ impl ConnackCode {
             Protocol::V311 => "MQTT 3.1.1 return code",
             Protocol::V5 => "MQTT 5 reason code",
         }
-    }
-
-    /// Causes ranked for `broker`: the family's own first, then the general ones. Without a
-    /// broker, only the general ones: no family's causes are offered as if it were the one in
-    /// front.
-    pub fn ranked_causes(&self, broker: Option<Broker>) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        if let Some(broker) = broker {
-            out.extend(
-                broker
-                    .family()
-                    .causes_for(self.protocol, self.value)
-                    .iter()
-                    .map(|c| c.to_string()),
-            );
-        }
-        out.extend(self.causes.iter().map(|c| c.to_string()));
-        out
-    }
-
-    /// The families that have causes of their own for this code.
-    pub fn families_with_causes(&self) -> Vec<Broker> {
-        Broker::ALL
-            .into_iter()
-            .filter(|b| !b.family().causes_for(self.protocol, self.value).is_empty())
-            .collect()
     }
 }
 
@@ -408,46 +382,6 @@ pub static CATALOG: &[ConnackCode] = &[
     },
 ];
 
-/// The page `mqtt-doctor explain CODE` prints.
-pub fn page(code: &ConnackCode, broker: Option<Broker>) -> String {
-    let mut out = format!("# {code}\n\n{}\n", code.meaning);
-    if let Some(other) = code.counterpart {
-        let (version, label) = match code.protocol {
-            Protocol::V311 => ("MQTT 5", format!("0x{other:02X} ({other})")),
-            Protocol::V5 => ("MQTT 3.1.1", other.to_string()),
-        };
-        out.push_str(&format!(
-            "\nThe same refusal on {version} (as EMQX maps it): {label}.\n"
-        ));
-    }
-    let causes = code.ranked_causes(broker);
-    if !causes.is_empty() {
-        match broker {
-            Some(broker) => out.push_str(&format!("\n## Likely causes on {}\n\n", broker.name())),
-            None => out.push_str("\n## Likely causes\n\n"),
-        }
-        for (n, cause) in causes.iter().enumerate() {
-            out.push_str(&format!("{}. {cause}\n", n + 1));
-        }
-    }
-    let families = code.families_with_causes();
-    if broker.is_none() && !families.is_empty() {
-        // A reference page, not a diagnosis: each family's own causes, under its name.
-        out.push_str("\n## On particular brokers\n\n");
-        for family in &families {
-            for cause in family.family().causes_for(code.protocol, code.value) {
-                out.push_str(&format!("- {}: {cause}\n", family.name()));
-            }
-        }
-        let names: Vec<&str> = families.iter().map(|b| b.id()).collect();
-        out.push_str(&format!(
-            "\nName the broker for its own ranking: --broker {}\n",
-            names.join("|")
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,32 +414,6 @@ mod tests {
         ));
         // 0x8B is not a CONNACK code (it is DISCONNECT's "server shutting down").
         assert!(find(query("0x8b").unwrap()).is_none());
-    }
-
-    #[test]
-    fn the_broker_changes_the_ranking() {
-        let code = find(query("5").unwrap()).unwrap();
-        let mosquitto = code.ranked_causes(Some(Broker::Mosquitto));
-        assert!(mosquitto[0].contains("password file"));
-        assert!(
-            mosquitto
-                .iter()
-                .any(|c| c.contains("systemctl reload mosquitto"))
-        );
-        let emqx = find(query("0x86").unwrap())
-            .unwrap()
-            .ranked_causes(Some(Broker::Emqx));
-        assert!(emqx[0].contains("JWT claim"));
-        // Without a broker, no family's causes pass for the general ones.
-        let all = code.ranked_causes(None);
-        assert_eq!(all.len(), code.causes.len());
-        assert!(page(code, None).contains("- Mosquitto: "));
-        let rabbit = code.ranked_causes(Some(Broker::Rabbitmq));
-        assert!(
-            rabbit[0].contains("rabbitmqctl set_permissions"),
-            "{rabbit:?}"
-        );
-        assert!(!rabbit.iter().any(|c| c.contains("mosquitto")));
     }
 
     #[test]

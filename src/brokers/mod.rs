@@ -13,13 +13,10 @@
 
 use std::fmt;
 
-use clap::ValueEnum;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
+pub use crate::broker_id::{Broker, Confidence};
 use crate::observations::Capabilities;
 use crate::presets::Preset;
-use crate::reason_codes::Protocol;
+use crate::reason_codes::{ConnackCode, Protocol};
 
 mod aedes;
 mod aio;
@@ -32,43 +29,7 @@ mod nanomq;
 mod rabbitmq;
 mod vernemq;
 
-/// A broker family the doctor knows. Its name on the command line is the lowercase variant name;
-/// the aliases are also accepted (`--broker rabbit`, `--preset azure-iot-operations`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
-pub enum Broker {
-    Mosquitto,
-    Emqx,
-    /// Azure IoT Operations' MQTT broker.
-    #[value(alias = "azure-iot-operations", alias = "azure")]
-    Aio,
-    Hivemq,
-    /// RabbitMQ with its MQTT plugin.
-    #[value(alias = "rabbit")]
-    Rabbitmq,
-    #[value(alias = "verne")]
-    Vernemq,
-    Nanomq,
-    Ejabberd,
-    Aedes,
-    /// amqtt, the successor of HBMQTT.
-    #[value(alias = "hbmqtt")]
-    Amqtt,
-}
-
 impl Broker {
-    pub const ALL: [Broker; 10] = [
-        Broker::Mosquitto,
-        Broker::Emqx,
-        Broker::Aio,
-        Broker::Hivemq,
-        Broker::Rabbitmq,
-        Broker::Vernemq,
-        Broker::Nanomq,
-        Broker::Ejabberd,
-        Broker::Aedes,
-        Broker::Amqtt,
-    ];
-
     /// Everything the doctor knows about this family.
     pub fn family(self) -> &'static Family {
         match self {
@@ -93,11 +54,6 @@ impl Broker {
     /// The family's name on the command line: `rabbitmq`.
     pub fn id(self) -> &'static str {
         self.family().id
-    }
-
-    /// Reads a name or an alias, in any case.
-    pub fn parse(text: &str) -> Option<Broker> {
-        Broker::from_str(text, true).ok()
     }
 }
 
@@ -202,34 +158,6 @@ pub static GENERIC_FIXES: Fixes = Fixes {
 /// The fixes for `broker`, or [`GENERIC_FIXES`] when it is not known.
 pub fn fixes(broker: Option<Broker>) -> &'static Fixes {
     broker.map_or(&GENERIC_FIXES, |b| &b.family().fixes)
-}
-
-/// How sure the doctor is of the broker family.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Confidence {
-    /// Nothing observed sets a family apart.
-    Unknown,
-    /// A default or a behaviour that this family shows and few others do.
-    Likely,
-    /// Something only this family sends (an assigned client id in its format, its reason
-    /// strings, its own authentication method accepted).
-    Identified,
-    /// Named by the user with `--broker` (or a preset).
-    Given,
-}
-
-impl Confidence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Given => "given",
-            Confidence::Identified => "identified",
-            Confidence::Likely => "likely",
-            Confidence::Unknown => "unknown",
-        }
-    }
 }
 
 /// What a family's recognition saw: how sure, and why.
@@ -407,10 +335,134 @@ pub fn names_list() -> String {
         .join(", ")
 }
 
+/// A family's preset; its name on the command line is the family's.
+pub fn preset(broker: Broker) -> &'static Preset {
+    &broker.family().preset
+}
+
+/// Every family's preset, in the order of [`Broker::ALL`]; each lives in its family's module.
+pub fn presets() -> impl Iterator<Item = &'static Preset> {
+    Broker::ALL.into_iter().map(|b| &b.family().preset)
+}
+
+/// The `mqtt-doctor presets` listing.
+pub fn presets_listing() -> String {
+    let mut text = String::new();
+    for preset in presets() {
+        let family = preset.broker.family();
+        text.push_str(&format!("{}: {}\n", preset.broker.id(), preset.title));
+        if !family.aliases.is_empty() {
+            text.push_str(&format!("  also named    {}\n", family.aliases.join(", ")));
+        }
+        text.push_str(&format!(
+            "  target        {}://{}:{} (a bare host means {}, port {})\n",
+            preset.scheme.as_str(),
+            preset.target,
+            preset.port,
+            preset.scheme.as_str(),
+            preset.port
+        ));
+        for setting in preset.settings {
+            let value = match setting.value {
+                crate::presets::Value::Text(text) => text.to_string(),
+                crate::presets::Value::File(path) => path.to_string(),
+                crate::presets::Value::FileIfPresent(path) => format!("{path} (when present)"),
+            };
+            text.push_str(&format!(
+                "  {:<13} {value}\n  {:<13} ({})\n",
+                setting.option, "", setting.why
+            ));
+        }
+        text.push_str(&format!(
+            "{}\n",
+            textwrap::indent(&textwrap::fill(preset.notes, 94), "  ")
+        ));
+        for quirk in family.quirks {
+            text.push_str(&format!(
+                "{}\n",
+                textwrap::indent(&textwrap::fill(&format!("- {quirk}"), 94), "  ")
+            ));
+        }
+        text.push('\n');
+    }
+    text.push_str(
+        "Any option given on the command line, in an MQTT_DOCTOR_* variable or in a config-file \
+         profile overrides the preset's.\nFiles are read below MQTT_DOCTOR_ROOT (default /).\n",
+    );
+    text
+}
+
+/// A CONNACK code's causes with the families' own: what `explain CODE` and the findings rank.
+/// Causes ranked for `broker`: the family's own first, then the general ones. Without a
+/// broker, only the general ones: no family's causes are offered as if it were the one in
+/// front.
+pub fn ranked_causes(code: &ConnackCode, broker: Option<Broker>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(broker) = broker {
+        out.extend(
+            broker
+                .family()
+                .causes_for(code.protocol, code.value)
+                .iter()
+                .map(|c| c.to_string()),
+        );
+    }
+    out.extend(code.causes.iter().map(|c| c.to_string()));
+    out
+}
+
+/// The families that have causes of their own for this code.
+pub fn families_with_causes(code: &ConnackCode) -> Vec<Broker> {
+    Broker::ALL
+        .into_iter()
+        .filter(|b| !b.family().causes_for(code.protocol, code.value).is_empty())
+        .collect()
+}
+
+/// The page `mqtt-doctor explain CODE` prints.
+pub fn page(code: &ConnackCode, broker: Option<Broker>) -> String {
+    let mut out = format!("# {code}\n\n{}\n", code.meaning);
+    if let Some(other) = code.counterpart {
+        let (version, label) = match code.protocol {
+            Protocol::V311 => ("MQTT 5", format!("0x{other:02X} ({other})")),
+            Protocol::V5 => ("MQTT 3.1.1", other.to_string()),
+        };
+        out.push_str(&format!(
+            "\nThe same refusal on {version} (as EMQX maps it): {label}.\n"
+        ));
+    }
+    let causes = ranked_causes(code, broker);
+    if !causes.is_empty() {
+        match broker {
+            Some(broker) => out.push_str(&format!("\n## Likely causes on {}\n\n", broker.name())),
+            None => out.push_str("\n## Likely causes\n\n"),
+        }
+        for (n, cause) in causes.iter().enumerate() {
+            out.push_str(&format!("{}. {cause}\n", n + 1));
+        }
+    }
+    let families = families_with_causes(code);
+    if broker.is_none() && !families.is_empty() {
+        // A reference page, not a diagnosis: each family's own causes, under its name.
+        out.push_str("\n## On particular brokers\n\n");
+        for family in &families {
+            for cause in family.family().causes_for(code.protocol, code.value) {
+                out.push_str(&format!("- {}: {cause}\n", family.name()));
+            }
+        }
+        let names: Vec<&str> = families.iter().map(|b| b.id()).collect();
+        out.push_str(&format!(
+            "\nName the broker for its own ranking: --broker {}\n",
+            names.join("|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reason_codes::CATALOG;
+    use crate::reason_codes::{CATALOG, find};
 
     #[test]
     fn every_family_is_registered_once_under_its_own_name_and_aliases() {
@@ -583,5 +635,68 @@ mod tests {
                 seen.how
             );
         }
+    }
+
+    #[test]
+    fn the_broker_changes_the_ranking() {
+        let code = find("5".parse().unwrap()).unwrap();
+        let mosquitto = ranked_causes(code, Some(Broker::Mosquitto));
+        assert!(mosquitto[0].contains("password file"));
+        assert!(
+            mosquitto
+                .iter()
+                .any(|c| c.contains("systemctl reload mosquitto"))
+        );
+        let emqx = ranked_causes(find("0x86".parse().unwrap()).unwrap(), Some(Broker::Emqx));
+        assert!(emqx[0].contains("JWT claim"));
+        // Without a broker, no family's causes pass for the general ones.
+        let all = ranked_causes(code, None);
+        assert_eq!(all.len(), code.causes.len());
+        assert!(page(code, None).contains("- Mosquitto: "));
+        let rabbit = ranked_causes(code, Some(Broker::Rabbitmq));
+        assert!(
+            rabbit[0].contains("rabbitmqctl set_permissions"),
+            "{rabbit:?}"
+        );
+        assert!(!rabbit.iter().any(|c| c.contains("mosquitto")));
+    }
+
+    #[test]
+    fn every_broker_has_one_preset() {
+        for broker in Broker::ALL {
+            assert_eq!(preset(broker).broker, broker);
+        }
+    }
+
+    #[test]
+    fn files_are_read_below_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let aio = preset(Broker::Aio);
+        let setting = |option: &str| aio.settings.iter().find(|s| s.option == option).unwrap();
+        // The CA is used only when it is there; the token always, so that its absence is a finding.
+        assert_eq!(
+            crate::presets::resolve(setting("cafile"), root.path()),
+            None
+        );
+        assert_eq!(
+            crate::presets::resolve(setting("token-file"), root.path()),
+            Some(
+                root.path()
+                    .join("var/run/secrets/tokens/broker-sat")
+                    .display()
+                    .to_string()
+            )
+        );
+        std::fs::create_dir_all(root.path().join("var/run/certs")).unwrap();
+        std::fs::write(root.path().join("var/run/certs/ca.crt"), "x").unwrap();
+        assert_eq!(
+            crate::presets::resolve(setting("cafile"), root.path()),
+            Some(
+                root.path()
+                    .join("var/run/certs/ca.crt")
+                    .display()
+                    .to_string()
+            )
+        );
     }
 }

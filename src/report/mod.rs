@@ -192,7 +192,7 @@ impl Report {
                 .config
                 .preset
                 .as_ref()
-                .map(|p| crate::presets::name(p.broker).to_string()),
+                .map(|p| p.broker.id().to_string()),
             proxy: ProxyReport::from_choice(&outcome.config.proxy),
             started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
             duration_ms: millis(outcome.duration),

@@ -237,7 +237,7 @@ pub(super) fn connack_finding(
     let mut more = None;
     if let Some(entry) = entry {
         match broker.broker {
-            Some(known) => causes.extend(entry.ranked_causes(Some(known))),
+            Some(known) => causes.extend(brokers::ranked_causes(entry, Some(known))),
             // Every broker's own causes, labelled, made a list of ten that sent readers to
             // brokers they do not run: the causes all brokers share, and how to get the rest.
             None => {
