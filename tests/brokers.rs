@@ -708,7 +708,6 @@ fn rabbitmq_websocket_passes() {
 /// CONNECT without a CONNACK, the close after a denied PUBLISH or SUBSCRIBE, and code 4 for
 /// any refused login.
 #[test]
-#[ignore = "issue 20: recognised in every case but the duplicate client id, whose session.dropped fix is not yet RabbitMQ's own"]
 fn rabbitmq_is_recognised_in_every_case() {
     assert_recognised_in_every_case(&rabbitmq());
 }
@@ -803,7 +802,7 @@ fn ejabberd_websocket_passes() {
 /// subscriptions with SUBACK 0x8F and a reason string, and takes sessions over with 0x8E
 /// "Replaced by another connection".
 #[test]
-#[ignore = "issue 20: a refusal CONNACK (20 03 00 87 00) carries nothing that names ejabberd, so refusals are 'unknown'; the duplicate-id fix is not yet ejabberd's own"]
+#[ignore = "issue 20: a refusal CONNACK (20 03 00 87 00) carries nothing that names ejabberd, so its refusals are 'unknown'"]
 fn ejabberd_is_recognised_in_every_case() {
     assert_recognised_in_every_case(&ejabberd());
 }
@@ -899,7 +898,7 @@ fn aedes_websocket_passes() {
 /// Wire: a 3.1.1 CONNACK 1 to an MQTT 5 CONNECT, code 5 for any refused login, a close after
 /// a denied PUBLISH and SUBACK 0x80 for a denied SUBSCRIBE.
 #[test]
-#[ignore = "issue 20: aedes's only sign (a 3.1.1 CONNACK 1 to MQTT 5) is also amqtt's without credentials, so every case is 'unknown: fits aedes and amqtt alike'"]
+#[ignore = "issue 20: without credentials, aedes's answer to MQTT 5 (a 3.1.1 CONNACK 1) is also amqtt's, so that case is 'unknown: fits aedes and amqtt alike'"]
 fn aedes_is_recognised_in_every_case() {
     assert_recognised_in_every_case(&aedes());
 }

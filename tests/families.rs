@@ -143,25 +143,25 @@ fn ejabberd_wrong_password_gets_its_own_fix() {
 }
 
 /// aedes answers an MQTT 5 CONNECT with a 3.1.1 CONNACK 1, then refuses the wrong password
-/// with 5. amqtt gives an MQTT 5 CONNECT without credentials the same 3.1.1 CONNACK 1, so that
-/// answer alone names neither: unknown, saying which two it fits, and a fix that names neither
-/// one's hooks or files. Named with --broker, aedes's authenticate hook comes first.
+/// with 5: with a username sent, likely aedes (amqtt would have stayed silent), and its
+/// authenticate hook comes first. Without credentials amqtt gives the same CONNACK 1, so that
+/// answer alone names neither: unknown, saying which two it fits, with neither one's hooks.
 #[test]
-fn aedes_answer_fits_aedes_and_amqtt_alike() {
+fn aedes_is_recognised_unless_amqtt_would_answer_alike() {
     let broker = Aedes::start(&options());
     let (report, code) = doctor(&broker.ports, "not-the-password", &[]);
     assert_eq!(code, 1, "{:?}\n{}", report.ids(), broker.log());
+    let refused = report.finding("mqtt.not_authorized");
+    assert_named(&report, refused, "aedes", "likely");
+    assert_fix_is_only(refused, "aedes", "`authenticate` hook");
+
+    let (report, _) = doctor_json(&[&broker.ports.mqtt_url()]);
     let refused = report.finding("mqtt.not_authorized");
     let named = evidence(refused, "broker");
     assert!(named.contains("fits aedes and amqtt alike"), "{named}");
     assert_eq!(evidence(refused, "broker_confidence"), "unknown");
     let fix = refused.fix.as_deref().unwrap_or_default();
     assert!(!fix.contains("`authenticate` hook"), "{fix}");
-
-    let (report, _) = doctor(&broker.ports, "not-the-password", &["--broker", "aedes"]);
-    let refused = report.finding("mqtt.not_authorized");
-    assert_named(&report, refused, "aedes", "given");
-    assert_fix_is_only(refused, "aedes", "`authenticate` hook");
 }
 
 /// amqtt speaks 3.1.1 only; named with --broker, its refusal gets its password file first.

@@ -188,7 +188,7 @@ fn accepted_then_reset() {
     assert!(
         first
             .iter()
-            .any(|(id, detail)| *id == "tcp.reset" && detail.contains("reset")),
+            .any(|(id, detail)| *id == "tcp.reset" && detail.contains("accepted the connection")),
         "{first:?}"
     );
     assert_eq!(on(&format!("127.0.0.2:{port}"))[0].0, "tcp.timeout");

@@ -30,7 +30,8 @@ fn recognise(clues: &Clues) -> Option<Sighting> {
         .and_then(|_| {
             Sighting::likely(
                 "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1 and accepted \
-                 MQTT 3.1.1, as aedes does (and Mosquitto before 1.6)",
+                 MQTT 3.1.1, as aedes does (and Mosquitto before 1.6; amqtt too when the CONNECT \
+                 has no username)",
             )
         })
 }
@@ -79,6 +80,7 @@ pub(super) static FAMILY: Family = Family {
               passed to `tls.createServer`.",
         connection_limits: "aedes has no connection limit of its own: check the application's \
                             server (`server.maxConnections`) and the process's file limit.",
+        client_id_taken: "aedes closes the older connection of a client id; an `authenticate` hook that refuses an id already in `aedes.clients` stops two clients taking turns: give every device an id of its own.",
     },
     quirks: &[
         "no MQTT 5: a v5 CONNECT gets a 3.1.1 CONNACK 1",

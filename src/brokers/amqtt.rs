@@ -23,7 +23,8 @@ fn recognise(clues: &Clues) -> Option<Sighting> {
         Some(Mqtt5Answer::Silent) => Sighting::likely(
             "it never answered the MQTT 5 CONNECT and accepted MQTT 3.1.1, as amqtt does",
         ),
-        Some(Mqtt5Answer::V311Connack(1)) => Sighting::likely(
+        // With a username amqtt would have stayed silent: then the CONNACK 1 is aedes's.
+        Some(Mqtt5Answer::V311Connack(1)) if !clues.username_sent => Sighting::likely(
             "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1, as amqtt does to a \
              client without credentials",
         ),
@@ -73,6 +74,7 @@ pub(super) static FAMILY: Family = Family {
               amqtt broker configuration.",
         connection_limits: "Check the listener's `max-connections` in the amqtt broker \
                             configuration.",
+        client_id_taken: "amqtt keeps both clean-session connections of a client id open (against the specification), so a drop here is a client connecting with clean session off: give every device an id of its own.",
     },
     quirks: &[
         "no MQTT 5: a v5 CONNECT is never answered",

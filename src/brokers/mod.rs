@@ -134,6 +134,8 @@ pub struct Fixes {
     pub tls: &'static str,
     /// Connection limits: per-listener or per-user maximums, rates, quotas.
     pub connection_limits: &'static str,
+    /// Another connection took this client id over: how to find it on this broker.
+    pub client_id_taken: &'static str,
 }
 
 /// The fixes for a broker the doctor could not recognise: what every broker shares, naming no
@@ -153,6 +155,7 @@ pub static GENERIC_FIXES: Fixes = Fixes {
           whether the listener requires client certificates.",
     connection_limits: "Check the broker's limits on connections (per listener, per user, per \
                         second) and its log at the time of this run.",
+    client_id_taken: "The broker's log names the connection that took the client id over: give every device an id of its own.",
 };
 
 /// The fixes for `broker`, or [`GENERIC_FIXES`] when it is not known.
@@ -213,6 +216,8 @@ pub struct Clues {
     pub port: u16,
     /// The enhanced-authentication method the doctor sent.
     pub auth_method: Option<String>,
+    /// The CONNECT carried a username (amqtt answers MQTT 5 differently with one).
+    pub username_sent: bool,
     pub mqtt5_answer: Option<Mqtt5Answer>,
     /// The CONNACK: its protocol, its code, and its properties (MQTT 5).
     pub connack: Option<(Protocol, u8)>,

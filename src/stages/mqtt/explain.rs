@@ -48,6 +48,7 @@ impl BrokerGuess {
         let clues = Clues {
             port: peer.port(),
             auth_method: sent.method.clone(),
+            username_sent: sent.username.is_some(),
             mqtt5_answer,
             ..Clues::default()
         };

@@ -276,7 +276,8 @@ impl Session {
                         }
                     }
                     Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
-                        let (summary, finding) = self.disconnected(&frame, Instant::now(), config);
+                        let (summary, finding) =
+                            self.disconnected(&frame, Instant::now(), config, broker);
                         return (summary, vec![finding]);
                     }
                     Next::Frame(_) => continue,
@@ -416,7 +417,8 @@ impl Session {
                     }
                 }
                 Next::Frame(frame) if frame.packet_type() == PACKET_DISCONNECT => {
-                    let (summary, finding) = self.disconnected(&frame, Instant::now(), config);
+                    let (summary, finding) =
+                        self.disconnected(&frame, Instant::now(), config, broker);
                     findings.push(finding);
                     return (summary, findings);
                 }
@@ -683,7 +685,7 @@ impl Session {
                             self.timings.ping.get_or_insert(ping.sent.elapsed());
                         }
                     }
-                    PACKET_DISCONNECT => return self.disconnected(&frame, started, config),
+                    PACKET_DISCONNECT => return self.disconnected(&frame, started, config, broker),
                     PACKET_PUBLISH => {
                         // QoS 1 (the QoS bits of the fixed header): a PUBACK goes back.
                         let acked = frame.byte1() & 0x06 == 0x02;
@@ -751,6 +753,7 @@ impl Session {
         frame: &Frame,
         started: Instant,
         config: &DoctorConfig,
+        broker: &BrokerGuess,
     ) -> (String, Finding) {
         let code = frame.body().first().copied().unwrap_or(0);
         let properties = disconnect_properties(frame);
@@ -767,12 +770,13 @@ impl Session {
             0x8E => (
                 &r::SESSION_TAKEOVER,
                 format!(
-                    "Another client connected with the same client id{}. Give every device its \
-                     own client id; two clients sharing one kick each other off in a loop.",
+                    "Another client connected with the same client id{}; two clients sharing \
+                     one kick each other off in a loop. {}",
                     match &config.mqtt.client_id {
                         Some(id) => format!(" ({id})"),
                         None => String::new(),
-                    }
+                    },
+                    broker.fixes().client_id_taken
                 ),
             ),
             0x8D => (
@@ -938,7 +942,8 @@ impl Session {
             causes.push(format!(
                 "Another client connected with the client id \"{id}\" and the broker closed this \
                  connection for it{quirk}. Two clients sharing an id kick each other off in a \
-                 loop: the classic \"keeps disconnecting\"."
+                 loop: the classic \"keeps disconnecting\". {}",
+                broker.fixes().client_id_taken
             ));
         }
         if broker.broker == Some(Broker::Aio) {
