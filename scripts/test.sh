@@ -13,11 +13,11 @@ cargo package --locked --allow-dirty --quiet
 
 # --all-targets: unit and integration tests (the crate has no doc tests). --all-features: the
 # `fuzzing` feature builds the paused-clock fuzz entry point that tests/fuzz_regressions.rs
-# replays. The last line totals every test binary, so the closing line speaks for the whole
-# suite.
+# replays. --no-fail-fast: a failing binary does not hide the ones after it, so the last
+# line, which totals every test binary, speaks for the whole suite.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --all-targets --all-features 2>&1 | tee "$log" || status=$?
+cargo test --locked --no-fail-fast --all-targets --all-features 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "all tests: %d passed, %d failed\n", passed, failed }' "$log"
 exit "$status"
