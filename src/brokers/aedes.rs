@@ -80,7 +80,9 @@ pub(super) static FAMILY: Family = Family {
               passed to `tls.createServer`.",
         connection_limits: "aedes has no connection limit of its own: check the application's \
                             server (`server.maxConnections`) and the process's file limit.",
-        client_id_taken: "aedes closes the older connection of a client id; an `authenticate` hook that refuses an id already in `aedes.clients` stops two clients taking turns: give every device an id of its own.",
+        client_id_taken: "aedes closes the older connection of a client id; an `authenticate` \
+                          hook that refuses an id already in `aedes.clients` stops two clients \
+                          taking turns: give every device an id of its own.",
     },
     quirks: &[
         "no MQTT 5: a v5 CONNECT gets a 3.1.1 CONNACK 1",

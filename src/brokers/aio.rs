@@ -130,7 +130,8 @@ pub(super) static FAMILY: Family = Family {
         connection_limits: "Check the Broker resource's cardinality (frontend replicas and \
                             workers) and the broker pods' health: `kubectl get pods -n \
                             azure-iot-operations`.",
-        client_id_taken: "The broker's frontend pod logs name the session taken over: give every client (and every pod replica) an id of its own.",
+        client_id_taken: "The broker's frontend pod logs name the session taken over: give every \
+                          client (and every pod replica) an id of its own.",
     },
     quirks: &[
         "authentication is MQTT 5 enhanced authentication, method K8S-SAT, the token as data",

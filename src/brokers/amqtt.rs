@@ -74,7 +74,9 @@ pub(super) static FAMILY: Family = Family {
               amqtt broker configuration.",
         connection_limits: "Check the listener's `max-connections` in the amqtt broker \
                             configuration.",
-        client_id_taken: "amqtt keeps both clean-session connections of a client id open (against the specification), so a drop here is a client connecting with clean session off: give every device an id of its own.",
+        client_id_taken: "amqtt keeps both clean-session connections of a client id open (against \
+                          the specification), so a drop here is a client connecting with clean \
+                          session off: give every device an id of its own.",
     },
     quirks: &[
         "no MQTT 5: a v5 CONNECT is never answered",

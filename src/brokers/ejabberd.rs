@@ -108,7 +108,9 @@ pub(super) static FAMILY: Family = Family {
         connection_limits: "Check mod_mqtt's `max_queue` and the listener's `max_fsm_queue` \
                             and `shaper` in ejabberd.yml, and the session limits \
                             (`max_user_sessions`).",
-        client_id_taken: "ejabberd closes the older session (its DISCONNECT says \"Replaced by another connection\"); with `loglevel: info` in ejabberd.yml its log names each MQTT session's address: give every device an id of its own.",
+        client_id_taken: "ejabberd closes the older session (its DISCONNECT says \"Replaced by \
+                          another connection\"); with `loglevel: info` in ejabberd.yml its log \
+                          names each MQTT session's address: give every device an id of its own.",
     },
     quirks: &[
         "usernames are JIDs (user@host)",

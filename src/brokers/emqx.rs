@@ -108,7 +108,8 @@ pub(super) static FAMILY: Family = Family {
         connection_limits: "Check the listener's `max_connections` and `max_conn_rate` in \
                             emqx.conf, the licence's connection limit, and overload protection \
                             (`overload_protection`).",
-        client_id_taken: "`emqx ctl clients show CLIENTID` shows the connection that holds the id now, with its address: give every device an id of its own.",
+        client_id_taken: "`emqx ctl clients show CLIENTID` shows the connection that holds the id \
+                          now, with its address: give every device an id of its own.",
     },
     quirks: &[
         "a failed JWT claim is 0x86 / 4, a bad JWT signature 0x87 / 5",

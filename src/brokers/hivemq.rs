@@ -79,7 +79,8 @@ pub(super) static FAMILY: Family = Family {
               with an IP address. Self-hosted: the `<tls-tcp-listener>` keystore in config.xml.",
         connection_limits: "Check the licence's or cluster plan's connection limit and \
                             `<max-connections>` under `<restrictions>` in config.xml.",
-        client_id_taken: "HiveMQ's event.log records each client disconnected by a takeover, with its address: give every device an id of its own.",
+        client_id_taken: "HiveMQ's event.log records each client disconnected by a takeover, with \
+                          its address: give every device an id of its own.",
     },
     quirks: &[
         "no security extension installed: every client is refused",

@@ -155,7 +155,8 @@ pub static GENERIC_FIXES: Fixes = Fixes {
           whether the listener requires client certificates.",
     connection_limits: "Check the broker's limits on connections (per listener, per user, per \
                         second) and its log at the time of this run.",
-    client_id_taken: "The broker's log names the connection that took the client id over: give every device an id of its own.",
+    client_id_taken: "The broker's log names the connection that took the client id over: give \
+                      every device an id of its own.",
 };
 
 /// The fixes for `broker`, or [`GENERIC_FIXES`] when it is not known.

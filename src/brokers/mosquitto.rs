@@ -130,7 +130,9 @@ pub(super) static FAMILY: Family = Family {
         connection_limits: "Check `max_connections` on the listener in mosquitto.conf (-1 is \
                             unlimited) and the process's open-file limit (`LimitNOFILE` in the \
                             systemd unit).",
-        client_id_taken: "Mosquitto logs \"Client ID already connected, closing old connection\" for each takeover, beside the \"New client connected\" line with the other client's address: give every device an id of its own.",
+        client_id_taken: "Mosquitto logs \"Client ID already connected, closing old connection\" \
+                          for each takeover, beside the \"New client connected\" line with the \
+                          other client's address: give every device an id of its own.",
     },
     quirks: &[
         "answers every bad password with 5 / 0x87, never 4 / 0x86",

@@ -54,7 +54,8 @@ pub(super) static FAMILY: Family = Family {
               `cacertfile` and `verify_peer`.",
         connection_limits: "Check `max_connections` (or `num_taskq_thread` and the file-descriptor \
                             limit) in nanomq.conf.",
-        client_id_taken: "NanoMQ's HTTP API (`GET /api/v4/clients/CLIENTID`) shows the connection that holds the id now: give every device an id of its own.",
+        client_id_taken: "NanoMQ's HTTP API (`GET /api/v4/clients/CLIENTID`) shows the connection \
+                          that holds the id now: give every device an id of its own.",
     },
     quirks: &["ACL denials are silent by default (deny_action = ignore)"],
     recognise,

@@ -91,7 +91,8 @@ pub(super) static FAMILY: Family = Family {
         connection_limits: "Check the vhost's and user's connection limits (`rabbitmqctl \
                             list_vhost_limits`, `rabbitmqctl list_user_limits`) and the node's \
                             file-descriptor limit (`rabbitmq-diagnostics status`).",
-        client_id_taken: "`rabbitmqctl list_mqtt_connections client_id peer_host` shows which address holds the id now: give every device an id of its own.",
+        client_id_taken: "`rabbitmqctl list_mqtt_connections client_id peer_host` shows which \
+                          address holds the id now: give every device an id of its own.",
     },
     quirks: &[
         "before 3.13 speaks MQTT 3.1.1 only, and closes the connection on an MQTT 5 CONNECT",

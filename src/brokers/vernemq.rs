@@ -76,7 +76,8 @@ pub(super) static FAMILY: Family = Family {
               vernemq.conf, and `listener.ssl.require_certificate`.",
         connection_limits: "Check `max_connections` on the listener (`listener.max_connections`) \
                             and, in a cluster, that every node is up: `vmq-admin cluster show`.",
-        client_id_taken: "`vmq-admin session show --client_id=CLIENTID --peer_host` shows which address holds the id now: give every device an id of its own.",
+        client_id_taken: "`vmq-admin session show --client_id=CLIENTID --peer_host` shows which \
+                          address holds the id now: give every device an id of its own.",
     },
     quirks: &[
         "during a netsplit, refuses new sessions (`not_ready`) unless allow_register_during_netsplit",
