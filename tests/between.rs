@@ -52,7 +52,14 @@ fn listener_expecting_proxy_protocol_is_named() {
     assert_eq!(evidence(finding, "connack_code"), "0");
     assert!(finding.fix.as_deref().unwrap().contains("accept-proxy"));
     // The probes' CONNECTs reached Mosquitto through HAProxy, and disconnected cleanly.
-    let log = broker.log();
+    // Mosquitto logs a DISCONNECT when its loop gets to it, which may be after the doctor has
+    // exited: the log is read until both are there, for up to five seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut log = broker.log();
+    while log.matches("disconnected.").count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = broker.log();
+    }
     assert_eq!(log.matches("New client connected").count(), 2, "{log}");
     assert_eq!(log.matches("disconnected.").count(), 2, "{log}");
 }
@@ -118,6 +125,17 @@ fn broker_at_its_connection_limit() {
         "{fix}"
     );
     assert!(broker.log().contains("max_connections exceeded"));
+    // Named as Mosquitto, the broker's own limits come with the list.
+    let (report, _) = doctor_json(&[
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        "--broker",
+        "mosquitto",
+    ]);
+    let fix = report.finding("tcp.reset").fix.clone().unwrap();
+    assert!(
+        fix.contains("\nOn Mosquitto: Check `max_connections` on the listener"),
+        "{fix}"
+    );
     // The real client was not kicked off.
     let log = broker.log();
     assert!(!log.contains("Client hold disconnected"), "{log}");

@@ -531,7 +531,7 @@ pub(super) fn nothing_back(
     }
     if let (Some(ended), Some(idle)) = (&ended, follow_up.idle) {
         if idle.closed() {
-            return closed_before_connect(peer, idle);
+            return closed_before_connect(config, peer, idle);
         }
         if idle == Idle::Waits {
             return connect_rejected(
@@ -689,7 +689,7 @@ pub(super) fn nothing_back(
 
 /// A second connection, on which the doctor sent nothing, was closed as well: the server
 /// refuses connections, whatever they carry.
-fn closed_before_connect(peer: &Peer, idle: Idle) -> Finding {
+fn closed_before_connect(config: &DoctorConfig, peer: &Peer, idle: Idle) -> Finding {
     let how = if idle == Idle::Reset {
         "reset"
     } else {
@@ -705,7 +705,7 @@ fn closed_before_connect(peer: &Peer, idle: Idle) -> Finding {
     )
     .with_evidence("addresses", vec![peer.addr.to_string()])
     .with_evidence("idle_connection", how)
-    .with_fix(tcp::refused_after_accept_fix())
+    .with_fix(tcp::refused_after_accept_fix(config.mqtt.broker))
 }
 
 /// The server waits when nothing is sent, and closed the connection on the CONNECT: it refused

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Attempt, Observation, Outcome};
+use crate::brokers::{self, Broker};
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
     FindingDef, TCP_CONNECTED, TCP_PARTIAL, TCP_PROXY_PROTOCOL_EXPECTED, TCP_REFUSED, TCP_TIMEOUT,
@@ -192,7 +193,7 @@ fn failure_finding(
                  max_connections), an address allowlist, or a proxy that expects the PROXY \
                  protocol."
             ),
-            refused_after_accept_fix(),
+            refused_after_accept_fix(config.mqtt.broker),
         )
     };
     let (detail, fix) = match config.proxy.proxy() {
@@ -316,7 +317,7 @@ pub(crate) fn proxy_protocol_expected(
 /// `max_connections` and a Mosquitto handed an unexpected PROXY header both close at once, with
 /// a FIN), so the fix ranks them; the MQTT stage gives the same list when its CONNECT finds the
 /// close.
-pub(crate) fn refused_after_accept_fix() -> String {
+pub(crate) fn refused_after_accept_fix(broker: Option<Broker>) -> String {
     let causes = [
         "The broker is at its connection limit: Mosquitto `max_connections` (its log says \
          \"denied: max_connections exceeded\"), EMQX's listener `max_connections`. Count the \
@@ -334,7 +335,16 @@ pub(crate) fn refused_after_accept_fix() -> String {
         .enumerate()
         .map(|(i, cause)| format!("{}. {cause}", i + 1))
         .collect();
-    format!("Most likely first:\n{}", lines.join("\n"))
+    let mut fix = format!("Most likely first:\n{}", lines.join("\n"));
+    // Named with --broker (or a preset), the broker's own limits come with the list.
+    if let Some(broker) = broker {
+        fix.push_str(&format!(
+            "\nOn {}: {}",
+            broker.name(),
+            brokers::fixes(Some(broker)).connection_limits
+        ));
+    }
+    fix
 }
 
 #[cfg(test)]
