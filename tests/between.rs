@@ -8,15 +8,32 @@ mod common;
 use common::pki::{Ca, Leaf, write};
 use common::servers::{Haproxy, WsBroker};
 use common::{Mosquitto, ReportExt, StageExt, doctor_json, evidence};
+use mqtt_doctor::report::{FindingReport, Report};
+
+/// HAProxy in TCP mode in front of `port`, with `bind` and `server` options (`accept-proxy`,
+/// `send-proxy`) on its one frontend and one server.
+fn in_front_of(port: u16, bind: &str, server: &str) -> Haproxy {
+    Haproxy::start(&format!(
+        "frontend lb\n  bind 127.0.0.1:{{port}}{bind}\n  default_backend broker\n\
+         backend broker\n  server m 127.0.0.1:{port}{server}\n"
+    ))
+}
+
+/// The run failed (exit 1) with `id` as its root cause: that finding.
+fn root_cause<'a>(report: &'a Report, code: i32, id: &str) -> &'a FindingReport {
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(
+        report.verdict.root_cause.as_deref(),
+        Some(id),
+        "{report:#?}"
+    );
+    report.finding(id)
+}
 
 #[test]
 fn healthy_run_through_haproxy_passes() {
     let broker = Mosquitto::start("");
-    let haproxy = Haproxy::start(&format!(
-        "frontend mqtt\n  bind 127.0.0.1:{{port}}\n  default_backend broker\n\
-         backend broker\n  server m 127.0.0.1:{}\n",
-        broker.port
-    ));
+    let haproxy = in_front_of(broker.port, "", "");
     let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", haproxy.port)]);
     assert_eq!(code, 0, "{report:#?}");
     assert_eq!(report.stage_status("mqtt"), "pass");
@@ -24,7 +41,7 @@ fn healthy_run_through_haproxy_passes() {
     let connections = haproxy
         .log()
         .lines()
-        .filter(|l| l.contains(" mqtt broker/m "))
+        .filter(|l| l.contains(" lb broker/m "))
         .count();
     assert_eq!(connections, 1, "{}", haproxy.log());
 }
@@ -34,20 +51,10 @@ fn healthy_run_through_haproxy_passes() {
 #[test]
 fn listener_expecting_proxy_protocol_is_named() {
     let broker = Mosquitto::start("");
-    let haproxy = Haproxy::start(&format!(
-        "frontend mqtt\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend broker\n\
-         backend broker\n  server m 127.0.0.1:{}\n",
-        broker.port
-    ));
+    let haproxy = in_front_of(broker.port, " accept-proxy", "");
     let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", haproxy.port)]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("tcp.proxy_protocol_expected"),
-        "{report:#?}"
-    );
-    let finding = report.finding("tcp.proxy_protocol_expected");
+    let finding = root_cause(&report, code, "tcp.proxy_protocol_expected");
     assert_eq!(evidence(finding, "proxy_protocol"), "v1 and v2");
     assert_eq!(evidence(finding, "connack_code"), "0");
     assert!(finding.fix.as_deref().unwrap().contains("accept-proxy"));
@@ -71,19 +78,10 @@ fn listener_expecting_proxy_protocol_is_named() {
 #[test]
 fn send_proxy_to_a_broker_that_does_not_expect_it() {
     let broker = Mosquitto::start("");
-    let haproxy = Haproxy::start(&format!(
-        "frontend mqtt\n  bind 127.0.0.1:{{port}}\n  default_backend broker\n\
-         backend broker\n  server m 127.0.0.1:{} send-proxy\n",
-        broker.port
-    ));
+    let haproxy = in_front_of(broker.port, "", " send-proxy");
     let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", haproxy.port)]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("tcp.reset"),
-        "{report:#?}"
-    );
+    root_cause(&report, code, "tcp.reset");
     // The TCP stage sees the close when it has arrived once connected; otherwise the MQTT
     // stage's CONNECT meets it and an idle second connection confirms it. Same finding.
     let finding = report.finding("tcp.reset");
@@ -112,13 +110,7 @@ fn broker_at_its_connection_limit() {
 
     let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", broker.port)]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("tcp.reset"),
-        "{report:#?}"
-    );
-    let finding = report.finding("tcp.reset");
+    let finding = root_cause(&report, code, "tcp.reset");
     let fix = finding.fix.as_deref().unwrap();
     assert!(
         fix.starts_with("Most likely first:\n1. The broker is at its connection limit"),
@@ -156,13 +148,7 @@ fn connect_closed_for_what_it_carries() {
         "not-a-real-secret",
     ]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("mqtt.connect_rejected"),
-        "{report:#?}"
-    );
-    let finding = report.finding("mqtt.connect_rejected");
+    let finding = root_cause(&report, code, "mqtt.connect_rejected");
     assert_eq!(evidence(finding, "minimal_connect"), "CONNACK 0");
     let fix = finding.fix.as_deref().unwrap();
     assert!(
@@ -181,13 +167,7 @@ fn every_connect_closed() {
     let broker = Mosquitto::start("max_packet_size 20\n");
     let (report, code) = doctor_json(&[&format!("mqtt://127.0.0.1:{}", broker.port)]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("mqtt.connect_rejected"),
-        "{report:#?}"
-    );
-    let finding = report.finding("mqtt.connect_rejected");
+    let finding = root_cause(&report, code, "mqtt.connect_rejected");
     assert_ne!(evidence(finding, "minimal_connect"), "CONNACK 0");
     assert!(
         finding.detail.contains("closes any MQTT CONNECT"),
@@ -204,20 +184,10 @@ fn every_connect_closed() {
 #[test]
 fn websocket_listener_expecting_proxy_protocol_is_named() {
     let broker = WsBroker::start(None, "");
-    let haproxy = Haproxy::start(&format!(
-        "frontend ws\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend broker\n\
-         backend broker\n  server m 127.0.0.1:{}\n",
-        broker.ws_port
-    ));
+    let haproxy = in_front_of(broker.ws_port, " accept-proxy", "");
     let (report, code) = doctor_json(&[&format!("ws://127.0.0.1:{}/mqtt", haproxy.port)]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("tcp.proxy_protocol_expected"),
-        "{report:#?}"
-    );
-    let finding = report.finding("tcp.proxy_protocol_expected");
+    let finding = root_cause(&report, code, "tcp.proxy_protocol_expected");
     assert_eq!(evidence(finding, "proxy_protocol"), "v1 and v2");
     assert!(
         finding.detail.contains("WebSocket upgrade"),
@@ -238,11 +208,7 @@ fn tls_listener_expecting_proxy_protocol_is_named() {
         write(files.path(), "server.pem", &server.cert).display(),
         write(files.path(), "server.key", &server.key).display()
     ));
-    let haproxy = Haproxy::start(&format!(
-        "frontend tls\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend broker\n\
-         backend broker\n  server m 127.0.0.1:{}\n",
-        broker.port
-    ));
+    let haproxy = in_front_of(broker.port, " accept-proxy", "");
     let cafile = write(files.path(), "ca.pem", &ca.pem);
     let (report, code) = doctor_json(&[
         &format!("mqtts://127.0.0.1:{}", haproxy.port),
@@ -250,13 +216,7 @@ fn tls_listener_expecting_proxy_protocol_is_named() {
         &cafile.display().to_string(),
     ]);
 
-    assert_eq!(code, 1, "{report:#?}");
-    assert_eq!(
-        report.verdict.root_cause.as_deref(),
-        Some("tcp.proxy_protocol_expected"),
-        "{report:#?}"
-    );
-    let finding = report.finding("tcp.proxy_protocol_expected");
+    let finding = root_cause(&report, code, "tcp.proxy_protocol_expected");
     assert_eq!(evidence(finding, "proxy_protocol"), "v1 and v2");
     assert!(
         finding.detail.contains("TLS handshake"),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::scripted::{Scripted, Step, connack_v5};
 use common::servers::Haproxy;
 use common::{Mosquitto, ReportExt, doctor_json, evidence};
+use mqtt_doctor::report::Report;
 
 /// HAProxy in TCP mode that closes a connection idle for 2 s, in front of `broker`.
 fn haproxy_with_2s_timeouts(broker: &Mosquitto) -> Haproxy {
@@ -20,19 +21,25 @@ fn haproxy_with_2s_timeouts(broker: &Mosquitto) -> Haproxy {
     ))
 }
 
+/// The doctor holding a connection through `haproxy` for 5 s with the keepalive `keepalive`.
+fn hold_5s_through(haproxy: &Haproxy, keepalive: &str) -> (Report, i32) {
+    let target = format!("mqtt://127.0.0.1:{}", haproxy.port);
+    doctor_json(&[
+        &target,
+        "--hold",
+        "5s",
+        "--keepalive",
+        keepalive,
+        "--deadline",
+        "30s",
+    ])
+}
+
 #[test]
 fn keepalive_above_haproxy_timeout_is_an_idle_timeout() {
     let broker = Mosquitto::start("");
     let haproxy = haproxy_with_2s_timeouts(&broker);
-    let (report, code) = doctor_json(&[
-        &format!("mqtt://127.0.0.1:{}", haproxy.port),
-        "--hold",
-        "5s",
-        "--keepalive",
-        "3",
-        "--deadline",
-        "30s",
-    ]);
+    let (report, code) = hold_5s_through(&haproxy, "3");
 
     assert_eq!(code, 1, "{report:#?}");
     assert_eq!(
@@ -69,15 +76,7 @@ fn keepalive_above_haproxy_timeout_is_an_idle_timeout() {
 fn keepalive_below_haproxy_timeout_holds() {
     let broker = Mosquitto::start("");
     let haproxy = haproxy_with_2s_timeouts(&broker);
-    let (report, code) = doctor_json(&[
-        &format!("mqtt://127.0.0.1:{}", haproxy.port),
-        "--hold",
-        "5s",
-        "--keepalive",
-        "1",
-        "--deadline",
-        "30s",
-    ]);
+    let (report, code) = hold_5s_through(&haproxy, "1");
 
     assert_eq!(code, 0, "{:?}\n{}", report.ids(), haproxy.log());
     let finding = report.finding("session.ok");

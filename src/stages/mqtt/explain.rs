@@ -788,8 +788,14 @@ fn connect_rejected(
     finding
 }
 
-pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: &Peer, what: NotMqtt) -> Finding {
-    let config = ctx.config;
+/// Not MQTT back. `tls_answer`: on a plain target answered with a TLS record, what a TLS
+/// handshake on a new connection got (the stage asks it, in `tls_answer`).
+pub(super) fn not_mqtt(
+    config: &DoctorConfig,
+    peer: &Peer,
+    what: NotMqtt,
+    tls_answer: Option<String>,
+) -> Finding {
     let host = config.target.host.to_string();
     let port = peer.port();
     match what {
@@ -820,15 +826,7 @@ pub(super) async fn not_mqtt(ctx: &Context<'_>, peer: &Peer, what: NotMqtt) -> F
              through untouched: check the proxy's backend port and mode.",
         ),
         NotMqtt::Tls(received) => {
-            if !config.uses_tls()
-                && let Some(answer) = probe::speaks_tls(
-                    &ctx.dialer,
-                    tls::probe_name(config, peer),
-                    peer,
-                    ctx.budget(),
-                )
-                .await
-            {
+            if let Some(answer) = tls_answer {
                 return tls::plain_to_tls_port(
                     config,
                     peer,

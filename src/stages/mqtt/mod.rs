@@ -414,7 +414,11 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
             StageOutput::done(summary, findings)
         }
         Answer::NotMqtt(what) => {
-            let finding = not_mqtt(ctx, &peer, what).await;
+            let tls_answer = match what {
+                NotMqtt::Tls(_) => tls_answer(ctx, &peer).await,
+                _ => None,
+            };
+            let finding = not_mqtt(config, &peer, what, tls_answer);
             let summary = finding.def.title.to_string();
             findings.push(finding);
             StageOutput::done(summary, findings)
@@ -659,6 +663,16 @@ pub(super) struct FollowUp {
     pub(super) minimal: Option<PlainReply>,
 }
 
+/// On a plain target, whether the port answers a TLS handshake on a new connection, and how:
+/// a plain CONNECT met by a close or a TLS record may have been sent to a TLS port.
+async fn tls_answer(ctx: &Context<'_>, peer: &Peer) -> Option<String> {
+    if ctx.config.uses_tls() {
+        return None;
+    }
+    let name = tls::probe_name(ctx.config, peer);
+    probe::speaks_tls(&ctx.dialer, name, peer, ctx.budget()).await
+}
+
 /// The questions that tell apart the causes of a CONNECT without a CONNACK, each on a new
 /// connection opened as the stages opened theirs, all at once within one more step: does a plain
 /// port speak TLS? Does the CONNECT get a CONNACK behind a PROXY header? Is a connection closed
@@ -670,16 +684,7 @@ async fn follow_up(ctx: &Context<'_>, peer: &Peer, what: &Silence) -> FollowUp {
     if !closed && !matches!(what, Silence::TimedOut(_)) {
         return FollowUp::default();
     }
-    if closed
-        && !config.uses_tls()
-        && let Some(answer) = probe::speaks_tls(
-            &ctx.dialer,
-            tls::probe_name(config, peer),
-            peer,
-            ctx.budget(),
-        )
-        .await
-    {
+    if closed && let Some(answer) = tls_answer(ctx, peer).await {
         return FollowUp {
             tls: Some(answer),
             ..FollowUp::default()
