@@ -3,7 +3,7 @@
 //! 3.1.1-format CONNACK 1; a refused `authenticate` hook is return code 5 (the hook may choose
 //! 2 to 5); a denied publish closes the connection; a denied subscribe is SUBACK 0x80.
 
-use super::{Broker, Causes, Clues, Family, Fixes, Mqtt5Answer, Sighting, v3};
+use super::{Broker, Causes, Clues, Family, Fixes, Mqtt5Answer, Mqtt31Answer, Sighting, v3};
 use crate::presets::{Preset, Setting, Value};
 use crate::target::Scheme;
 
@@ -25,15 +25,23 @@ const CAUSES: &[Causes] = &[
 ];
 
 fn recognise(clues: &Clues) -> Option<Sighting> {
-    (clues.mqtt5_answer == Some(Mqtt5Answer::V311Connack(1)))
-        .then_some(())
-        .and_then(|_| {
-            Sighting::likely(
-                "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1 and accepted \
-                 MQTT 3.1.1, as aedes does (and Mosquitto before 1.6; amqtt too when the CONNECT \
-                 has no username)",
-            )
-        })
+    if clues.mqtt5_answer != Some(Mqtt5Answer::V311Connack(1)) {
+        return None;
+    }
+    match clues.mqtt31_answer {
+        // aedes speaks MQTT 3.1 (tests/brokers.rs saw its return code 5 to one without
+        // credentials); amqtt closes the connection on it.
+        Some(Mqtt31Answer::Connack(code)) if code != 1 => Sighting::likely(
+            "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1 and answered MQTT 3.1 \
+             with a CONNACK, as aedes does (amqtt closes the connection on MQTT 3.1)",
+        ),
+        Some(_) => None,
+        None => Sighting::likely(
+            "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1 and accepted \
+             MQTT 3.1.1, as aedes does (and Mosquitto before 1.6; amqtt too when the CONNECT \
+             has no username)",
+        ),
+    }
 }
 
 pub(super) static FAMILY: Family = Family {

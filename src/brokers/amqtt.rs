@@ -4,7 +4,7 @@
 //! CONNACK 1; a wrong password is return code 5; a denied publish is
 //! acknowledged and silently dropped; a denied subscribe is SUBACK 0x80.
 
-use super::{Broker, Causes, Clues, Family, Fixes, Mqtt5Answer, Sighting, v3};
+use super::{Broker, Causes, Clues, Family, Fixes, Mqtt5Answer, Mqtt31Answer, Sighting, v3};
 use crate::presets::{Preset, Setting, Value};
 use crate::target::Scheme;
 
@@ -24,10 +24,19 @@ fn recognise(clues: &Clues) -> Option<Sighting> {
             "it never answered the MQTT 5 CONNECT and accepted MQTT 3.1.1, as amqtt does",
         ),
         // With a username amqtt would have stayed silent: then the CONNACK 1 is aedes's.
-        Some(Mqtt5Answer::V311Connack(1)) if !clues.username_sent => Sighting::likely(
-            "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1, as amqtt does to a \
-             client without credentials",
-        ),
+        Some(Mqtt5Answer::V311Connack(1)) if !clues.username_sent => match clues.mqtt31_answer {
+            // amqtt reads the protocol name and closes on anything but `MQTT`
+            // (tests/brokers.rs); aedes answers MQTT 3.1.
+            Some(Mqtt31Answer::Closed) => Sighting::likely(
+                "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1 and closed the \
+                 connection on MQTT 3.1 without a CONNACK, as amqtt does (aedes answers MQTT 3.1)",
+            ),
+            Some(_) => None,
+            None => Sighting::likely(
+                "it answered the MQTT 5 CONNECT with a 3.1.1-format CONNACK 1, as amqtt does to \
+                 a client without credentials",
+            ),
+        },
         _ => None,
     }
 }

@@ -6,8 +6,9 @@
 //! source (mod_mqtt_session.erl) and documentation: a username that is not a JID is 0x86;
 //! a host without the module 0x88; the only enhanced-auth method is `X-OAUTH2`.
 
-use super::{Broker, Causes, Clues, Family, Fixes, Sighting, only_defaults, v3, v5};
+use super::{Broker, Causes, Clues, Family, Fixes, Mqtt31Answer, Sighting, only_defaults, v3, v5};
 use crate::presets::{Preset, Setting, Value};
+use crate::reason_codes::Protocol;
 use crate::target::Scheme;
 
 const BAD_USERNAME: &[&str] = &[
@@ -36,6 +37,20 @@ const CAUSES: &[Causes] = &[
 ];
 
 fn recognise(clues: &Clues) -> Option<Sighting> {
+    // A refusal carries no properties: what sets ejabberd apart then is that it speaks MQTT 5
+    // and refuses MQTT 3.1 with return code 1 (tests/brokers.rs), where Mosquitto, aedes,
+    // RabbitMQ, EMQX, HiveMQ and VerneMQ speak 3.1 and amqtt closes the connection.
+    if let Some((Protocol::V5, code)) = clues.connack
+        && code != 0
+        && clues.mqtt31_answer == Some(Mqtt31Answer::Connack(1))
+        && clues.properties.as_ref().is_none_or(|p| p.count == 0)
+    {
+        return Sighting::likely(
+            "it refused the MQTT 5 CONNECT without CONNACK properties and refused MQTT 3.1 \
+             with return code 1, as ejabberd's mod_mqtt does (a broker of another family that \
+             speaks no MQTT 3.1 would answer the same)",
+        );
+    }
     let p = clues.properties.as_ref()?;
     let c = &p.capabilities;
     let fingerprint = c.topic_alias_maximum == Some(100)

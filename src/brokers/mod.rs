@@ -199,6 +199,19 @@ pub enum Mqtt5Answer {
     Silent,
 }
 
+/// How the broker answered an MQTT 3.1 CONNECT (`MQIsdp`, level 3) without credentials, asked
+/// only when a refusal left the family unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mqtt31Answer {
+    /// A CONNACK with this return code: 0 or a refusal of the login means it speaks 3.1; 1 that
+    /// it does not.
+    Connack(u8),
+    /// The connection was closed without a CONNACK.
+    Closed,
+    /// Anything else: reset, silence, other bytes.
+    Other,
+}
+
 /// What the CONNACK's properties showed (MQTT 5).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PropertyClues {
@@ -223,6 +236,7 @@ pub struct Clues {
     /// The CONNACK: its protocol, its code, and its properties (MQTT 5).
     pub connack: Option<(Protocol, u8)>,
     pub properties: Option<PropertyClues>,
+    pub mqtt31_answer: Option<Mqtt31Answer>,
 }
 
 /// The family the doctor believes it is talking to.
@@ -598,6 +612,45 @@ mod tests {
             (None, Confidence::Unknown)
         );
         assert_eq!(nothing.applies(), None);
+    }
+
+    /// The MQTT 3.1 answers tests/brokers.rs saw: aedes code 5, amqtt a close, ejabberd code 1,
+    /// Mosquitto 0 or 5.
+    #[test]
+    fn an_mqtt31_answer_breaks_the_ties_a_refusal_leaves() {
+        let no_credentials = |answer| Clues {
+            mqtt5_answer: Some(Mqtt5Answer::V311Connack(1)),
+            connack: Some((Protocol::V311, 5)),
+            mqtt31_answer: answer,
+            ..Clues::default()
+        };
+        let tie = recognise(None, &no_credentials(None));
+        assert_eq!(tie.broker, None);
+        assert!(tie.how.contains("aedes and amqtt alike"), "{}", tie.how);
+        let seen = |clues: &Clues| recognise(None, clues).broker;
+        assert_eq!(
+            seen(&no_credentials(Some(Mqtt31Answer::Connack(5)))),
+            Some(Broker::Aedes)
+        );
+        assert_eq!(
+            seen(&no_credentials(Some(Mqtt31Answer::Closed))),
+            Some(Broker::Amqtt)
+        );
+        assert_eq!(seen(&no_credentials(Some(Mqtt31Answer::Other))), None);
+
+        let refused_v5 = |answer| Clues {
+            connack: Some((Protocol::V5, 0x87)),
+            mqtt31_answer: Some(answer),
+            ..Clues::default()
+        };
+        let ejabberd = recognise(None, &refused_v5(Mqtt31Answer::Connack(1)));
+        assert_eq!(
+            (ejabberd.broker, ejabberd.confidence),
+            (Some(Broker::Ejabberd), Confidence::Likely)
+        );
+        // A broker that speaks 3.1 (Mosquitto among many) stays unknown.
+        assert_eq!(seen(&refused_v5(Mqtt31Answer::Connack(5))), None);
+        assert_eq!(seen(&refused_v5(Mqtt31Answer::Connack(0))), None);
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub(crate) enum PlainReply {
     Connack(u8),
     /// Something else, first bytes kept as evidence.
     Other(Vec<u8>),
-    /// Closed, reset, or no answer in time.
+    /// Closed (FIN) before a byte came back: a broker that refuses what it read without a word.
+    Closed,
+    /// Reset, no answer in time, or the probe could not be opened.
     Nothing(String),
 }
 
@@ -45,6 +47,7 @@ impl PlainReply {
                 let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 format!("it answered {}", hex.join(" "))
             }
+            PlainReply::Closed => "closed without a reply".into(),
             PlainReply::Nothing(why) => why.clone(),
         }
     }
@@ -72,12 +75,49 @@ pub(crate) async fn plain_connect<F>(open: F, budget: Budget) -> PlainReply
 where
     F: Future<Output = std::io::Result<Box<dyn Transport>>>,
 {
+    let mut packet = BytesMut::new();
+    if let Err(e) = Connect::new(random_client_id()).write(&mut packet) {
+        return PlainReply::Nothing(e.to_string());
+    }
+    exchange(open, packet.to_vec(), budget).await
+}
+
+/// The same question in MQTT 3.1 (protocol name `MQIsdp`, level 3), without credentials: brokers
+/// answer it in their own ways (Mosquitto, aedes, RabbitMQ, EMQX and HiveMQ speak it; ejabberd
+/// refuses it with CONNACK 1; amqtt closes the connection), which tells apart families whose
+/// refusals of the doctor's own CONNECT look the same byte for byte.
+pub(crate) async fn mqtt31_connect<F>(open: F, budget: Budget) -> PlainReply
+where
+    F: Future<Output = std::io::Result<Box<dyn Transport>>>,
+{
+    exchange(open, mqtt31_packet(&random_client_id()), budget).await
+}
+
+/// An MQTT 3.1 CONNECT with a clean session, a 60 s keepalive and no credentials or will, so
+/// that a broker admitting it keeps nothing once the DISCONNECT comes. `client_id` is at most
+/// 23 bytes, MQTT 3.1's limit.
+fn mqtt31_packet(client_id: &str) -> Vec<u8> {
+    let id = &client_id.as_bytes()[..client_id.len().min(23)];
+    let mut body = vec![0, 6];
+    body.extend_from_slice(b"MQIsdp");
+    // Level 3, clean session, keepalive 60 s.
+    body.extend_from_slice(&[3, 0x02, 0, 60]);
+    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    body.extend_from_slice(id);
+    // At most 2 + 6 + 4 + 2 + 23 bytes: one byte of remaining length.
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    packet
+}
+
+/// Sends `packet`, a CONNECT, on a connection `open` makes, and reads what comes back: a CONNACK
+/// is answered with a DISCONNECT so that nothing stays on the broker.
+async fn exchange<F>(open: F, packet: Vec<u8>, budget: Budget) -> PlainReply
+where
+    F: Future<Output = std::io::Result<Box<dyn Transport>>>,
+{
     let exchange = async {
         let mut stream = open.await?;
-        let mut packet = BytesMut::new();
-        Connect::new(random_client_id())
-            .write(&mut packet)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
         stream.write_all(&packet).await?;
         let mut reply = [0u8; 4];
         let mut read = 0;
@@ -95,7 +135,7 @@ where
             return Ok(PlainReply::Connack(reply[3]));
         }
         if read == 0 {
-            return Ok(PlainReply::Nothing("closed without a reply".into()));
+            return Ok(PlainReply::Closed);
         }
         Ok::<_, std::io::Error>(PlainReply::Other(reply[..read].to_vec()))
     };

@@ -4,7 +4,9 @@
 //! without touching the protocol code.
 
 use super::*;
-use crate::brokers::{self, Clues, Confidence, Fixes, Mqtt5Answer, PropertyClues, Recognition};
+use crate::brokers::{
+    self, Clues, Confidence, Fixes, Mqtt5Answer, Mqtt31Answer, PropertyClues, Recognition,
+};
 use crate::observations::Capabilities;
 
 /// The finding a CONNACK code maps to.
@@ -83,6 +85,26 @@ impl BrokerGuess {
             reason_string: p.reason_string.clone(),
             authentication_method: p.authentication_method.clone(),
             count: properties_json(p).as_object().map_or(0, Map::len),
+        });
+        BrokerGuess::from(self.given, clues)
+    }
+
+    /// Whether an MQTT 3.1 CONNECT could still tell the family: the CONNACK refused the doctor
+    /// and left it unknown, and nobody named it.
+    pub(super) fn worth_asking_mqtt31(&self) -> bool {
+        self.given.is_none()
+            && self.seen.confidence == Confidence::Unknown
+            && self.clues.connack.is_some_and(|(_, code)| code != 0)
+            && self.clues.mqtt31_answer.is_none()
+    }
+
+    /// Recognises the broker again with its answer to an MQTT 3.1 CONNECT.
+    pub(super) fn with_mqtt31(self, reply: &PlainReply) -> BrokerGuess {
+        let mut clues = self.clues;
+        clues.mqtt31_answer = Some(match reply {
+            PlainReply::Connack(code) => Mqtt31Answer::Connack(*code),
+            PlainReply::Closed => Mqtt31Answer::Closed,
+            PlainReply::Other(_) | PlainReply::Nothing(_) => Mqtt31Answer::Other,
         });
         BrokerGuess::from(self.given, clues)
     }

@@ -320,7 +320,14 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     let elapsed = attempt.started.elapsed();
     match attempt.answer {
         Answer::Connack { wire, connack } => {
-            let broker = broker.refine(&connack);
+            let mut broker = broker.refine(&connack);
+            // A refusal that leaves the family unknown: how it answers MQTT 3.1 may tell, and
+            // the fixes that follow are then the family's own. A successful run asks nothing.
+            if broker.worth_asking_mqtt31() {
+                let window = Budget::new(MQTT31_WINDOW, ctx.budget().until);
+                let reply = probe::mqtt31_connect(ctx.reconnect(&peer), window).await;
+                broker = broker.with_mqtt31(&reply);
+            }
             ctx.observed.connack_ms = Some(millis(elapsed));
             ctx.observed.connack = Some(ConnackFacts {
                 protocol: match protocol {
@@ -639,6 +646,11 @@ async fn exchange(
 /// server that refuses connections (a connection limit, an allowlist, a load balancer with no
 /// backend) closes them at once; a broker waits for the CONNECT far longer than this.
 const IDLE_WINDOW: Duration = Duration::from_secs(1);
+
+/// How long the MQTT 3.1 question that may name the family after a refusal waits: a broker
+/// answers a CONNECT without credentials at once, and one that does not only leaves the family
+/// unknown, so the run is not held for a whole step.
+const MQTT31_WINDOW: Duration = Duration::from_secs(1);
 
 /// A CONNECT that got no CONNACK, as the finding tells it.
 pub(super) struct Unanswered<'a> {

@@ -230,7 +230,7 @@ fn broken_off(
     plain: &PlainReply,
 ) -> Finding {
     match plain {
-        PlainReply::Nothing(_) if !facts.sni_sent && received == 0 => {
+        PlainReply::Nothing(_) | PlainReply::Closed if !facts.sni_sent && received == 0 => {
             dropped_without_sni(facts, kind, plain)
         }
         PlainReply::Connack(code) => facts.evidence(
