@@ -128,6 +128,22 @@ fn broker_at_its_connection_limit() {
         fix.contains("\nOn Mosquitto: Check `max_connections` on the listener"),
         "{fix}"
     );
+    // Named as another family, its own limits lead and no Mosquitto or EMQX setting is named
+    // as if it were that broker's.
+    let (report, _) = doctor_json(&[
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        "--broker",
+        "rabbitmq",
+    ]);
+    let fix = report.finding("tcp.reset").fix.clone().unwrap();
+    assert!(
+        fix.starts_with(
+            "Most likely first:\n1. The broker is at its connection limit. On RabbitMQ: Check \
+             the vhost's and user's connection limits"
+        ),
+        "{fix}"
+    );
+    assert!(!fix.contains("Mosquitto") && !fix.contains("EMQX"), "{fix}");
     // The real client was not kicked off.
     let log = broker.log();
     assert!(!log.contains("Client hold disconnected"), "{log}");

@@ -890,6 +890,49 @@ fn aedes_tls_without_the_private_ca_is_unknown_issuer() {
     tls_without_the_private_ca(&aedes());
 }
 
+/// Wire: node's TLS server with a certificate that expired yesterday. A certificate is fixed on
+/// the broker's side, where each family keeps it its own way: with `--broker aedes` the first
+/// fix line is aedes's (`tls.createServer`), without it no family's.
+#[test]
+fn aedes_expired_certificate_fix_is_aedes_own_when_named() {
+    use common::pki::{self, Ca, Leaf};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new("mqtt-doctor expired tests CA");
+    let server = ca.issue(&Leaf::server().valid(-30, -1));
+    let ca_file = pki::write(dir.path(), "ca.pem", &ca.pem);
+    let options = BrokerOptions {
+        tls: Some(common::brokers::TlsFiles {
+            cert: pki::write(dir.path(), "server.pem", &server.cert),
+            key: pki::write(dir.path(), "server.key", &server.key),
+        }),
+        ..BrokerOptions::default()
+    };
+    let broker = Aedes::start(&options);
+    let url = format!("mqtts://127.0.0.1:{}", broker.ports.mqtts.expect("TLS"));
+    let ca = ca_file.to_str().unwrap();
+
+    let (named, code) = doctor_json(&[&url, "--cafile", ca, "--broker", "aedes"]);
+    assert_eq!(
+        (code, named.verdict.root_cause.as_deref()),
+        (1, Some("tls.expired")),
+        "{named:#?}"
+    );
+    let expired = named.finding("tls.expired");
+    let first = first_fix_line(expired);
+    assert!(
+        first.starts_with("aedes: ") && first.contains("tls.createServer"),
+        "{first:?}"
+    );
+
+    let (unnamed, _) = doctor_json(&[&url, "--cafile", ca]);
+    let fix = unnamed
+        .finding("tls.expired")
+        .fix
+        .clone()
+        .unwrap_or_default();
+    assert!(!fix.contains("tls.createServer"), "{fix}");
+}
+
 /// Wire: the ws package's server, any path, subprotocol mqtt.
 #[test]
 fn aedes_websocket_passes() {

@@ -145,9 +145,10 @@ fn ejabberd_wrong_password_gets_its_own_fix() {
 /// aedes answers an MQTT 5 CONNECT with a 3.1.1 CONNACK 1, then refuses the wrong password
 /// with 5: with a username sent, likely aedes (amqtt would have stayed silent), and its
 /// authenticate hook comes first. Without credentials amqtt gives the same CONNACK 1, so that
-/// answer alone names neither: unknown, saying which two it fits, with neither one's hooks.
+/// answer alone names neither: the doctor then asks in MQTT 3.1, which aedes answers (code 5)
+/// and amqtt does not (it closes), and names aedes from that.
 #[test]
-fn aedes_is_recognised_unless_amqtt_would_answer_alike() {
+fn aedes_is_recognised_even_where_amqtt_would_answer_alike() {
     let broker = Aedes::start(&options());
     let (report, code) = doctor(&broker.ports, "not-the-password", &[]);
     assert_eq!(code, 1, "{:?}\n{}", report.ids(), broker.log());
@@ -157,11 +158,14 @@ fn aedes_is_recognised_unless_amqtt_would_answer_alike() {
 
     let (report, _) = doctor_json(&[&broker.ports.mqtt_url()]);
     let refused = report.finding("mqtt.not_authorized");
+    assert_named(&report, refused, "aedes", "likely");
     let named = evidence(refused, "broker");
-    assert!(named.contains("fits aedes and amqtt alike"), "{named}");
-    assert_eq!(evidence(refused, "broker_confidence"), "unknown");
-    let fix = refused.fix.as_deref().unwrap_or_default();
-    assert!(!fix.contains("`authenticate` hook"), "{fix}");
+    assert!(
+        named.contains("answered MQTT 3.1 with a CONNACK"),
+        "{named}"
+    );
+    // No credentials sent: that comes first, with aedes's hook beside it.
+    assert_fix_is_only(refused, "aedes", "`authenticate(client, username, password");
 }
 
 /// amqtt speaks 3.1.1 only; named with --broker, its refusal gets its password file first.

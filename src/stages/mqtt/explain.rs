@@ -557,10 +557,10 @@ pub(super) fn nothing_back(
         }
         if idle == Idle::Waits {
             return connect_rejected(
+                config.mqtt.broker,
                 peer,
                 protocol,
-                ended,
-                after,
+                (ended, after),
                 follow_up.minimal.as_ref(),
                 auth_rounds,
                 bare_password,
@@ -733,10 +733,10 @@ fn closed_before_connect(config: &DoctorConfig, peer: &Peer, idle: Idle) -> Find
 /// The server waits when nothing is sent, and closed the connection on the CONNECT: it refused
 /// what the CONNECT carried, or what came before it.
 fn connect_rejected(
+    broker: Option<Broker>,
     peer: &Peer,
     protocol: Protocol,
-    ended: &str,
-    after: Duration,
+    (ended, after): (&str, Duration),
     minimal: Option<&PlainReply>,
     auth_rounds: &[String],
     bare_password: bool,
@@ -748,18 +748,33 @@ fn connect_rejected(
         protocol_label(protocol),
         millis(after)
     );
+    // Mosquitto's and EMQX's settings are examples for a broker nobody named; another family
+    // is not told of them.
+    let examples = matches!(broker, None | Some(Broker::Mosquitto | Broker::Emqx));
     let causes: Vec<String> = match minimal {
         Some(PlainReply::Connack(code)) => {
             detail.push_str(&format!(
                 " A minimal MQTT 3.1.1 CONNECT (no credentials, a new client id) got CONNACK \
                  {code}: the broker drops something this CONNECT carries instead of answering it."
             ));
-            let malformed = "The broker finds the CONNECT malformed: MQTT 3.1.1 forbids a password \
-                 without a username, and Mosquitto closes such a connection; a client id with \
-                 characters the broker refuses.";
-            let too_large = "The CONNECT is larger than the broker accepts (Mosquitto \
-                 `max_packet_size`, EMQX `mqtt.max_packet_size`): a long token or password, many \
-                 properties.";
+            let (malformed, too_large) = if examples {
+                (
+                    "The broker finds the CONNECT malformed: MQTT 3.1.1 forbids a password \
+                     without a username, and Mosquitto closes such a connection; a client id \
+                     with characters the broker refuses.",
+                    "The CONNECT is larger than the broker accepts (Mosquitto \
+                     `max_packet_size`, EMQX `mqtt.max_packet_size`): a long token or password, \
+                     many properties.",
+                )
+            } else {
+                (
+                    "The broker finds the CONNECT malformed: MQTT 3.1.1 forbids a password \
+                     without a username, and a broker may close such a connection; a client id \
+                     with characters the broker refuses.",
+                    "The CONNECT is larger than the broker's maximum packet size: a long token \
+                     or password, many properties.",
+                )
+            };
             // This CONNECT was 3.1.1 with a password and no username: that comes first.
             let (first, second) = if bare_password {
                 (malformed, too_large)
@@ -788,9 +803,13 @@ fn connect_rejected(
                  that the broker does not expect. Brokers that read the whole first packet close \
                  after the CONNECT arrives. Remove it, or turn on the broker's PROXY support."
                     .into(),
-                "The broker's maximum packet size is smaller than any CONNECT (Mosquitto \
-                 `max_packet_size`)."
-                    .into(),
+                if examples {
+                    "The broker's maximum packet size is smaller than any CONNECT (Mosquitto \
+                     `max_packet_size`)."
+                } else {
+                    "The broker's maximum packet size is smaller than any CONNECT."
+                }
+                .into(),
                 "The service on this port is not an MQTT broker: check the port and the \
                  Kubernetes Service's targetPort."
                     .into(),

@@ -318,16 +318,36 @@ pub(crate) fn proxy_protocol_expected(
 /// a FIN), so the fix ranks them; the MQTT stage gives the same list when its CONNECT finds the
 /// close.
 pub(crate) fn refused_after_accept_fix(broker: Option<Broker>) -> String {
-    let causes = [
-        "The broker is at its connection limit: Mosquitto `max_connections` (its log says \
-         \"denied: max_connections exceeded\"), EMQX's listener `max_connections`. Count the \
-         broker's clients, raise the limit, or find the client that leaks connections.",
-        "A load balancer in front has no healthy backend (HAProxy, a cloud load balancer, an \
-         ingress): it accepts, then drops. Check its backend health and its log.",
+    // Mosquitto's and EMQX's settings are examples for a broker nobody named, and the right
+    // words for those two; another family gets its own limits and no other broker's names.
+    let examples = matches!(broker, None | Some(Broker::Mosquitto | Broker::Emqx));
+    let limit = match broker {
+        Some(broker) if !examples => format!(
+            "The broker is at its connection limit. On {}: {}",
+            broker.name(),
+            brokers::fixes(Some(broker)).connection_limits
+        ),
+        _ => "The broker is at its connection limit: Mosquitto `max_connections` (its log says \
+              \"denied: max_connections exceeded\"), EMQX's listener `max_connections`. Count the \
+              broker's clients, raise the limit, or find the client that leaks connections."
+            .to_string(),
+    };
+    let proxy = if examples {
         "A load balancer in front sends a PROXY header the broker does not expect (HAProxy \
          `send-proxy`, proxy protocol on an AWS NLB target group): Mosquitto closes at the \
          header's first byte, before the client's CONNECT arrives. Remove it, or turn on the \
-         broker's PROXY support (Mosquitto 2.1 `enable_proxy_protocol`, EMQX `proxy_protocol`).",
+         broker's PROXY support (Mosquitto 2.1 `enable_proxy_protocol`, EMQX `proxy_protocol`)."
+    } else {
+        "A load balancer in front sends a PROXY header the broker does not expect (HAProxy \
+         `send-proxy`, proxy protocol on an AWS NLB target group): a broker may close at the \
+         header's first byte, before the client's CONNECT arrives. Remove it, or turn on the \
+         broker's PROXY support if it has one."
+    };
+    let causes = [
+        limit.as_str(),
+        "A load balancer in front has no healthy backend (HAProxy, a cloud load balancer, an \
+         ingress): it accepts, then drops. Check its backend health and its log.",
+        proxy,
         "An address allowlist or TCP wrapper refuses this client's address after accepting.",
     ];
     let lines: Vec<String> = causes
@@ -336,8 +356,10 @@ pub(crate) fn refused_after_accept_fix(broker: Option<Broker>) -> String {
         .map(|(i, cause)| format!("{}. {cause}", i + 1))
         .collect();
     let mut fix = format!("Most likely first:\n{}", lines.join("\n"));
-    // Named with --broker (or a preset), the broker's own limits come with the list.
-    if let Some(broker) = broker {
+    // Named Mosquitto or EMQX, the broker's own limits come with the examples.
+    if let Some(broker) = broker
+        && examples
+    {
         fix.push_str(&format!(
             "\nOn {}: {}",
             broker.name(),

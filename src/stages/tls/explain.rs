@@ -9,6 +9,7 @@ use rustls::{AlertDescription, CertificateError, Error as TlsError};
 use serde_json::{Value, json};
 
 use super::{AfterHandshake, ChainGap, ClientIdentity, Failure, Received};
+use crate::brokers;
 use crate::certs::{self, CertSummary, FileProblem};
 use crate::config::DoctorConfig;
 use crate::findings::registry::{
@@ -18,7 +19,8 @@ use crate::findings::registry::{
     TLS_INCOMPLETE_CHAIN, TLS_INSECURE, TLS_NAME_MISMATCH, TLS_NO_SNI, TLS_NOT_TLS,
     TLS_NOT_YET_VALID, TLS_OK, TLS_UNKNOWN_ISSUER,
 };
-use crate::findings::{Finding, Status};
+use crate::findings::{Finding, FindingDef, Status};
+use crate::reason_codes::Broker;
 use crate::stages::context::Budget;
 use crate::stages::tcp;
 use crate::target::Host;
@@ -1030,4 +1032,37 @@ pub(crate) fn alert_after_handshake(config: &DoctorConfig, error: &io::Error) ->
         ),
     };
     Some(finding.with_evidence("tls_alert", alert_text))
+}
+
+/// Findings whose fix is on the broker's side: its certificate, its chain, its listener's
+/// client-certificate settings. The client's own files and choices are fixed the same way
+/// whatever the broker.
+const BROKER_SIDE: &[&FindingDef] = &[
+    &TLS_EXPIRED,
+    &TLS_NOT_YET_VALID,
+    &TLS_EXPIRING_SOON,
+    &TLS_INCOMPLETE_CHAIN,
+    &TLS_NAME_MISMATCH,
+    &TLS_BAD_PURPOSE,
+    &TLS_CA_AS_SERVER_CERTIFICATE,
+    &TLS_CLIENT_CERT_REQUIRED,
+    &TLS_CLIENT_CERT_REJECTED,
+    &TLS_CLIENT_CERT_REVOKED,
+    &TLS_HANDSHAKE_FAILED,
+];
+
+/// Adds the named family's own TLS settings to the broker-side fixes: where that broker keeps
+/// its certificate, key, CA and client-certificate options.
+pub(super) fn with_family_fix(findings: &mut [Finding], broker: Broker) {
+    let line = format!("{}: {}", broker.name(), brokers::fixes(Some(broker)).tls);
+    for finding in findings.iter_mut() {
+        if finding.status == Status::Pass || !BROKER_SIDE.iter().any(|d| d.id == finding.def.id) {
+            continue;
+        }
+        // First, so that the first line a user reads is about the broker they named.
+        finding.fix = Some(match finding.fix.take() {
+            Some(fix) => format!("{line}\n{fix}"),
+            None => line.clone(),
+        });
+    }
 }

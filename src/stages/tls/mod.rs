@@ -423,6 +423,16 @@ pub(super) struct ClientIdentity {
 }
 
 pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
+    let mut output = handshake(ctx).await;
+    // The broker's family is known here only when the user named it: recognition needs the
+    // CONNACK, which comes after.
+    if let Some(broker) = ctx.config.mqtt.broker {
+        explain::with_family_fix(&mut output.findings, broker);
+    }
+    output
+}
+
+async fn handshake(ctx: &mut Context<'_>) -> StageOutput {
     let config = ctx.config;
     if !config.uses_tls() {
         let (what, secure) = if config.target.scheme.is_websocket() {
