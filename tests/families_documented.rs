@@ -211,3 +211,60 @@ fn every_family_is_accepted_by_broker_preset_and_explain() {
         assert!(presets.stdout.contains(name), "{name}");
     }
 }
+
+#[test]
+fn emqx_is_identified_by_its_sys_version_topic_when_the_client_may_subscribe() {
+    // EMQX publishes each node's version, retained, on `$SYS/brokers/${node}/version`, a node
+    // being named `emqx@host` (EMQX documentation, "System Topic"; emqx_sys.erl). The doctor
+    // asks on a second connection, beside the topic checks, only with --subscribe.
+    let suback_one = vec![0x90, 0x04, 0x00, 0x01, 0x00, 0x01];
+    let suback_two = vec![0x90, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00];
+    let topic = b"$SYS/brokers/emqx@10.0.0.7/version";
+    let mut publish = vec![0x30, 0];
+    publish.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    publish.extend_from_slice(topic);
+    publish.push(0); // no properties
+    publish.extend_from_slice(b"5.8.6");
+    publish[1] = (publish.len() - 2) as u8;
+    let broker = Scripted::start(vec![
+        vec![
+            Step::Read,
+            Step::Send(connack_v5(0x00, &[])),
+            Step::Read,
+            Step::Send(suback_one),
+            Step::Serve,
+        ],
+        vec![
+            Step::Read,
+            Step::Send(connack_v5(0x00, &[])),
+            Step::Read,
+            Step::Send(suback_two),
+            Step::Send(publish),
+            Step::Serve,
+        ],
+    ]);
+    let (report, code) = doctor_json(&[&broker.url(), "--subscribe", "devices/#"]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+    let connected = report.finding("mqtt.connected");
+    assert_eq!(
+        evidence(connected, "broker"),
+        "EMQX (identified: its $SYS/brokers/emqx@10.0.0.7/version reads \"5.8.6\", EMQX's \
+         system topic)"
+    );
+    // The second connection asked for both families' version topics, at QoS 0.
+    let frames = broker.frames(1);
+    assert!(
+        frames
+            .iter()
+            .any(|f| common::scripted::contains(f, b"$SYS/brokers/+/version")),
+        "{frames:?}"
+    );
+    // Without --subscribe nothing is asked: one connection only.
+    let quiet = Scripted::start(vec![answers(connack_v5(0x00, &[]))]);
+    let (report, _) = doctor_json(&[&quiet.url()]);
+    assert_eq!(
+        evidence(report.finding("mqtt.connected"), "broker_confidence"),
+        "unknown"
+    );
+    assert_eq!(quiet.received.lock().unwrap().len(), 1);
+}

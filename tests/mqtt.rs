@@ -68,6 +68,35 @@ fn anonymous_connect_shows_the_capabilities() {
     assert!(!log.contains("closed its connection"), "{log}");
 }
 
+/// With --subscribe, Mosquitto names itself: its retained `$SYS/broker/version`, read on a
+/// connection of its own beside the topic checks, which says goodbye like the session does.
+#[test]
+fn mosquitto_is_identified_by_its_sys_version_when_the_client_may_subscribe() {
+    let broker = Mosquitto::start("");
+    let (report, code) = doctor_json(&[&url(&broker), "--subscribe", "doctor/#"]);
+    assert_eq!(code, 0, "{:?}", report.ids());
+    let connected = report.finding("mqtt.connected");
+    let named = evidence(connected, "broker");
+    assert!(
+        named.starts_with(
+            "Mosquitto (identified: its $SYS/broker/version reads \"mosquitto version 2."
+        ),
+        "{named}"
+    );
+    assert_eq!(evidence(connected, "broker_confidence"), "identified");
+    let log = broker.log();
+    // Two clients, each gone with a DISCONNECT: nothing lost, nothing left.
+    assert_eq!(log.matches(" disconnected.").count(), 2, "{log}");
+    assert!(!log.contains("closed its connection"), "{log}");
+
+    // Without --subscribe the doctor subscribes to nothing: Mosquitto's defaults make it likely.
+    let (report, _) = doctor_json(&[&url(&broker)]);
+    assert_eq!(
+        evidence(report.finding("mqtt.connected"), "broker_confidence"),
+        "likely"
+    );
+}
+
 #[test]
 fn mqtt_311_on_request() {
     let broker = Mosquitto::start("");

@@ -48,6 +48,16 @@ const CAUSES: &[Causes] = &[
 ];
 
 fn recognise(clues: &Clues) -> Option<Sighting> {
+    // EMQX's system topics (its documentation, "System Topic"): the version of each node on
+    // $SYS/brokers/NODE/version, where a node is named `name@host`.
+    if let Some((topic, text)) = &clues.sys_version
+        && let Some(node) = topic
+            .strip_prefix("$SYS/brokers/")
+            .and_then(|rest| rest.strip_suffix("/version"))
+        && node.contains('@')
+    {
+        return Sighting::identified(format!("its {topic} reads \"{text}\", EMQX's system topic"));
+    }
     let c = &clues.properties.as_ref()?.capabilities;
     (c.maximum_packet_size == Some(1_048_576) && c.topic_alias_maximum == Some(65_535))
         .then_some(())

@@ -237,6 +237,8 @@ pub struct Clues {
     pub connack: Option<(Protocol, u8)>,
     pub properties: Option<PropertyClues>,
     pub mqtt31_answer: Option<Mqtt31Answer>,
+    /// A `$SYS` version topic and what it said (asked only with `--subscribe`).
+    pub sys_version: Option<(String, String)>,
 }
 
 /// The family the doctor believes it is talking to.

@@ -52,6 +52,13 @@ const CAUSES: &[Causes] = &[
 ];
 
 fn recognise(clues: &Clues) -> Option<Sighting> {
+    // Mosquitto publishes "mosquitto version 2.0.11", retained, on $SYS/broker/version.
+    if let Some((topic, text)) = &clues.sys_version
+        && topic == "$SYS/broker/version"
+        && text.starts_with("mosquitto version ")
+    {
+        return Sighting::identified(format!("its $SYS/broker/version reads \"{text}\""));
+    }
     let p = clues.properties.as_ref()?;
     if let Some(id) = &p.assigned_client_identifier
         && is_auto_id(id)

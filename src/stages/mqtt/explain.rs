@@ -98,6 +98,19 @@ impl BrokerGuess {
             && self.clues.mqtt31_answer.is_none()
     }
 
+    /// Whether the `$SYS` version topic could still tell more: nobody named the family and
+    /// nothing identified it.
+    pub(super) fn worth_asking_sys(&self) -> bool {
+        self.given.is_none() && self.seen.confidence < Confidence::Identified
+    }
+
+    /// Recognises the broker again with what its `$SYS` version topic said.
+    pub(super) fn with_sys_version(self, topic: String, text: String) -> BrokerGuess {
+        let mut clues = self.clues;
+        clues.sys_version = Some((topic, text));
+        BrokerGuess::from(self.given, clues)
+    }
+
     /// Recognises the broker again with its answer to an MQTT 3.1 CONNECT.
     pub(super) fn with_mqtt31(self, reply: &PlainReply) -> BrokerGuess {
         let mut clues = self.clues;

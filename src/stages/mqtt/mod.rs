@@ -44,6 +44,7 @@ use crate::wire::{self, Frame, ReadError, SendError, Wire, hex, packet_name};
 mod explain;
 mod latency;
 mod session;
+mod sys;
 
 use explain::{
     BrokerGuess, connack_finding, disconnect_reason, not_mqtt, nothing_back, ranked_fix,
@@ -354,6 +355,7 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 return StageOutput::done(summary, findings);
             }
             finding = finding.with_evidence("client_id", client_id.as_str());
+            let connected = findings.len();
             findings.push(finding);
             // A Server Keep Alive in the CONNACK replaces the keepalive the client asked for.
             let keepalive = connack
@@ -374,9 +376,37 @@ pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
                 protocol_label(protocol),
                 millis(elapsed)
             );
-            if !config.mqtt.subscribe.is_empty() || !config.mqtt.publish.is_empty() {
-                let (topic_summary, topic_findings) =
-                    session.topic_checks(ctx, &client_id, &broker).await;
+            // The broker's $SYS version may name it where the CONNACK did not; asked beside
+            // the topic checks, on its own connection (sys.rs).
+            let asks_sys = !config.mqtt.subscribe.is_empty() && broker.worth_asking_sys();
+            let sys_version = async {
+                match asks_sys {
+                    true => sys::version(ctx, &peer, protocol, &sent).await,
+                    false => None,
+                }
+            };
+            let topics = async {
+                match !config.mqtt.subscribe.is_empty() || !config.mqtt.publish.is_empty() {
+                    true => Some(session.topic_checks(ctx, &client_id, &broker).await),
+                    false => None,
+                }
+            };
+            let (sys_version, topics) = tokio::join!(sys_version, topics);
+            if let Some(seen) = sys_version {
+                broker = broker.with_sys_version(seen.topic, seen.text);
+                if let Some(facts) = ctx.observed.connack.as_mut() {
+                    facts.broker = broker.broker.map(|b| b.name().to_string());
+                    facts.broker_confidence = Some(broker.confidence());
+                }
+                let finding = std::mem::replace(
+                    &mut findings[connected],
+                    Finding::new(&r::MQTT_CONNECTED, String::new()),
+                );
+                findings[connected] = finding
+                    .with_evidence("broker", broker.describe())
+                    .with_evidence("broker_confidence", broker.confidence().as_str());
+            }
+            if let Some((topic_summary, topic_findings)) = topics {
                 summary.push_str(&format!(", {topic_summary}"));
                 let lost = session.gone
                     || topic_findings
