@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor check, with a config file''s profiles as the modules')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -167,6 +168,18 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mqtt-doctor;serve' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose profiles ([profiles.NAME]) are the modules [default: ./mqtt-doctor.toml when present]')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on for HTTP')
+            [CompletionResult]::new('--timeout-offset', '--timeout-offset', [CompletionResultType]::ParameterName, 'Taken off Prometheus'' scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) to give a probe''s time limit, so that the answer arrives before Prometheus gives up')
+            [CompletionResult]::new('--max-concurrent', '--max-concurrent', [CompletionResultType]::ParameterName, 'Probes run at the same time; more wait for a turn within their time limit, then get HTTP 503')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqtt-doctor;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -189,6 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline')
             [CompletionResult]::new('presets', 'presets', [CompletionResultType]::ParameterValue, 'List the presets (--preset NAME) and the defaults each one sets')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor check, with a config file''s profiles as the modules')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -211,6 +225,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqtt-doctor' -ScriptBlock {
             break
         }
         'mqtt-doctor;help;schema' {
+            break
+        }
+        'mqtt-doctor;help;serve' {
             break
         }
         'mqtt-doctor;help;completions' {

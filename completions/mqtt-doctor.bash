@@ -37,6 +37,9 @@ _mqtt__doctor() {
             mqtt__doctor,schema)
                 cmd="mqtt__doctor__subcmd__schema"
                 ;;
+            mqtt__doctor,serve)
+                cmd="mqtt__doctor__subcmd__serve"
+                ;;
             mqtt__doctor,token)
                 cmd="mqtt__doctor__subcmd__token"
                 ;;
@@ -60,6 +63,9 @@ _mqtt__doctor() {
                 ;;
             mqtt__doctor__subcmd__help,schema)
                 cmd="mqtt__doctor__subcmd__help__subcmd__schema"
+                ;;
+            mqtt__doctor__subcmd__help,serve)
+                cmd="mqtt__doctor__subcmd__help__subcmd__serve"
                 ;;
             mqtt__doctor__subcmd__help,token)
                 cmd="mqtt__doctor__subcmd__help__subcmd__token"
@@ -86,7 +92,7 @@ _mqtt__doctor() {
 
     case "${cmd}" in
         mqtt__doctor)
-            opts="-h -V --color --help --version doctor explain token presets schema completions man help"
+            opts="-h -V --color --help --version doctor explain token presets schema serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,7 +352,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__help)
-            opts="doctor explain token presets schema completions man help"
+            opts="doctor explain token presets schema serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -457,6 +463,20 @@ _mqtt__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mqtt__doctor__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mqtt__doctor__subcmd__help__subcmd__token)
             opts="inspect"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -486,7 +506,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__man)
-            opts="-h -V --color --help --version doctor explain token token-inspect presets schema completions man"
+            opts="-h -V --color --help --version doctor explain token token-inspect presets schema serve completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,6 +548,40 @@ _mqtt__doctor() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqtt__doctor__subcmd__serve)
+            opts="-h -V --config --listen --timeout-offset --max-concurrent --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-concurrent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0

@@ -28,6 +28,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand presets 'List the presets (--preset NAME) and the defaults each one sets'
             cand schema 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)'
+            cand serve 'Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor check, with a config file''s profiles as the modules'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -154,6 +155,17 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqtt-doctor;serve'= {
+            cand --config 'Config file whose profiles ([profiles.NAME]) are the modules [default: ./mqtt-doctor.toml when present]'
+            cand --listen 'Address to listen on for HTTP'
+            cand --timeout-offset 'Taken off Prometheus'' scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) to give a probe''s time limit, so that the answer arrives before Prometheus gives up'
+            cand --max-concurrent 'Probes run at the same time; more wait for a turn within their time limit, then get HTTP 503'
+            cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqtt-doctor;completions'= {
             cand --color 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)'
             cand -h 'Print help'
@@ -174,6 +186,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand token 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
             cand presets 'List the presets (--preset NAME) and the defaults each one sets'
             cand schema 'Print the JSON Schema (2020-12) of the JSON reports: doctor''s, several targets'', token inspect''s (also in docs/report.schema.json)'
+            cand serve 'Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor check, with a config file''s profiles as the modules'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): the top page, or a command''s (`man doctor`, `man token-inspect`)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -190,6 +203,8 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
         &'mqtt-doctor;help;presets'= {
         }
         &'mqtt-doctor;help;schema'= {
+        }
+        &'mqtt-doctor;help;serve'= {
         }
         &'mqtt-doctor;help;completions'= {
         }

@@ -34,6 +34,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "explain" -d
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "schema" -d 'Print the JSON Schema (2020-12) of the JSON reports: doctor\'s, several targets\', token inspect\'s (also in docs/report.schema.json)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "serve" -d 'Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor check, with a config file\'s profiles as the modules'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "man" -d 'Print a man page (roff): the top page, or a command\'s (`man doctor`, `man token-inspect`)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -170,6 +171,15 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand schema" -s V -l version -d 'Print version'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -l config -d 'Config file whose profiles ([profiles.NAME]) are the modules [default: ./mqtt-doctor.toml when present]' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -l listen -d 'Address to listen on for HTTP' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -l timeout-offset -d 'Taken off Prometheus\' scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) to give a probe\'s time limit, so that the answer arrives before Prometheus gives up' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -l max-concurrent -d 'Probes run at the same time; more wait for a turn within their time limit, then get HTTP 503' -r
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand completions" -l color -d 'When to colour the output (NO_COLOR in the environment turns colour off for `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -180,12 +190,13 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket, credentials, MQTT)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of the JSON reports: doctor\'s, several targets\', token inspect\'s (also in docs/report.schema.json)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "man" -d 'Print a man page (roff): the top page, or a command\'s (`man doctor`, `man token-inspect`)'
-complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "doctor" -d 'Diagnose the connection to a broker, stage by stage (DNS, TCP, proxy, TLS, WebSocket, credentials, MQTT)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "explain" -d 'Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "token" -d 'Work with tokens (JWTs, Kubernetes ServiceAccount tokens) offline'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "presets" -d 'List the presets (--preset NAME) and the defaults each one sets'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of the JSON reports: doctor\'s, several targets\', token inspect\'s (also in docs/report.schema.json)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "serve" -d 'Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor check, with a config file\'s profiles as the modules'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "man" -d 'Print a man page (roff): the top page, or a command\'s (`man doctor`, `man token-inspect`)'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and not __fish_seen_subcommand_from doctor explain token presets schema serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token and check its claims (and signature, given a key), without any network'

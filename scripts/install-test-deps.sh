@@ -15,7 +15,9 @@
 #   in the foreground with their own configuration: RabbitMQ with its MQTT plugin and ejabberd
 #   with mod_mqtt (Debian's packages), aedes (npm, pinned by tests/brokers/aedes/package-lock.json,
 #   into target/test-deps/aedes) and amqtt (PyPI, pinned, into the venv
-#   target/test-deps/amqtt-venv).
+#   target/test-deps/amqtt-venv);
+# - Prometheus (with promtool), which the exporter tests (tests/serve.rs) start on loopback to
+#   scrape `mqtt-doctor serve`, and whose promtool checks the exporter's metrics.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,8 @@ have tinyproxy || missing+=(tinyproxy)
 have microsocks || missing+=(microsocks)
 have nginx || missing+=(nginx-light)
 have haproxy || missing+=(haproxy)
+have prometheus || missing+=(prometheus)
+have promtool || missing+=(prometheus)
 have rabbitmq-server || missing+=(rabbitmq-server)
 have ejabberdctl || missing+=(ejabberd)
 have node || missing+=(nodejs)
@@ -65,6 +69,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   if pgrep -f 'beam.*ejabberd' >/dev/null 2>&1 && [ -x /usr/sbin/ejabberdctl ]; then
     "${sudo[@]}" /usr/sbin/ejabberdctl stop >/dev/null 2>&1 || true
   fi
+  # Debian's Prometheus (and its node exporter) as system services would hold 9090 and 9100.
+  for service in prometheus prometheus-node-exporter; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+      "${sudo[@]}" systemctl stop "$service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 # tests/ci.rs reads the schema from here (target/ is not committed).

@@ -125,6 +125,10 @@ pub enum Command {
     /// Print the JSON Schema (2020-12) of the JSON reports: doctor's, several targets', token
     /// inspect's (also in docs/report.schema.json)
     Schema,
+    /// Serve Prometheus metrics: each scrape of /probe?target=URL&module=NAME runs one doctor
+    /// check, with a config file's profiles as the modules
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -704,6 +708,123 @@ const EXPLAIN_EXAMPLES: &str = "Examples:
   mqtt-doctor explain 0x87 --broker mosquitto
   mqtt-doctor explain connack:5 --broker emqx
   mqtt-doctor explain --list";
+
+const SERVE_EXAMPLES: &str = "Examples:
+  mqtt-doctor serve --config mqtt-doctor.toml        # modules: its profiles; 127.0.0.1:9883
+  mqtt-doctor serve --config /etc/mqtt-doctor.toml --listen 0.0.0.0:9883 --max-concurrent 32
+  curl '127.0.0.1:9883/probe?module=staging&target=mqtts://emqx-1.staging:8883'
+  curl '127.0.0.1:9883/probe?module=staging&target=mqtts://emqx-1.staging:8883&debug=true'
+
+A module (a [profiles.NAME] table) probes only its own targets, or those its `allow` list of
+host or host:port patterns matches (`allow = [\"*.staging:8883\"]`); any other target gets
+HTTP 403 and no connection. docs/guide/monitor.md has the Prometheus scrape configuration.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file whose profiles ([profiles.NAME]) are the modules [default:
+    /// ./mqtt-doctor.toml when present]
+    #[arg(long, value_name = "FILE", env = "MQTT_DOCTOR_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on for HTTP
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:9883",
+        env = "MQTT_DOCTOR_LISTEN"
+    )]
+    pub listen: SocketAddr,
+
+    /// Taken off Prometheus' scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) to give a
+    /// probe's time limit, so that the answer arrives before Prometheus gives up
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration_or_zero)]
+    pub timeout_offset: Duration,
+
+    /// Probes run at the same time; more wait for a turn within their time limit, then get
+    /// HTTP 503
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrent: u16,
+}
+
+/// One probe's configuration for `serve`: a module's config-file layers (the top level, then its
+/// profile) with `target` as the only target, through the same parsers and precedence as
+/// `doctor --config FILE --profile NAME TARGET` with nothing typed on the command line.
+fn serve_config(layers: &[config_file::Layer], target: &str) -> Result<DoctorConfig, String> {
+    let doctor = Cli::command()
+        .find_subcommand("doctor")
+        .cloned()
+        .ok_or("the doctor command is missing")?;
+    let usage = |e: LayerError| match e {
+        LayerError::Usage(message) => message,
+        LayerError::Clap(error) => error.to_string(),
+    };
+    let mut values: Vec<(String, Vec<String>)> = Vec::new();
+    for layer in layers {
+        for (long, items) in &layer.values {
+            // The probe's target replaces the module's own.
+            if long != "target" {
+                let id = check_file_option(&doctor, &layer.source, long, items).map_err(usage)?;
+                values.push((id, items.clone()));
+            }
+        }
+    }
+    let last = |id: &str| {
+        values
+            .iter()
+            .rev()
+            .find(|(k, _)| k == id)
+            .and_then(|(_, v)| v.first())
+    };
+    let preset = last("preset")
+        .map(|name| Broker::from_str(name, true))
+        .transpose()?;
+    let root = PathBuf::from(last("root").map_or("/", String::as_str));
+    if let Some(broker) = preset {
+        let preset = crate::brokers::preset(broker);
+        let settings = preset.settings.iter().filter_map(|setting| {
+            let value = presets::resolve(setting, &root)?;
+            Some((setting.option.replace('-', "_"), vec![value]))
+        });
+        values.splice(0..0, settings.collect::<Vec<_>>());
+    }
+    let mut merged: Vec<(String, Vec<String>)> = Vec::new();
+    for (id, items) in values {
+        let group = ALTERNATIVES
+            .iter()
+            .find(|g| g.contains(&id.as_str()))
+            .copied();
+        merged.retain(|(k, _)| k != &id && !group.unwrap_or(&[]).contains(&k.as_str()));
+        merged.push((id, items));
+    }
+    let mut command = doctor.no_binary_name(true);
+    for (id, items) in merged {
+        command = command.mut_arg(id.as_str(), |arg| arg.default_values(items));
+    }
+    let first_line = |e: clap::Error| {
+        let rendered = e.render().to_string();
+        let line = rendered.lines().next().unwrap_or_default();
+        line.strip_prefix("error: ").unwrap_or(line).to_string()
+    };
+    let matches = command.try_get_matches_from([target]).map_err(first_line)?;
+    let args = DoctorArgs::from_arg_matches(&matches).map_err(first_line)?;
+    let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let env = Environment {
+        in_kubernetes,
+        pod: in_kubernetes.then(|| PodInfo::discover(&root, std::time::SystemTime::now())),
+        preset: preset.map(|broker| AppliedPreset {
+            broker,
+            token_fallback: None,
+        }),
+        proxy_variables: proxy::PROXY_VARIABLES
+            .iter()
+            .chain(&proxy::NO_PROXY_VARIABLES)
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+            .collect(),
+    };
+    args.into_configs(&env, &|_| false)?
+        .pop()
+        .ok_or_else(|| "no target".into())
+}
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -1311,6 +1432,15 @@ pub fn main() -> ExitCode {
             matches
                 .subcommand_matches("token")
                 .and_then(|m| m.subcommand_matches("inspect")),
+        ),
+        Command::Serve(args) => crate::serve::main(
+            crate::serve::Options {
+                config: args.config,
+                listen: args.listen,
+                timeout_offset: args.timeout_offset,
+                max_concurrent: usize::from(args.max_concurrent),
+            },
+            serve_config,
         ),
         Command::Completions { shell } => emit(&completion_script(shell)),
         Command::Man { command } => man(command.as_deref()),

@@ -48,6 +48,10 @@ const SECRET_OPTIONS: &[(&str, &str)] = &[
     ("jwt-secret", "MQTT_DOCTOR_JWT_SECRET"),
 ];
 
+/// A profile's key that is no doctor option: the targets `serve` may probe with the profile
+/// (host or host:port patterns). The doctor ignores it, so one profile serves both.
+pub const ALLOW: &str = "allow";
+
 /// Options that choose what the file means, or how output looks only on a terminal.
 const NOT_IN_FILE: &[&str] = &["config", "profile", "help"];
 
@@ -140,6 +144,26 @@ impl ConfigFile {
         Ok(layers)
     }
 
+    /// A profile's `allow` patterns, as written; empty when it has none.
+    pub fn allowed(&self, profile: &str) -> Result<Vec<String>, String> {
+        let value = self
+            .table
+            .get("profiles")
+            .and_then(toml::Value::as_table)
+            .and_then(|p| p.get(profile))
+            .and_then(toml::Value::as_table)
+            .and_then(|t| t.get(ALLOW));
+        match value {
+            Some(value) => scalars(value).map_err(|what| {
+                format!(
+                    "{} [profiles.{profile}]: {ALLOW}: {what}",
+                    self.path.display()
+                )
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn layer(&self, table: &toml::Table, source: String, top: bool) -> Result<Layer, String> {
         let base = self.path.parent().unwrap_or(Path::new("."));
         let mut values = Vec::new();
@@ -148,6 +172,16 @@ impl ConfigFile {
                 if !value.is_table() {
                     return Err(format!("{source}: profiles must be a table of tables"));
                 }
+                continue;
+            }
+            if key == ALLOW {
+                if top {
+                    return Err(format!(
+                        "{source}: {ALLOW} belongs in a [profiles.NAME] table: it lists the \
+                         targets `mqtt-doctor serve` may probe with that profile"
+                    ));
+                }
+                scalars(value).map_err(|what| format!("{source}: {key}: {what}"))?;
                 continue;
             }
             if let Some((_, instead)) = SECRET_OPTIONS.iter().find(|(k, _)| k == key) {
@@ -224,6 +258,21 @@ mod tests {
             ]
         );
         assert!(layers[1].source.ends_with("[profiles.staging]"));
+    }
+
+    #[test]
+    fn allow_is_a_profile_key_for_serve_that_the_doctor_never_sees() {
+        let (_dir, f) =
+            file("[profiles.a]\nallow = [\"*.lan:1883\", \"10.0.0.5\"]\nkeepalive = 5\n");
+        assert_eq!(f.allowed("a").unwrap(), ["*.lan:1883", "10.0.0.5"]);
+        let layers = f.layers(Some("a")).unwrap();
+        assert_eq!(layers[1].values, [("keepalive".into(), vec!["5".into()])]);
+        let (_dir, f) = file("allow = [\"x\"]\n");
+        assert!(
+            f.layers(None)
+                .unwrap_err()
+                .contains("allow belongs in a [profiles.NAME]")
+        );
     }
 
     #[test]

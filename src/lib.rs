@@ -33,6 +33,7 @@ pub mod redact;
 pub mod report;
 mod schedule;
 pub mod secret;
+pub mod serve;
 pub mod stage;
 mod stages;
 pub mod target;

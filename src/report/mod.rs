@@ -9,6 +9,7 @@ pub mod github;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod prometheus;
 pub mod status;
 pub mod stream;
 pub mod text;
