@@ -15,7 +15,9 @@
 #   in the foreground with their own configuration: RabbitMQ with its MQTT plugin and ejabberd
 #   with mod_mqtt (Debian's packages), aedes (npm, pinned by tests/brokers/aedes/package-lock.json,
 #   into target/test-deps/aedes) and amqtt (PyPI, pinned, into the venv
-#   target/test-deps/amqtt-venv).
+#   target/test-deps/amqtt-venv);
+# - promtool (Debian's prometheus package), which checks and unit-tests the alert rules of
+#   deploy/kubernetes (tests/deploy.rs).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,7 @@ have ejabberdctl || missing+=(ejabberd)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+have promtool || missing+=(prometheus)
 
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -64,6 +67,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   if pgrep -f 'beam.*ejabberd' >/dev/null 2>&1 && [ -x /usr/sbin/ejabberdctl ]; then
     "${sudo[@]}" /usr/sbin/ejabberdctl stop >/dev/null 2>&1 || true
+  fi
+  # Debian's prometheus package is a server too (port 9090): only its promtool is wanted.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    "${sudo[@]}" systemctl stop prometheus >/dev/null 2>&1 || true
   fi
 fi
 
