@@ -17,7 +17,8 @@
 #   into target/test-deps/aedes) and amqtt (PyPI, pinned, into the venv
 #   target/test-deps/amqtt-venv);
 # - Prometheus (with promtool), which the exporter tests (tests/serve.rs) start on loopback to
-#   scrape `mqtt-doctor serve`, and whose promtool checks the exporter's metrics.
+#   scrape `mqtt-doctor serve`, and whose promtool checks the exporter's metrics and checks and
+#   unit-tests the alert rules of deploy/kubernetes (tests/deploy.rs).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,7 @@ have ejabberdctl || missing+=(ejabberd)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+have promtool || missing+=(prometheus)
 
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 if [ ${#missing[@]} -gt 0 ]; then
