@@ -38,14 +38,12 @@ have tinyproxy || missing+=(tinyproxy)
 have microsocks || missing+=(microsocks)
 have nginx || missing+=(nginx-light)
 have haproxy || missing+=(haproxy)
-have prometheus || missing+=(prometheus)
-have promtool || missing+=(prometheus)
+{ have prometheus && have promtool; } || missing+=(prometheus)
 have rabbitmq-server || missing+=(rabbitmq-server)
 have ejabberdctl || missing+=(ejabberd)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
-have promtool || missing+=(prometheus)
 
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 if [ ${#missing[@]} -gt 0 ]; then
