@@ -2,6 +2,7 @@
 # Installs what the test suite needs and a fresh machine lacks, from Debian's packages:
 # - Mosquitto and its clients, for the broker tests;
 # - util-linux's unshare and setpriv and mount, for the namespace and permission tests;
+# - procps's kill, which sends SIGINT and SIGTERM to a running watch (tests/watch.rs);
 # - openssl, to make the RSA keys the JWT tests sign with (ring cannot generate RSA keys);
 # - xmllint, with the common JUnit XML schema (Jenkins' junit-10.xsd, MIT, as shipped in
 #   pytest's source distribution on PyPI), to validate the JUnit report;
@@ -30,6 +31,8 @@ have mosquitto || missing+=(mosquitto)
 have mosquitto_sub || missing+=(mosquitto-clients)
 have unshare || missing+=(util-linux)
 have mount || missing+=(mount)
+# `command -v kill` finds the shell's builtin; the tests run the program.
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
 have setpriv || missing+=(util-linux)
 have openssl || missing+=(openssl)
 have xmllint || missing+=(libxml2-utils)

@@ -114,6 +114,10 @@ pub enum Command {
     /// credentials, MQTT)
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
+    /// Run the doctor again and again, for failures that come and go: a line per run, then a
+    /// summary (success ratios, latency percentiles, root causes, flaps)
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch(WatchArgs),
     /// Explain a finding id (`explain tcp.refused`) or a CONNACK code (`explain 134`), offline
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
@@ -140,6 +144,46 @@ pub enum Command {
         #[arg(value_name = "COMMAND", value_parser = MAN_TOPICS)]
         command: Option<String>,
     },
+}
+
+const WATCH_EXAMPLES: &str = "Examples:
+  mqtt-doctor watch                                   # mqtt://localhost:1883 every 5 s, until Ctrl-C
+  mqtt-doctor watch mqtts://broker:8883 --interval 1s --count 600
+  mqtt-doctor watch broker-a:1883 broker-b:1883 --quiet   # text: only the runs that do not pass
+  mqtt-doctor watch --profile staging --hold 2m --keepalive 30 --interval 5m
+  mqtt-doctor watch broker:1883 --count 100 > runs.jsonl   # JSON Lines, the summary last
+  mqtt-doctor watch broker:1883 --format json | jq -c 'select(.status == \"fail\")'
+
+Every option of `doctor` applies, with the same config file, profiles, presets and MQTT_DOCTOR_*
+variables. On a terminal, each run is one line (time in UTC, verdict, root cause, the time of each
+phase) and the summary block follows every 10 runs and at the end. When standard output is not
+a terminal (or with --format json), each run is one JSON object on a line of its own and the
+summary is one more line, {\"summary\": {…}}, last; --format text keeps text in a pipe.
+Ctrl-C (SIGINT) or SIGTERM cancels the run in flight and writes the summary. --output,
+--cluster and the JUnit and Markdown formats belong to one doctor run and are refused here;
+--annotations has no effect.
+
+Exit codes:
+  0  no run failed (warnings allowed unless --strict)
+  1  some run failed (the summary names the root causes), or none finished
+  2  invalid invocation or input
+  3  the doctor itself could not run, or ran out of file descriptors
+     (ulimit -n), memory or local ports in some run; stderr says which";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
+
+    /// From the start of one run to the start of the next, e.g. 500ms, 5s, 1m; a run that
+    /// takes longer is followed at once (runs never overlap). Zero is refused: back-to-back
+    /// connections to a broker are a load test, not a watch
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, env = "MQTT_DOCTOR_INTERVAL", help_heading = "Watch")]
+    pub interval: Duration,
+
+    /// Stop after N runs [default: until Ctrl-C]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), env = "MQTT_DOCTOR_COUNT", help_heading = "Watch")]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -1163,6 +1207,19 @@ struct LayerValues {
 /// preset, then the built-in defaults. The layers become clap defaults, so every value goes
 /// through the same parser as a typed one, and clap's own precedence does the rest.
 fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), LayerError> {
+    let (command, matches, env) = layered_for(first, "doctor")?;
+    let Command::Doctor(args) = command else {
+        return Err(LayerError::Usage("expected the doctor command".into()));
+    };
+    Ok((args, matches, env))
+}
+
+/// [`layered`] for the subcommand `name`, whose arguments flatten the doctor's (`watch`): the
+/// config file's keys are still checked against the doctor's options, so one file serves both.
+fn layered_for(
+    first: &ArgMatches,
+    name: &str,
+) -> Result<(Command, ArgMatches, Environment), LayerError> {
     let explicit = |id: &str| {
         matches!(
             first.value_source(id),
@@ -1279,7 +1336,7 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
 
     let mut command = Cli::command();
     if !merged.is_empty() {
-        command = command.mut_subcommand("doctor", |mut doctor| {
+        command = command.mut_subcommand(name, |mut doctor| {
             for (id, values, _) in &merged {
                 let values: Vec<String> = values.clone();
                 doctor = doctor.mut_arg(id.as_str(), |arg| arg.default_values(values));
@@ -1289,15 +1346,12 @@ fn layered(first: &ArgMatches) -> Result<(DoctorArgs, ArgMatches, Environment), 
     }
     let matches = command.try_get_matches().map_err(LayerError::Clap)?;
     let cli = Cli::from_arg_matches(&matches).map_err(LayerError::Clap)?;
-    let Command::Doctor(args) = cli.command else {
-        return Err(LayerError::Usage("expected the doctor command".into()));
-    };
     let doctor_matches = matches
-        .subcommand_matches("doctor")
+        .subcommand_matches(name)
         .cloned()
-        .ok_or_else(|| LayerError::Usage("expected the doctor command".into()))?;
+        .ok_or_else(|| LayerError::Usage(format!("expected the {name} command")))?;
     Ok((
-        args,
+        cli.command,
         doctor_matches,
         Environment {
             in_kubernetes,
@@ -1417,6 +1471,10 @@ pub fn main() -> ExitCode {
     // Set before anything is read: the doctor's config file may move it (see `doctor`).
     match &cli.command {
         Command::Doctor(DoctorArgs { deadline, .. })
+        | Command::Watch(WatchArgs {
+            doctor: DoctorArgs { deadline, .. },
+            ..
+        })
         | Command::Token(TokenCommand::Inspect(TokenInspectArgs { deadline, .. })) => {
             files::set_run_deadline(started, *deadline);
         }
@@ -1424,6 +1482,7 @@ pub fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Doctor(_) => doctor(matches.subcommand_matches("doctor"), started),
+        Command::Watch(_) => watch(matches.subcommand_matches("watch"), started),
         Command::Presets => emit(crate::brokers::presets_listing().as_bytes()),
         Command::Schema => emit(report::json_schema().as_bytes()),
         Command::Explain(args) => explain(&args),
@@ -1691,6 +1750,104 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
         exit::HEALTHY
     }
 }
+
+fn watch(first: Option<&ArgMatches>, started: Instant) -> u8 {
+    let Some(first) = first else {
+        return exit::INTERNAL;
+    };
+    let usage = |message: &str| {
+        eprintln!("mqtt-doctor: error: {message}");
+        exit::USAGE
+    };
+    let (command, matches, env) = match layered_for(first, "watch") {
+        Ok(layered) => layered,
+        Err(LayerError::Usage(message)) => return usage(&message),
+        Err(LayerError::Clap(error)) => {
+            let _ = error.print();
+            return exit::USAGE;
+        }
+    };
+    let Command::Watch(args) = command else {
+        return exit::INTERNAL;
+    };
+    files::set_run_deadline(started, args.doctor.deadline);
+    let doctor = args.doctor;
+    // Text for a person at a terminal, JSON Lines for a program; a format typed on the command
+    // line or set in MQTT_DOCTOR_FORMAT wins either way.
+    let chosen = matches!(
+        matches.value_source("format"),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    );
+    let json = match doctor.format {
+        Format::Json => true,
+        Format::Text if chosen => false,
+        Format::Text => !io::stdout().is_terminal(),
+        Format::Junit | Format::Markdown => {
+            return usage(
+                "watch writes text or JSON Lines (--format text or json); JUnit and Markdown \
+                 are for one doctor run",
+            );
+        }
+    };
+    if !doctor.output.is_empty() {
+        return usage(
+            "watch writes to standard output only; redirect it to keep the runs \
+             (`> runs.jsonl`)",
+        );
+    }
+    if doctor.cluster {
+        return usage("--cluster compares one run's targets; use it with doctor, not watch");
+    }
+    let (quiet, verbose) = (doctor.quiet, doctor.verbose);
+    let configs = match doctor.into_configs(&env, &typed(Some(&matches))) {
+        Ok(configs) => configs,
+        Err(message) => return usage(&message),
+    };
+    limits::raise_descriptor_limit();
+    let plan = crate::watch::Plan {
+        configs,
+        interval: args.interval,
+        count: args.count,
+        output: if json {
+            crate::watch::Output::JsonLines
+        } else {
+            crate::watch::Output::Text {
+                quiet,
+                verbose,
+                summary_every: WATCH_SUMMARY_EVERY,
+            }
+        },
+    };
+    let ended = match crate::watch::run(plan, Box::new(io::stdout())) {
+        Ok(ended) => ended,
+        Err(e) => {
+            eprintln!("mqtt-doctor: error: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    if let Some(e) = ended.write_error {
+        eprintln!("mqtt-doctor: error: cannot write to stdout: {e}");
+        return exit::INTERNAL;
+    }
+    if ended.lost_result {
+        eprintln!("mqtt-doctor: error: a check stopped without a result");
+        return exit::INTERNAL;
+    }
+    if let Some(message) = ended.local_failure {
+        eprintln!("mqtt-doctor: error: {message}");
+        return exit::INTERNAL;
+    }
+    // A watch stopped before any run finished has shown nothing healthy.
+    if ended.summary.failed > 0 || ended.summary.runs == 0 {
+        exit::FAILURE
+    } else {
+        exit::HEALTHY
+    }
+}
+
+/// On a terminal, the summary block comes back every this many runs (and at the end), as
+/// WATCH_EXAMPLES tells.
+const WATCH_SUMMARY_EVERY: u64 = 10;
 
 fn token_inspect(args: TokenInspectArgs, matches: Option<&ArgMatches>) -> u8 {
     let source = match (args.file, args.token) {

@@ -4,7 +4,8 @@
 //! stages in [`stages`] (one module each) against a validated [`config::DoctorConfig`], over
 //! connections that `transport` opens; every observation is a [`findings::Finding`] under an
 //! id from the one [`findings::registry`], filed under a [`stage::Stage`]; the [`report`]
-//! module turns the outcome into text, JSON or JUnit. Probes never print; renderers never probe.
+//! module turns the outcome into text, JSON or JUnit; [`watch`] runs the pipeline again and
+//! again with statistics of bounded size. Probes never print; renderers never probe.
 //! No module imports one that imports it back: the pipeline sits above the stages, the stages
 //! above their shared context and the transport.
 
@@ -38,4 +39,5 @@ pub mod stage;
 mod stages;
 pub mod target;
 mod transport;
+pub mod watch;
 pub mod wire;

@@ -13,6 +13,7 @@ pub mod prometheus;
 pub mod status;
 pub mod stream;
 pub mod text;
+pub mod watch;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -518,14 +519,17 @@ impl TokenReport {
 #[schemars(
     title = "mqtt-doctor report",
     description = "A JSON document written by mqtt-doctor: `doctor --format json` over one target \
-                   (Report) or several (MultiReport), or `token inspect --format json` \
-                   (TokenReport). docs/json-schema.md describes every field."
+                   (Report) or several (MultiReport), `token inspect --format json` \
+                   (TokenReport), or one line of `watch`'s JSON Lines (WatchRun, then \
+                   WatchSummaryLine last). docs/json-schema.md describes every field."
 )]
 #[allow(dead_code)]
 enum Document {
     Report(Report),
     Multi(MultiReport),
     Token(TokenReport),
+    WatchRun(watch::WatchRun),
+    WatchSummary(watch::WatchSummaryLine),
 }
 
 /// The JSON Schema (2020-12) of every JSON document the doctor writes, derived from the report

@@ -31,7 +31,7 @@ pub struct TextOptions {
 }
 
 /// Colours text the way every status is coloured throughout the report.
-fn paint(status: Status, text: &str) -> ColoredString {
+pub(super) fn paint(status: Status, text: &str) -> ColoredString {
     match status {
         Status::Pass => text.green().bold(),
         Status::Info => text.blue().bold(),
