@@ -2065,7 +2065,12 @@ fn man_sections(command: &clap::Command, name: &str) -> String {
             Some((variable, option))
         })
         .collect();
-    if name == "mqtt-doctor" || name == "mqtt-doctor-doctor" {
+    // watch takes every option of doctor, so it reads the same environment and files.
+    let runs_the_doctor = matches!(
+        name,
+        "mqtt-doctor" | "mqtt-doctor-doctor" | "mqtt-doctor-watch"
+    );
+    if runs_the_doctor {
         for (variable, meaning) in [
             ("NO_COLOR", "set and not empty: no colour with --color auto"),
             ("COLUMNS", "the width the text report wraps at"),
@@ -2095,7 +2100,7 @@ fn man_sections(command: &clap::Command, name: &str) -> String {
             out.push_str(&item(variable, meaning));
         }
     }
-    if name == "mqtt-doctor" || name == "mqtt-doctor-doctor" {
+    if runs_the_doctor {
         out.push_str(".SH FILES\n");
         for (file, meaning) in [
             (
