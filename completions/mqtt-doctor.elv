@@ -47,6 +47,7 @@ set edit:completion:arg-completer[mqtt-doctor] = {|@words|
             cand --output 'Also write the report of this same run to FILE, in FORMAT (text, json, junit); repeatable, e.g. --output junit=report.xml --output json=report.json. Text in a file has no colours'
             cand --annotations 'GitHub Actions annotations (::error::/::warning:: lines on stderr); `auto` writes them when GITHUB_ACTIONS=true'
             cand --root 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset''s token and CA. E.g. a copy of a pod''s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted'
+            cand --k8s-resources 'Azure IoT Operations'' resources to check the client against before connecting: what `kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json` (or -o yaml) prints, or - to read it from standard input. The host must be a listener''s Service, the port one of its ports with the scheme''s TLS mode, the token''s audience one its BrokerAuthentication accepts, the client id and --publish/--subscribe topics allowed by its BrokerAuthorization'
             cand --cafile 'CA certificates (PEM bundle) to trust instead of the system roots'
             cand --capath 'Directory of CA certificates (PEM files) to trust instead of the system roots'
             cand --servername 'Name to send as SNI and to check the certificate against (default: the target host)'
