@@ -64,6 +64,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l annot
 always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset\'s token and CA. E.g. a copy of a pod\'s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l k8s-resources -d 'Azure IoT Operations\' resources to check the client against before connecting: what `kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json` (or -o yaml) prints, or - to read it from standard input. The host must be a listener\'s Service, the port one of its ports with the scheme\'s TLS mode, the token\'s audience one its BrokerAuthentication accepts, the client id and --publish/--subscribe topics allowed by its BrokerAuthorization' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l servername -d 'Name to send as SNI and to check the certificate against (default: the target host)' -r
@@ -143,6 +144,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l annota
 always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l root -d 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset\'s token and CA. E.g. a copy of a pod\'s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l k8s-resources -d 'Azure IoT Operations\' resources to check the client against before connecting: what `kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json` (or -o yaml) prints, or - to read it from standard input. The host must be a listener\'s Service, the port one of its ports with the scheme\'s TLS mode, the token\'s audience one its BrokerAuthentication accepts, the client id and --publish/--subscribe topics allowed by its BrokerAuthorization' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l servername -d 'Name to send as SNI and to check the certificate against (default: the target host)' -r

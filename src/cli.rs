@@ -79,6 +79,8 @@ const DOCTOR_EXAMPLES: &str = concat!(
   mqtt-doctor doctor mqtts://aio-broker:18883 --token-file /var/run/secrets/tokens/broker-sat --audience aio-internal
   MQTT_DOCTOR_PASSWORD=$JWT mqtt-doctor doctor mqtt://emqx:1883 -u device1 --issuer esp32-sensor
   mqtt-doctor doctor --preset aio                     # in a pod: token, CA and K8S-SAT found
+  kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json \
+    | mqtt-doctor doctor --preset aio --k8s-resources - --client-id my-app --publish sensors/my-app
   mqtt-doctor doctor --preset hivemq abc123.s1.eu.hivemq.cloud
   mqtt-doctor doctor --profile staging --format junit > mqtt-doctor.xml
   mqtt-doctor doctor broker-a:1883 broker-b:1883 --quiet
@@ -272,6 +274,15 @@ pub struct DoctorArgs {
         env = "MQTT_DOCTOR_ROOT"
     )]
     pub root: PathBuf,
+
+    /// Azure IoT Operations' resources to check the client against before connecting: what
+    /// `kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services
+    /// -A -o json` (or -o yaml) prints, or - to read it from standard input. The host must be a
+    /// listener's Service, the port one of its ports with the scheme's TLS mode, the token's
+    /// audience one its BrokerAuthentication accepts, the client id and --publish/--subscribe
+    /// topics allowed by its BrokerAuthorization
+    #[arg(long, value_name = "FILE|-", env = "MQTT_DOCTOR_K8S_RESOURCES")]
+    pub k8s_resources: Option<PathBuf>,
 
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -739,6 +750,33 @@ fn secret_source(value: Secret) -> Result<CredentialSource, String> {
     Ok(CredentialSource::Stdin(Secret::new(bytes)))
 }
 
+/// Reads and parses `--k8s-resources`: a usage error names the file and what is wrong with it.
+fn read_k8s_resources(path: &Path) -> Result<std::sync::Arc<crate::k8s::Resources>, String> {
+    use crate::k8s::MAX_BYTES;
+    let (bytes, source) = if path == Path::new("-") {
+        let bytes = files::read_stdin_capped(MAX_BYTES).map_err(|e| match e {
+            ReadError::TooLarge(_) => format!(
+                "--k8s-resources -: standard input holds more than {MAX_BYTES} bytes"
+            ),
+            ReadError::Io(error) => match files::gave_up(&error) {
+                Some(deadline) => format!(
+                    "--k8s-resources -: standard input gave no end of input within {deadline};                      pipe kubectl's output in (`kubectl get ... -o json | mqtt-doctor doctor                      --k8s-resources - ...`), or pass a file"
+                ),
+                None => format!("--k8s-resources -: cannot read standard input: {error}"),
+            },
+        })?;
+        (bytes, "standard input".to_string())
+    } else {
+        let shown = path.display().to_string();
+        let bytes = files::read_capped(path, MAX_BYTES)
+            .map_err(|e| format!("--k8s-resources {shown}: cannot be read: {}", e.describe()))?;
+        (bytes, shown)
+    };
+    crate::k8s::parse(&bytes, &source)
+        .map(std::sync::Arc::new)
+        .map_err(|e| format!("--k8s-resources {source}: {e}"))
+}
+
 fn parse_server_name(text: &str) -> Result<String, String> {
     let name = text.trim().trim_end_matches('.').to_string();
     rustls::pki_types::ServerName::try_from(name.clone())
@@ -1069,6 +1107,22 @@ impl DoctorArgs {
             })
             .collect::<Result<Vec<Target>, String>>()?;
         let credentials = self.credentials;
+        if self.k8s_resources.as_deref() == Some(Path::new("-"))
+            && credentials
+                .token
+                .as_ref()
+                .is_some_and(|t| t.expose() == b"-")
+        {
+            return Err(
+                "--k8s-resources - and --token - both read standard input; pass one of them in a                  file"
+                    .into(),
+            );
+        }
+        let k8s = self
+            .k8s_resources
+            .as_deref()
+            .map(read_k8s_resources)
+            .transpose()?;
         let token = match choose(
             &["token", "token_file"],
             &[
@@ -1146,6 +1200,7 @@ impl DoctorArgs {
                 subscribe: self.mqtt.subscribe,
                 hold: self.mqtt.hold,
             },
+            k8s,
         };
         let transport = self.transport;
         let mut flag_proxy = transport.proxy;

@@ -6,8 +6,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::k8s::Resources;
 use crate::pod::PodInfo;
 use crate::proxy::ProxyChoice;
 use crate::reason_codes::Broker;
@@ -49,6 +51,9 @@ pub struct DoctorConfig {
     pub tls: TlsOptions,
     pub auth: AuthOptions,
     pub mqtt: MqttOptions,
+    /// Azure IoT Operations' resources to check the client's settings against
+    /// (`--k8s-resources`), parsed once for every target.
+    pub k8s: Option<Arc<Resources>>,
 }
 
 /// A preset as applied to this run.
@@ -338,6 +343,7 @@ impl DoctorConfig {
             },
             auth: AuthOptions::default(),
             mqtt: MqttOptions::default(),
+            k8s: None,
         }
     }
 

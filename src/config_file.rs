@@ -39,6 +39,7 @@ const PATH_OPTIONS: &[&str] = &[
     "jwks",
     "root",
     "save-chain",
+    "k8s-resources",
 ];
 
 /// Options that take a secret, which a committed file must not hold.

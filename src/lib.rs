@@ -22,6 +22,7 @@ pub mod findings;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jwt;
+pub mod k8s;
 pub mod limits;
 pub mod observations;
 pub mod pipeline;

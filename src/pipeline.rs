@@ -151,6 +151,7 @@ impl Chain {
         ctx.progress =
             crate::progress::stage_started(stage, ctx.peer_label(stage), ctx.config.timeout);
         let output = match stage {
+            Stage::K8s => stages::k8s::run(ctx),
             Stage::Dns => stages::dns::run(ctx).await,
             Stage::Tcp => stages::tcp::run(ctx).await,
             Stage::Proxy => stages::proxy::run(ctx).await,
@@ -222,7 +223,11 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
         .filter(|s| s.applies(&config))
         .collect();
     let mut chain = Chain::default();
-    chain.run(Stage::Dns, &mut ctx).await;
+    // Target-level stages before the connection chain: the resources' cross-check, then DNS.
+    let target_level = [Stage::K8s, Stage::Dns];
+    for stage in target_level.into_iter().filter(|s| applicable.contains(s)) {
+        chain.run(stage, &mut ctx).await;
+    }
 
     let plan = node_plan(&config, &ctx.addresses);
     let mut nodes = Vec::new();
@@ -230,7 +235,7 @@ async fn run_from(config: DoctorConfig, start: Instant) -> Outcome {
     let redactor;
     match plan {
         None => {
-            for stage in applicable.iter().skip(1) {
+            for stage in applicable.iter().filter(|s| !target_level.contains(s)) {
                 chain.run(*stage, &mut ctx).await;
             }
             redactor = redactor_for(&config, &ctx);
@@ -441,34 +446,50 @@ fn credit_earlier_stages(stages: &mut [StageRun], findings: &[Finding]) {
 /// The broker accepted the CONNECT, so the credential checks that predicted a refusal were
 /// wrong for this broker (an audience it does not check, a clock it does not trust): they stay
 /// in the report as information. Warnings about the future (a token about to expire) stay.
+/// The same holds for what the cluster's resources predicted about the credentials (a resources
+/// file from another cluster, or an old one); what they say of the host, port and TLS stands.
 fn clear_suspicions(stages: &mut [StageRun], findings: &mut [Finding]) {
+    use crate::findings::registry::{
+        K8S_AUDIENCE_REJECTED, K8S_AUTH_METHOD_MISMATCH, K8S_CONNECT_DENIED,
+    };
     let connected = findings
         .iter()
         .any(|f| f.def.id == crate::findings::registry::MQTT_CONNECTED.id);
     if !connected {
         return;
     }
-    let mut cleared = false;
-    for finding in findings
-        .iter_mut()
-        .filter(|f| f.stage() == Stage::Auth && f.status == Status::Fail)
-    {
+    let suspicion = |f: &Finding| {
+        f.status == Status::Fail
+            && (f.stage() == Stage::Auth
+                || [
+                    K8S_AUDIENCE_REJECTED.id,
+                    K8S_AUTH_METHOD_MISMATCH.id,
+                    K8S_CONNECT_DENIED.id,
+                ]
+                .contains(&f.id()))
+    };
+    let mut cleared = Vec::new();
+    for finding in findings.iter_mut().filter(|f| suspicion(f)) {
         finding.status = Status::Info;
         finding.detail.push_str(
             " The broker accepted the connection all the same, so this did not stop it here.",
         );
-        cleared = true;
+        if !cleared.contains(&finding.stage()) {
+            cleared.push(finding.stage());
+        }
     }
-    if cleared && let Some(run) = stages.iter_mut().find(|s| s.stage == Stage::Auth) {
-        let worst = findings
-            .iter()
-            .filter(|f| f.stage() == Stage::Auth)
-            .fold(Status::Pass, |acc, f| acc.max(f.status));
-        run.status = if worst == Status::Info {
-            Status::Pass
-        } else {
-            worst
-        };
+    for stage in cleared {
+        if let Some(run) = stages.iter_mut().find(|s| s.stage == stage) {
+            let worst = findings
+                .iter()
+                .filter(|f| f.stage() == stage)
+                .fold(Status::Pass, |acc, f| acc.max(f.status));
+            run.status = if worst == Status::Info {
+                Status::Pass
+            } else {
+                worst
+            };
+        }
     }
 }
 

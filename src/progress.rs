@@ -29,6 +29,7 @@ impl Waiting {
     /// What the stage waits for, in words.
     pub fn what(&self) -> &'static str {
         match self.stage {
+            Stage::K8s => "comparing the cluster's resources with",
             Stage::Dns => "waiting for the name server about",
             Stage::Tcp => "connecting to",
             Stage::Proxy => "waiting for the proxy's tunnel to",

@@ -11,6 +11,9 @@ use crate::config::DoctorConfig;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// The client's settings against Azure IoT Operations' resources (`--k8s-resources`),
+    /// before any connection.
+    K8s,
     Dns,
     Tcp,
     Proxy,
@@ -24,7 +27,8 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
+        Stage::K8s,
         Stage::Dns,
         Stage::Tcp,
         Stage::Proxy,
@@ -37,6 +41,7 @@ impl Stage {
 
     pub fn name(self) -> &'static str {
         match self {
+            Stage::K8s => "k8s",
             Stage::Dns => "dns",
             Stage::Tcp => "tcp",
             Stage::Proxy => "proxy",
@@ -54,6 +59,7 @@ impl Stage {
     /// the topic (`acl`) and session checks it runs over its connection.
     pub fn id_prefixes(self) -> &'static [&'static str] {
         match self {
+            Stage::K8s => &["k8s"],
             Stage::Dns => &["dns"],
             Stage::Tcp => &["tcp"],
             Stage::Proxy => &["proxy"],
@@ -73,6 +79,7 @@ impl Stage {
         match self {
             Stage::Proxy => !matches!(config.proxy, crate::proxy::ProxyChoice::None),
             Stage::Websocket => config.target.scheme.is_websocket(),
+            Stage::K8s => config.k8s.is_some(),
             // Only a target with several nodes has one; the pipeline adds it after them.
             Stage::Cluster => false,
             _ => true,
@@ -82,6 +89,8 @@ impl Stage {
     /// The stages whose failure makes this one pointless.
     pub(crate) fn depends_on(self) -> &'static [Stage] {
         match self {
+            // Compared offline: what it finds stands whatever the network does.
+            Stage::K8s => &[],
             Stage::Dns => &[],
             Stage::Tcp => &[Stage::Dns],
             Stage::Proxy => &[Stage::Tcp],

@@ -40,6 +40,29 @@ macro_rules! registry {
 }
 
 registry! {
+    /// The target's host is not the Service of any BrokerListener (or a short name from another
+    /// namespace).
+    K8S_SERVICE_MISMATCH = "k8s.service_mismatch", K8s, Fail, "Host is not the listener's Service";
+    /// Which listener the target reaches cannot be told from the resources given.
+    K8S_LISTENER_UNKNOWN = "k8s.listener_unknown", K8s, Info, "Listener not identified";
+    /// The target's port is not one of the listener's ports, or speaks another protocol.
+    K8S_PORT_MISMATCH = "k8s.port_mismatch", K8s, Fail, "Port is not on the listener";
+    /// The scheme uses TLS and the port does not, or the other way round.
+    K8S_TLS_MISMATCH = "k8s.tls_mismatch", K8s, Fail, "TLS mode does not match the port";
+    /// The listener's certificate issuer against the CA the client trusts.
+    K8S_TLS_TRUST = "k8s.tls_trust", K8s, Info, "Listener's issuer and the client's trust";
+    /// A port names a BrokerAuthentication or BrokerAuthorization that does not exist.
+    K8S_DANGLING_REF = "k8s.dangling_ref", K8s, Fail, "Reference to a missing resource";
+    /// The token's audience is not one the BrokerAuthentication accepts.
+    K8S_AUDIENCE_REJECTED = "k8s.audience_rejected", K8s, Fail, "Token audience not accepted";
+    /// The client authenticates in a way the BrokerAuthentication has no method for.
+    K8S_AUTH_METHOD_MISMATCH = "k8s.auth_method_mismatch", K8s, Fail, "Authentication method not accepted";
+    /// No BrokerAuthorization rule lets this client connect.
+    K8S_CONNECT_DENIED = "k8s.connect_denied", K8s, Fail, "Client may not connect";
+    /// No BrokerAuthorization rule allows a --publish or --subscribe topic.
+    K8S_TOPIC_DENIED = "k8s.topic_denied", K8s, Fail, "Topic not allowed";
+    /// The client's settings match the listener, authentication and authorization.
+    K8S_CONSISTENT = "k8s.consistent", K8s, Pass, "Settings match the cluster's resources";
     /// The name resolved to at least one address.
     DNS_RESOLVED = "dns.resolved", Dns, Pass, "Name resolved";
     /// The name only resolves with a search domain appended.

@@ -172,7 +172,9 @@ impl Context<'_> {
         use crate::stage::Stage;
         let target = &self.config.target;
         match (stage, self.addresses.as_slice(), self.connected_to) {
-            (Stage::Dns | Stage::Auth | Stage::Cluster, _, _) => target.host.to_string(),
+            (Stage::K8s | Stage::Dns | Stage::Auth | Stage::Cluster, _, _) => {
+                target.host.to_string()
+            }
             (Stage::Tcp, [one], _) => one.to_string(),
             (Stage::Tcp, _, _) => format!("{}:{}", target.host, target.port),
             (_, _, Some(address)) => address.to_string(),

@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod cluster;
 pub(crate) mod context;
 pub(crate) mod dns;
+pub(crate) mod k8s;
 pub(crate) mod mqtt;
 pub(crate) mod proxy;
 pub(crate) mod tcp;
