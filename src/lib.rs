@@ -24,6 +24,7 @@ pub mod jwt;
 pub mod limits;
 pub mod observations;
 pub mod pipeline;
+pub mod plugin;
 pub mod pod;
 pub mod presets;
 pub mod progress;
