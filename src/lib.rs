@@ -26,6 +26,7 @@ pub mod k8s;
 pub mod limits;
 pub mod observations;
 pub mod pipeline;
+pub mod plugin;
 pub mod pod;
 pub mod presets;
 pub mod progress;
