@@ -57,6 +57,7 @@ print(f"- {version([doctor, '--version'])} (release build), {version(['rustc', '
 print(f"- {version(['sh', '-c', 'mosquitto_pub --help | grep -m1 version'])}")
 print(f"- paho-mqtt {version(['python3', '-c', 'import paho.mqtt; print(paho.mqtt.__version__)'])} on {version(['python3', '--version'])}")
 print(f"- {version(['hyperfine', '--version'])}; every command run with `hyperfine -N`, medians shown")
+print(f"- {version(['wrk', '--version'])}; {version(['prometheus-blackbox-exporter', '--version'])}")
 print()
 
 scenarios = [
@@ -107,7 +108,8 @@ if r:
     for label, x in (("mqtt-doctor, full healthy TLS check", d), ("floor: TCP + TLS + CONNECT/CONNACK only", f)):
         print(f"| {label} | {ms(x['median'])} ms ({outcome(x)}) | {ms(x['min'])} ms | {ms(x['max'])} ms |")
     ratio = d["median"] / f["median"]
-    print(f"\nThe doctor takes {ratio:.2f} × the floor ({ms(d['median'] - f['median'])} ms more).\n")
+    gap = d["median"] - f["median"]
+    print(f"\nThe doctor takes {ratio:.2f} × the floor ({ms(abs(gap))} ms {'more' if gap >= 0 else 'less'}).\n")
 
 # Three TLS nodes behind one name (bench/run.sh `nodes`): the whole chain runs against each node
 # at once, so the three-node target should cost little more than a one-node target.
@@ -179,6 +181,64 @@ if scale_rows:
                 growth.append(f"{fmt} {per:,.0f} bytes")
         print(f"\nPeak memory grows, from {lo:,} to {hi:,} targets, per target: {'; '.join(growth)}.")
     print()
+
+# The exporter (bench/run.sh `exporter`): `mqtt-doctor serve` under 50 concurrent scrapes of one
+# /probe URL, with --max-concurrent 16 and 50, against blackbox_exporter's tcp_connect.
+def load_exporter(name):
+    try:
+        with open(os.path.join(out, f"exporter_{name}.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+runs = [(n, load_exporter(n)) for n in ("doctor_16", "doctor_50", "blackbox")]
+runs = [(n, r) for n, r in runs if r]
+if runs:
+    seconds = runs[0][1]["duration_us"] / 1e6
+    print("## The exporter: probes per second under 50 concurrent scrapes\n")
+    print("| Exporter | Probes/s | p50 | p90 | p99 | max | 200 with `probe_success 1` | other answers | socket errors | exporter's success counter, after − before | 5 answers sampled after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rate = {}
+    for name, r in runs:
+        label = {
+            "doctor_16": "mqtt-doctor serve, `--max-concurrent 16` (default): full MQTT check",
+            "doctor_50": "mqtt-doctor serve, `--max-concurrent 50`: full MQTT check",
+            "blackbox": f"blackbox_exporter `tcp_connect` ({r.get('version', '?').split(' (')[0]})",
+        }[name]
+        rate[name] = r["requests"] / (r["duration_us"] / 1e6)
+        lat = r["latency_us"]
+        errors = sum(r["errors"].values())
+        other = r["failure"] + r["non200"]
+        counted = "—"
+        if r.get("counter_after") is not None:
+            delta = r["counter_after"] - r["counter_before"]
+            counted = f"{delta:,.0f}"
+            # wrk stops with up to 50 requests in flight, whose probes the exporter still counts.
+            checks.append((f"{label}: success counter matches wrk's count (± 100)", f"{delta:,.0f} against {r['success']:,}", abs(delta - r["success"]) <= 100))
+        print(f"| {label} | {rate[name]:,.0f} | {ms(lat['p50'] / 1e6)} ms | {ms(lat['p90'] / 1e6)} ms | {ms(lat['p99'] / 1e6)} ms | {ms(lat['max'] / 1e6)} ms | {r['success']:,} of {r['requests']:,} | {other} | {errors} | {counted} | {r['samples_ok']} of 5 |")
+        checks.append((f"{label}: every answer HTTP 200 with probe_success 1", f"{r['success']:,} of {r['requests']:,}, {errors} socket errors, {r['samples_ok']}/5 sampled", other == 0 and errors == 0 and r["samples_ok"] == 5 and r["success"] == r["requests"]))
+    print(f"\nEach row: `wrk -t 2 -c 50 -d {seconds:.0f}s` on one `/probe` URL (keep-alive), after a 2 s warm-up; latency is wrk's, from request to answer, waiting for a turn included.")
+    if "blackbox" in rate:
+        ratios = [f"{rate[n] / rate['blackbox']:.2f} with `--max-concurrent {n.split('_')[1]}`" for n in ("doctor_16", "doctor_50") if n in rate]
+        print(f"Doctor probes/s ÷ blackbox tcp_connect probes/s: {'; '.join(ratios)}.")
+    print()
+
+memory_file = os.path.join(out, "exporter_memory.csv")
+if os.path.exists(memory_file):
+    with open(memory_file) as f:
+        rows = list(csv.DictReader(f))
+    if rows:
+        print("## The exporter's memory\n")
+        print("| After | Probes counted | VmRSS (/proc) | process_resident_memory_bytes | peak (VmHWM) |")
+        print("|---|---|---|---|---|")
+        for row in rows:
+            print(f"| {int(row['mark']):,} probes | {float(row['probes']):,.0f} | {int(row['vmrss_kb']) / 1024:.1f} MiB | {float(row['process_resident_memory_bytes']) / 2**20:.1f} MiB | {int(row['vmhwm_kb']) / 1024:.1f} MiB |")
+        first, last = rows[0], rows[-1]
+        ratio = int(last["vmrss_kb"]) / int(first["vmrss_kb"])
+        own = float(last["process_resident_memory_bytes"]) / float(first["process_resident_memory_bytes"])
+        print(f"\nResident memory after {int(last['mark']):,} probes ÷ after {int(first['mark']):,}: {ratio:.2f} (VmRSS), {own:.2f} (process_resident_memory_bytes).\n")
+        checks.append((f"exporter memory flat: RSS after {int(last['mark']):,} probes ≤ 1.5 × after {int(first['mark']):,}", f"{ratio:.2f} ×", ratio <= 1.5))
 
 print("## Binary size\n")
 size = int(open(os.path.join(out, "binary_size")).read())

@@ -10,7 +10,9 @@
 # (a listener whose accept queue is full), a DNS server that never answers, MQTT over WebSocket
 # (no mosquitto_pub: it has no WebSocket), plain MQTT through a SOCKS5 proxy; peak memory;
 # release binary size; 200 targets in one run against the same checks one after another; peak
-# memory and time of 1,000 and 10,000 targets in one run, in each report format.
+# memory and time of 1,000 and 10,000 targets in one run, in each report format; the exporter
+# (`mqtt-doctor serve`): probes per second under 50 concurrent scrapes (wrk) against
+# blackbox_exporter's tcp_connect, and its resident memory after 1,000 and 100,000 probes.
 #
 # usage: bash bench/run.sh [--quick]      (results: target/bench/results.md)
 # Needs root for the DNS namespace (as on the CI machine); installs its peers itself.
@@ -22,7 +24,11 @@ FAIL_RUNS=5
 MANY=200
 SCALE="1000 10000"   # targets in one run, for peak memory
 TIMEOUT=2   # seconds: the doctor's --timeout, the peers' resolver timeout
-if [ "${1:-}" = "--quick" ]; then RUNS=5; FAIL_RUNS=2; MANY=50; SCALE="1000 2000"; fi
+EXPORTER_SECONDS=20       # each exporter load run (wrk -c 50)
+EXPORTER_MARKS="1000 100000"   # probes served before each reading of the exporter's memory
+if [ "${1:-}" = "--quick" ]; then
+  RUNS=5; FAIL_RUNS=2; MANY=50; SCALE="1000 2000"; EXPORTER_SECONDS=5; EXPORTER_MARKS="1000 10000"
+fi
 
 # --- peers and tools -------------------------------------------------------------------------
 need=()
@@ -32,6 +38,9 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v openssl >/dev/null || need+=(openssl)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v microsocks >/dev/null || need+=(microsocks)
+command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
+command -v prometheus-blackbox-exporter >/dev/null || need+=(prometheus-blackbox-exporter)
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
@@ -236,6 +245,105 @@ printf '#!/bin/sh\nfor i in $(seq %s); do %s mqtt://127.0.0.1:%s >/dev/null || e
 hf many 3 \
   "one run=$D$targets" \
   "one after another=sh $work/sequential.sh"
+
+# --- the exporter ----------------------------------------------------------------------------
+# `mqtt-doctor serve` under 50 concurrent scrapes of one /probe URL (wrk, keep-alive
+# connections), with --max-concurrent 16 (the default) and 50; then, as the peer under the same
+# load, blackbox_exporter's tcp_connect module against the same broker: a TCP connect and close,
+# the least any probe does. bench/probe_count.lua counts the answers that are HTTP 200 with
+# `probe_success 1`; the exporter's own success counter, read before and after, must agree.
+echo "bench: the exporter (mqtt-doctor serve, blackbox_exporter) under 50 concurrent scrapes" >&2
+BLACKBOX=$(command -v prometheus-blackbox-exporter || echo /usr/bin/prometheus-blackbox-exporter)
+LUA=$PWD/bench/probe_count.lua
+cat > "$work/serve.toml" <<TOML
+timeout = "${TIMEOUT}s"
+[profiles.bench]
+targets = ["mqtt://127.0.0.1:$PLAIN"]
+TOML
+printf 'modules:\n  tcp_connect:\n    prober: tcp\n    timeout: %ss\n' "$TIMEOUT" > "$work/blackbox.yml"
+DOCTOR_PROBE="/probe?module=bench&target=mqtt%3A%2F%2F127.0.0.1%3A$PLAIN"
+BLACKBOX_PROBE="/probe?module=tcp_connect&target=127.0.0.1:$PLAIN"
+
+ready() { # port: wait until it answers /-/healthy
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/-/healthy" >/dev/null && return 0; sleep 0.05; done
+  echo "bench: nothing answers on 127.0.0.1:$1" >&2; return 1
+}
+start_serve() { # max-concurrent: sets SERVE_PID and SERVE_PORT
+  SERVE_PORT=$(free_port)
+  "$DOCTOR" serve --config "$work/serve.toml" --listen "127.0.0.1:$SERVE_PORT" --max-concurrent "$1" \
+    2>>"$work/serve.log" & SERVE_PID=$!; pids+=("$SERVE_PID")
+  ready "$SERVE_PORT"
+}
+successes() { # the exporter's mqtt_doctor_probes_total{result="success"}
+  curl -sf "http://127.0.0.1:$SERVE_PORT/metrics" | awk '/^mqtt_doctor_probes_total\{.*result="success"/ {print $2}'
+}
+samples() { # port, path: how many of 5 answers after the run are 200 with probe_success 1
+  local n=0
+  for _ in 1 2 3 4 5; do
+    curl -sf "http://127.0.0.1:$1$2" | grep -qx 'probe_success 1' && n=$((n + 1))
+  done
+  echo "$n"
+}
+drive() { # name, port, path, extra JSON: 50 scrapes at once for EXPORTER_SECONDS -> OUT/exporter_NAME.json
+  local name=$1 port=$2 path=$3 extra=$4
+  # A short warm-up, then the measured run.
+  wrk -t 2 -c 50 -d 2s --timeout 10s -s "$LUA" "http://127.0.0.1:$port$path" >/dev/null
+  local before=""; [ "$name" = blackbox ] || before=$(successes)
+  wrk -t 2 -c 50 -d "${EXPORTER_SECONDS}s" --timeout 10s -s "$LUA" "http://127.0.0.1:$port$path" > "$work/wrk.out"
+  local after=""; [ "$name" = blackbox ] || after=$(successes)
+  local sampled; sampled=$(samples "$port" "$path")
+  grep '^WRK_JSON ' "$work/wrk.out" | cut -d' ' -f2- | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+before, after, sampled, extra = sys.argv[1:5]
+r["counter_before"] = float(before) if before else None
+r["counter_after"] = float(after) if after else None
+r["samples_ok"] = int(sampled)
+r.update(json.loads(extra))
+print(json.dumps(r))' "$before" "$after" "$sampled" "$extra" > "$OUT/exporter_$name.json"
+}
+
+for concurrent in 16 50; do
+  start_serve "$concurrent"
+  drive "doctor_$concurrent" "$SERVE_PORT" "$DOCTOR_PROBE" "{\"max_concurrent\": $concurrent}"
+  kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
+done
+BLACKBOX_PORT=$(free_port)
+"$BLACKBOX" --config.file="$work/blackbox.yml" --web.listen-address="127.0.0.1:$BLACKBOX_PORT" \
+  >/dev/null 2>&1 & BLACKBOX_PID=$!; pids+=("$BLACKBOX_PID")
+ready "$BLACKBOX_PORT"
+drive blackbox "$BLACKBOX_PORT" "$BLACKBOX_PROBE" \
+  "{\"version\": \"$("$BLACKBOX" --version 2>&1 | head -1 | sed 's/"//g')\"}"
+kill "$BLACKBOX_PID"; wait "$BLACKBOX_PID" 2>/dev/null || true
+
+# Memory: a fresh exporter (--max-concurrent 50), driven at 50 scrapes at once until its success
+# counter passes each mark; then its resident set from the kernel and from its own metric.
+echo "bench: the exporter's memory after $(echo $EXPORTER_MARKS | sed 's/ / and /') probes" >&2
+start_serve 50
+{
+  echo "mark,probes,vmrss_kb,process_resident_memory_bytes,vmhwm_kb"
+  for mark in $EXPORTER_MARKS; do
+    for _ in $(seq 20); do
+      done_so_far=$(successes); done_so_far=${done_so_far%.*}
+      [ "$done_so_far" -ge "$mark" ] && break
+      # Each of wrk's two threads stops after its share of what is left; wrk itself waits out
+      # -d, so it is interrupted (SIGINT: it stops and reports) once the counter passes the mark.
+      wrk -t 2 -c 50 -d 600s --timeout 10s -s "$LUA" "http://127.0.0.1:$SERVE_PORT$DOCTOR_PROBE" \
+        -- $(( (mark - done_so_far + 1) / 2 )) >/dev/null & wrk_pid=$!
+      while kill -0 "$wrk_pid" 2>/dev/null; do
+        now=$(successes); [ "${now%.*}" -ge "$mark" ] && kill -INT "$wrk_pid" 2>/dev/null
+        sleep 0.2
+      done
+      wait "$wrk_pid" || true
+    done
+    sleep 1   # the last probes' buffers are given back
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVE_PID/status")
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVE_PID/status")
+    own=$(curl -sf "http://127.0.0.1:$SERVE_PORT/metrics" | awk '/^process_resident_memory_bytes / {print $2}')
+    echo "$mark,$(successes),$rss,$own,$hwm"
+  done
+} > "$OUT/exporter_memory.csv"
+kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
 
 ls -l "$DOCTOR" | awk '{print $5}' > "$OUT/binary_size"
 static=$BUILT/x86_64-unknown-linux-musl/release/mqtt-doctor
