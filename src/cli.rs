@@ -755,12 +755,14 @@ fn read_k8s_resources(path: &Path) -> Result<std::sync::Arc<crate::k8s::Resource
     use crate::k8s::MAX_BYTES;
     let (bytes, source) = if path == Path::new("-") {
         let bytes = files::read_stdin_capped(MAX_BYTES).map_err(|e| match e {
-            ReadError::TooLarge(_) => format!(
-                "--k8s-resources -: standard input holds more than {MAX_BYTES} bytes"
-            ),
+            ReadError::TooLarge(_) => {
+                format!("--k8s-resources -: standard input holds more than {MAX_BYTES} bytes")
+            }
             ReadError::Io(error) => match files::gave_up(&error) {
                 Some(deadline) => format!(
-                    "--k8s-resources -: standard input gave no end of input within {deadline};                      pipe kubectl's output in (`kubectl get ... -o json | mqtt-doctor doctor                      --k8s-resources - ...`), or pass a file"
+                    "--k8s-resources -: standard input gave no end of input within {deadline}; \
+                     pipe kubectl's output in (`kubectl get ... -o json | mqtt-doctor doctor \
+                     --k8s-resources - ...`), or pass a file"
                 ),
                 None => format!("--k8s-resources -: cannot read standard input: {error}"),
             },
@@ -1114,7 +1116,8 @@ impl DoctorArgs {
                 .is_some_and(|t| t.expose() == b"-")
         {
             return Err(
-                "--k8s-resources - and --token - both read standard input; pass one of them in a                  file"
+                "--k8s-resources - and --token - both read standard input; pass one of them in a \
+                 file"
                     .into(),
             );
         }
