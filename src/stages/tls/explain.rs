@@ -786,7 +786,7 @@ fn incomplete_chain(facts: &Facts<'_>, leaf: Option<&CertSummary>, gap: &ChainGa
         ));
     }
     fix.push_str(
-        "\nSee what the broker sends: openssl s_client -connect <host>:<port> -showcerts          </dev/null",
+        "\nSee what the broker sends: openssl s_client -connect <host>:<port> -showcerts </dev/null",
     );
     facts.evidence(
         Finding::new(
