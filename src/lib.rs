@@ -37,6 +37,7 @@ pub mod report;
 mod schedule;
 pub mod secret;
 pub mod serve;
+pub mod signals;
 pub mod stage;
 mod stages;
 pub mod target;

@@ -139,7 +139,22 @@ async fn serve(options: Options, modules: Vec<modules::Module>, configure: Confi
         .max_buf_size(MAX_HEAD);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
-    let mut stop = std::pin::pin!(stop_signal());
+    // SIGTERM (what Kubernetes and systemd send) or SIGINT (Ctrl-C); without a handler the
+    // exporter still serves, and a signal ends it at once instead of draining.
+    let signals = match crate::signals::Stop::new() {
+        Ok(signals) => Some(signals),
+        Err(e) => {
+            eprintln!("mqtt-doctor serve: warning: cannot catch SIGTERM and SIGINT ({e})");
+            None
+        }
+    };
+    let stop = async {
+        match &signals {
+            Some(signals) => signals.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut stop = std::pin::pin!(stop);
     loop {
         let permit = tokio::select! {
             _ = &mut stop => break,
@@ -188,20 +203,4 @@ async fn serve(options: Options, modules: Vec<modules::Module>, configure: Confi
     }
     eprintln!("mqtt-doctor serve: stopped");
     EXIT_STOPPED
-}
-
-/// SIGTERM (what Kubernetes and systemd send) or SIGINT (Ctrl-C).
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

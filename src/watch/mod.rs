@@ -27,6 +27,7 @@ use crate::report::VerdictReport;
 use crate::report::watch::{
     self as render, Phases, WatchNode, WatchRun, WatchSummary, WatchSummaryLine, WatchTarget,
 };
+use crate::signals::Stop;
 use stats::Stats;
 
 /// How the runs are shown.
@@ -160,40 +161,6 @@ impl Sink {
     }
 }
 
-/// Waits for SIGINT or SIGTERM. Made before the first run, so that a signal during it already
-/// ends the watch with its summary instead of killing the process.
-struct Stop {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Stop {
-    fn new() -> io::Result<Stop> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Stop {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Stop {})
-    }
-
-    async fn wait(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Runs the watch to its end, writing to `out`.
 pub fn run(plan: Plan, out: Box<dyn Write>) -> Result<Ended, StartError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -322,7 +289,8 @@ async fn watch(plan: Plan, out: Box<dyn Write>) -> Ended {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM; never without a handler.
+/// Resolves on SIGINT or SIGTERM; never without a handler. The handler is made before the
+/// first run, so that a signal during it already ends the watch with its summary.
 async fn signalled(stop: &mut Option<Stop>) {
     match stop {
         Some(stop) => stop.wait().await,
