@@ -21,8 +21,33 @@ pub const TIMEOUT: &str = "1s";
 pub const DEADLINE: Duration = Duration::from_secs(4);
 /// Process start and the report after the deadline, on a loaded two-core machine.
 pub const SLACK: Duration = Duration::from_secs(2);
-/// The bound on peak memory.
-pub const MAX_RSS_KB: u64 = 20 * 1024;
+/// What a hostile peer or file may add to the doctor's own peak memory. The bound, 20
+/// MiB, is met by the release build with room to spare (6 to 7 MiB, docs/benchmarks.md); these
+/// tests run the debug build, whose code pages alone now take 18 MiB or more and grow with every
+/// feature, so they bound what the peer can add: a doctor that buffered what a flood sends would
+/// take tens of megabytes more.
+pub const ALLOWANCE_KB: u64 = 6 * 1024;
+
+/// The bound on a measured run's peak memory: the doctor's own footprint, measured once per test
+/// binary on a refused loopback port (runtime, report, no peer), plus [`ALLOWANCE_KB`].
+pub fn max_rss_kb() -> u64 {
+    static BOUND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| {
+        let closed = super::closed_port();
+        let url = format!("mqtt://127.0.0.1:{closed}");
+        let baseline = measure(
+            Setup::default(),
+            &["doctor", &url, "--timeout", TIMEOUT, "--format", "json"],
+        );
+        assert_eq!(
+            baseline.run.code, 1,
+            "the baseline run should end refused: {}{}",
+            baseline.run.stdout, baseline.run.stderr
+        );
+        eprintln!("baseline: peak {} KiB", baseline.peak_rss_kb);
+        baseline.peak_rss_kb + ALLOWANCE_KB
+    })
+}
 
 /// What a hostile peer does with each connection it accepts.
 pub type Behaviour = fn(TcpStream, &AtomicBool);
@@ -172,9 +197,10 @@ impl Measured {
             self.elapsed
         );
         assert!(
-            self.peak_rss_kb > 0 && self.peak_rss_kb < MAX_RSS_KB,
-            "{case}: peak resident memory {} KiB",
-            self.peak_rss_kb
+            self.peak_rss_kb > 0 && self.peak_rss_kb < max_rss_kb(),
+            "{case}: peak resident memory {} KiB, bound {} KiB",
+            self.peak_rss_kb,
+            max_rss_kb()
         );
     }
 }
