@@ -134,7 +134,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__doctor)
-            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --nodes --cluster --format --output --strict --verbose --quiet --annotations --root --k8s-resources --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --save-chain --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --proxy --no-proxy --ws-path --ws-header --color --help --version"
+            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --nodes --cluster --format --output --strict --verbose --quiet --annotations --root --k8s-resources --k8s-api --k8s-namespace --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --save-chain --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --proxy --no-proxy --ws-path --ws-header --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +193,10 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --k8s-resources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --k8s-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -340,7 +344,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__explain)
-            opts="-h -V --broker --list --color --help --version k8s.service_mismatch k8s.listener_unknown k8s.port_mismatch k8s.tls_mismatch k8s.tls_trust k8s.dangling_ref k8s.audience_rejected k8s.auth_method_mismatch k8s.connect_denied k8s.topic_denied k8s.consistent dns.resolved dns.search_list_only dns.fqdn_fails_short_works dns.nxdomain dns.no_records dns.servfail dns.timeout dns.no_resolver dns.system_resolver_differs tcp.connected tcp.refused tcp.timeout tcp.unreachable tcp.reset tcp.partial tcp.proxy_protocol_expected proxy.connected proxy.refused proxy.auth_required proxy.target_unreachable proxy.timeout proxy.wrong_kind tls.ok tls.builtin_roots tls.insecure tls.expired tls.not_yet_valid tls.expiring_soon tls.unknown_issuer tls.incomplete_chain tls.name_mismatch tls.bad_purpose tls.not_tls tls.handshake_failed tls.ca_file_invalid tls.client_cert_invalid tls.client_key_mismatch tls.client_cert_expired tls.client_cert_bad_purpose tls.client_cert_required tls.client_cert_rejected tls.client_cert_revoked tls.chain_saved tls.ca_as_server_certificate tls.plain_to_tls_port tls.no_sni ws.upgraded ws.bad_path ws.forbidden ws.no_subprotocol ws.not_websocket ws.http_error ws.ping_flood pod.detected pod.token_elsewhere auth.credentials auth.password_without_username auth.password_file_invalid token.missing token.unreadable token.empty token.whitespace token.malformed token.decoded token.ok token.expired token.not_yet_valid token.expiring_soon token.clock_skew token.audience_mismatch token.issuer_mismatch token.alg_none token.signature_ok token.signature_invalid token.signature_unchecked token.key_invalid mqtt.client_id_given mqtt.v311_only mqtt.nagle_delay mqtt.connected mqtt.bad_credentials mqtt.not_authorized mqtt.bad_auth_method mqtt.client_id_rejected mqtt.protocol_unsupported mqtt.server_unavailable mqtt.banned mqtt.quota_exceeded mqtt.rate_limited mqtt.redirect mqtt.connack_other mqtt.no_connack mqtt.connect_rejected mqtt.not_mqtt mqtt.disconnected acl.ok acl.subscribe_denied acl.publish_denied acl.delivery_unverified acl.roundtrip_failed session.ok session.takeover session.dropped session.idle_timeout cluster.consistent cluster.nodes_fail cluster.certificates_differ cluster.capabilities_differ cluster.slow_node cluster.nodes_capped"
+            opts="-h -V --broker --list --color --help --version k8s.service_mismatch k8s.listener_unknown k8s.port_mismatch k8s.tls_mismatch k8s.tls_trust k8s.dangling_ref k8s.audience_rejected k8s.auth_method_mismatch k8s.connect_denied k8s.topic_denied k8s.consistent k8s.api_unavailable k8s.api_unauthorized k8s.api_forbidden k8s.aio_not_found dns.resolved dns.search_list_only dns.fqdn_fails_short_works dns.nxdomain dns.no_records dns.servfail dns.timeout dns.no_resolver dns.system_resolver_differs tcp.connected tcp.refused tcp.timeout tcp.unreachable tcp.reset tcp.partial tcp.proxy_protocol_expected proxy.connected proxy.refused proxy.auth_required proxy.target_unreachable proxy.timeout proxy.wrong_kind tls.ok tls.builtin_roots tls.insecure tls.expired tls.not_yet_valid tls.expiring_soon tls.unknown_issuer tls.incomplete_chain tls.name_mismatch tls.bad_purpose tls.not_tls tls.handshake_failed tls.ca_file_invalid tls.client_cert_invalid tls.client_key_mismatch tls.client_cert_expired tls.client_cert_bad_purpose tls.client_cert_required tls.client_cert_rejected tls.client_cert_revoked tls.chain_saved tls.ca_as_server_certificate tls.plain_to_tls_port tls.no_sni ws.upgraded ws.bad_path ws.forbidden ws.no_subprotocol ws.not_websocket ws.http_error ws.ping_flood pod.detected pod.token_elsewhere auth.credentials auth.password_without_username auth.password_file_invalid token.missing token.unreadable token.empty token.whitespace token.malformed token.decoded token.ok token.expired token.not_yet_valid token.expiring_soon token.clock_skew token.audience_mismatch token.issuer_mismatch token.alg_none token.signature_ok token.signature_invalid token.signature_unchecked token.key_invalid mqtt.client_id_given mqtt.v311_only mqtt.nagle_delay mqtt.connected mqtt.bad_credentials mqtt.not_authorized mqtt.bad_auth_method mqtt.client_id_rejected mqtt.protocol_unsupported mqtt.server_unavailable mqtt.banned mqtt.quota_exceeded mqtt.rate_limited mqtt.redirect mqtt.connack_other mqtt.no_connack mqtt.connect_rejected mqtt.not_mqtt mqtt.disconnected acl.ok acl.subscribe_denied acl.publish_denied acl.delivery_unverified acl.roundtrip_failed session.ok session.takeover session.dropped session.idle_timeout cluster.consistent cluster.nodes_fail cluster.certificates_differ cluster.capabilities_differ cluster.slow_node cluster.nodes_capped"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,7 +740,7 @@ _mqtt__doctor() {
             return 0
             ;;
         mqtt__doctor__subcmd__watch)
-            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --nodes --cluster --format --output --strict --verbose --quiet --annotations --root --k8s-resources --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --save-chain --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --proxy --no-proxy --ws-path --ws-header --interval --count --color --help --version"
+            opts="-t -f -v -q -u -P -i -h -V --preset --config --profile --timeout --deadline --dns-server --nodes --cluster --format --output --strict --verbose --quiet --annotations --root --k8s-resources --k8s-api --k8s-namespace --tls --cafile --capath --insecure --servername --alpn --cert --key --expiry-warning --save-chain --username --password --password-file --token --token-file --audience --issuer --jwt-secret --jwt-secret-base64 --jwt-key --jwks --token-expiry-warning --mqtt-version --client-id --keepalive --auth-method --broker --publish --subscribe --hold --proxy --no-proxy --ws-path --ws-header --interval --count --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -795,6 +799,10 @@ _mqtt__doctor() {
                     return 0
                     ;;
                 --k8s-resources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --k8s-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

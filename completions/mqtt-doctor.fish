@@ -65,6 +65,7 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l root -d 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset\'s token and CA. E.g. a copy of a pod\'s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l k8s-resources -d 'Azure IoT Operations\' resources to check the client against before connecting: what `kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json` (or -o yaml) prints, or - to read it from standard input. The host must be a listener\'s Service, the port one of its ports with the scheme\'s TLS mode, the token\'s audience one its BrokerAuthentication accepts, the client id and --publish/--subscribe topics allowed by its BrokerAuthorization' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l k8s-namespace -d 'The namespace --k8s-api lists the resources in: where the broker runs' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l servername -d 'Name to send as SNI and to check the certificate against (default: the target host)' -r
@@ -113,6 +114,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l clust
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l strict -d 'Treat warnings as failures (exit code 1)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s v -l verbose -d 'Show passing findings with their evidence too'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -s q -l quiet -d 'Print only failures (text format): nothing at all when the broker is healthy'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l k8s-api -d 'In a pod: fetch those resources from the Kubernetes API server itself, with the pod\'s ServiceAccount token and CA (at most five list requests, in --k8s-namespace), and check the client against them as --k8s-resources does. The ServiceAccount needs a Role with get and list on brokers, brokerlisteners, brokerauthentications, brokerauthorizations (mqttbroker.iot.azure.com) and services (see docs/guide/pod.md)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l tls -d 'Use TLS even though the target\'s scheme is plain (mqtt://, tcp://)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l insecure -d 'Do not verify the broker\'s certificate (reported as a warning, never silently)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand doctor" -l jwt-secret-base64 -d 'The --jwt-secret is base64-encoded (EMQX\'s secret_base64_encoded)'
@@ -145,6 +147,7 @@ always\t''
 never\t''"
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l root -d 'Read every well-known file below this directory: etc/resolv.conf, etc/hosts, the ServiceAccount files, the preset\'s token and CA. E.g. a copy of a pod\'s filesystem, or /proc/1/root from `kubectl debug --target`; the system resolver is then not consulted' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l k8s-resources -d 'Azure IoT Operations\' resources to check the client against before connecting: what `kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json` (or -o yaml) prints, or - to read it from standard input. The host must be a listener\'s Service, the port one of its ports with the scheme\'s TLS mode, the token\'s audience one its BrokerAuthentication accepts, the client id and --publish/--subscribe topics allowed by its BrokerAuthorization' -r -F
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l k8s-namespace -d 'The namespace --k8s-api lists the resources in: where the broker runs' -r
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l cafile -d 'CA certificates (PEM bundle) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l capath -d 'Directory of CA certificates (PEM files) to trust instead of the system roots' -r -F
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l servername -d 'Name to send as SNI and to check the certificate against (default: the target host)' -r
@@ -195,6 +198,7 @@ complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l cluste
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l strict -d 'Treat warnings as failures (exit code 1)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -s v -l verbose -d 'Show passing findings with their evidence too'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -s q -l quiet -d 'Print only failures (text format): nothing at all when the broker is healthy'
+complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l k8s-api -d 'In a pod: fetch those resources from the Kubernetes API server itself, with the pod\'s ServiceAccount token and CA (at most five list requests, in --k8s-namespace), and check the client against them as --k8s-resources does. The ServiceAccount needs a Role with get and list on brokers, brokerlisteners, brokerauthentications, brokerauthorizations (mqttbroker.iot.azure.com) and services (see docs/guide/pod.md)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l tls -d 'Use TLS even though the target\'s scheme is plain (mqtt://, tcp://)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l insecure -d 'Do not verify the broker\'s certificate (reported as a warning, never silently)'
 complete -c mqtt-doctor -n "__fish_mqtt_doctor_using_subcommand watch" -l jwt-secret-base64 -d 'The --jwt-secret is base64-encoded (EMQX\'s secret_base64_encoded)'

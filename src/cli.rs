@@ -17,8 +17,8 @@ use clap_complete::Shell;
 
 use crate::config::{
     AppliedPreset, AuthOptions, CredentialSource, DEFAULT_KEEPALIVE, DEFAULT_NODES, DoctorConfig,
-    KeySource, MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback, WsHeader,
-    WsHeaderError, WsOptions, parse_dns_server, parse_duration, parse_duration_or_zero,
+    K8sInput, KeySource, MqttOptions, MqttVersion, TlsOptions, TokenChecks, TokenFallback,
+    WsHeader, WsHeaderError, WsOptions, parse_dns_server, parse_duration, parse_duration_or_zero,
     parse_nodes,
 };
 use crate::config_file::{self, ConfigFile};
@@ -81,6 +81,7 @@ const DOCTOR_EXAMPLES: &str = concat!(
   mqtt-doctor doctor --preset aio                     # in a pod: token, CA and K8S-SAT found
   kubectl get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json \
     | mqtt-doctor doctor --preset aio --k8s-resources - --client-id my-app --publish sensors/my-app
+  mqtt-doctor doctor --preset aio --k8s-api --client-id my-app   # in a pod with get/list RBAC
   mqtt-doctor doctor --preset hivemq abc123.s1.eu.hivemq.cloud
   mqtt-doctor doctor --profile staging --format junit > mqtt-doctor.xml
   mqtt-doctor doctor broker-a:1883 broker-b:1883 --quiet
@@ -283,6 +284,24 @@ pub struct DoctorArgs {
     /// topics allowed by its BrokerAuthorization
     #[arg(long, value_name = "FILE|-", env = "MQTT_DOCTOR_K8S_RESOURCES")]
     pub k8s_resources: Option<PathBuf>,
+
+    /// In a pod: fetch those resources from the Kubernetes API server itself, with the pod's
+    /// ServiceAccount token and CA (at most five list requests, in --k8s-namespace), and check
+    /// the client against them as --k8s-resources does. The ServiceAccount needs a Role with get
+    /// and list on brokers, brokerlisteners, brokerauthentications, brokerauthorizations
+    /// (mqttbroker.iot.azure.com) and services (see docs/guide/pod.md)
+    #[arg(long, env = "MQTT_DOCTOR_K8S_API")]
+    pub k8s_api: bool,
+
+    /// The namespace --k8s-api lists the resources in: where the broker runs
+    #[arg(
+        long,
+        value_name = "NS",
+        default_value = crate::k8s_api::DEFAULT_NAMESPACE,
+        value_parser = crate::k8s_api::parse_namespace,
+        env = "MQTT_DOCTOR_K8S_NAMESPACE"
+    )]
+    pub k8s_namespace: String,
 
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -750,6 +769,75 @@ fn secret_source(value: Secret) -> Result<CredentialSource, String> {
     Ok(CredentialSource::Stdin(Secret::new(bytes)))
 }
 
+/// Where `--k8s-api` finds the API server: `KUBERNETES_SERVICE_HOST` and `_PORT`, as the kubelet
+/// sets them in every pod, else the in-cluster name. Outside a pod (neither the variable nor a
+/// ServiceAccount token) it is a usage error that points at `--k8s-resources`.
+fn api_settings(
+    env: &Environment,
+    root: &Path,
+    namespace: String,
+) -> Result<crate::k8s_api::ApiSettings, String> {
+    use crate::k8s_api::{ApiSettings, DEFAULT_HOST};
+    let (host, port) = &env.kubernetes_service;
+    let token = files::below_root(root, &ApiSettings::token_path());
+    if host.is_none() && !token.exists() {
+        return Err(format!(
+            "--k8s-api works only in a pod: KUBERNETES_SERVICE_HOST is not set and there is no \
+             ServiceAccount token at {}. Outside a pod, give kubectl's output instead: `kubectl \
+             get brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A \
+             -o json | mqtt-doctor doctor --k8s-resources - ...`",
+            token.display()
+        ));
+    }
+    let host = match host.as_deref().map(str::trim) {
+        Some(host) if !host.is_empty() => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|_| {
+                format!(
+                    "--k8s-api: KUBERNETES_SERVICE_HOST ({}) is neither a DNS name nor an IP \
+                     address",
+                    crate::secret::peer_text(host, 80)
+                )
+            })?;
+            bare.to_string()
+        }
+        _ => DEFAULT_HOST.to_string(),
+    };
+    let port = match port.as_deref().map(str::trim) {
+        Some(port) if !port.is_empty() => {
+            port.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| {
+                    format!(
+                        "--k8s-api: KUBERNETES_SERVICE_PORT ({}) is not a port number",
+                        crate::secret::peer_text(port, 20)
+                    )
+                })?
+        }
+        _ => 443,
+    };
+    let pod = env.pod.as_ref();
+    Ok(ApiSettings {
+        host,
+        port,
+        namespace,
+        root: root.to_path_buf(),
+        service_account: (
+            pod.and_then(|p| p.namespace.clone()),
+            pod.and_then(|p| p.service_account.clone()),
+        ),
+    })
+}
+
+/// `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`, as set.
+fn kubernetes_service() -> (Option<String>, Option<String>) {
+    (
+        std::env::var("KUBERNETES_SERVICE_HOST").ok(),
+        std::env::var("KUBERNETES_SERVICE_PORT").ok(),
+    )
+}
+
 /// Reads and parses `--k8s-resources`: a usage error names the file and what is wrong with it.
 fn read_k8s_resources(path: &Path) -> Result<std::sync::Arc<crate::k8s::Resources>, String> {
     use crate::k8s::MAX_BYTES;
@@ -904,6 +992,7 @@ fn serve_config(layers: &[config_file::Layer], target: &str) -> Result<DoctorCon
             .chain(&proxy::NO_PROXY_VARIABLES)
             .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
             .collect(),
+        kubernetes_service: kubernetes_service(),
     };
     args.into_configs(&env, &|_| false)?
         .pop()
@@ -1079,6 +1168,8 @@ pub struct Environment {
     pub preset: Option<AppliedPreset>,
     /// The proxy variables that are set (`HTTPS_PROXY`, `NO_PROXY`, ...), name and value.
     pub proxy_variables: Vec<(String, String)>,
+    /// `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`: where `--k8s-api` asks.
+    pub kubernetes_service: (Option<String>, Option<String>),
 }
 
 impl DoctorArgs {
@@ -1121,11 +1212,23 @@ impl DoctorArgs {
                     .into(),
             );
         }
-        let k8s = self
-            .k8s_resources
-            .as_deref()
-            .map(read_k8s_resources)
-            .transpose()?;
+        if self.k8s_api && self.k8s_resources.is_some() {
+            return Err(
+                "--k8s-api and --k8s-resources both give the cluster's resources; pass one of them"
+                    .into(),
+            );
+        }
+        let k8s = match &self.k8s_resources {
+            Some(path) => Some(K8sInput::Resources(read_k8s_resources(path)?)),
+            None if self.k8s_api => Some(K8sInput::Api(std::sync::Arc::new(
+                crate::k8s_api::ApiSource::new(api_settings(
+                    env,
+                    &self.root,
+                    self.k8s_namespace.clone(),
+                )?),
+            ))),
+            None => None,
+        };
         let token = match choose(
             &["token", "token_file"],
             &[
@@ -1420,6 +1523,7 @@ fn layered_for(
                 .chain(&proxy::NO_PROXY_VARIABLES)
                 .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
                 .collect(),
+            kubernetes_service: kubernetes_service(),
         },
     ))
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::k8s::Resources;
+use crate::k8s_api::ApiSource;
 use crate::pod::PodInfo;
 use crate::proxy::ProxyChoice;
 use crate::reason_codes::Broker;
@@ -51,9 +52,19 @@ pub struct DoctorConfig {
     pub tls: TlsOptions,
     pub auth: AuthOptions,
     pub mqtt: MqttOptions,
-    /// Azure IoT Operations' resources to check the client's settings against
-    /// (`--k8s-resources`), parsed once for every target.
-    pub k8s: Option<Arc<Resources>>,
+    /// Azure IoT Operations' resources to check the client's settings against: read once for
+    /// every target (`--k8s-resources`), or fetched from the API server by the first target
+    /// that needs them (`--k8s-api`).
+    pub k8s: Option<K8sInput>,
+}
+
+/// Where the k8s stage gets AIO's resources from.
+#[derive(Clone, Debug)]
+pub enum K8sInput {
+    /// `--k8s-resources FILE|-`, parsed.
+    Resources(Arc<Resources>),
+    /// `--k8s-api`: fetched with the pod's ServiceAccount, once per run.
+    Api(Arc<ApiSource>),
 }
 
 /// A preset as applied to this run.

@@ -71,6 +71,9 @@ pub struct Resources {
     pub services: Vec<Named<ServiceInfo>>,
     /// Resources of other kinds, counted by kind: they are not an error (`kubectl get all`).
     pub ignored: BTreeMap<String, usize>,
+    /// Kinds that could not be read (`--k8s-api` was refused them, e.g. `BrokerAuthorization`):
+    /// their checks are left out, not run against an empty list.
+    pub unread: Vec<String>,
 }
 
 /// A resource's name and namespace, with the part of it that is compared.
@@ -261,6 +264,54 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Resources, ParseError> {
     } else {
         yaml_documents(trimmed)?
     };
+    from_documents(documents, source)
+}
+
+/// Parses the API server's answers to list requests (`GET /apis/GROUP/VERSION/namespaces/NS/
+/// brokerlisteners`, ...), one body per request: what `--k8s-api` fetched. The server leaves
+/// `kind` and `apiVersion` out of a list's items (they are the list's, `BrokerListenerList` less
+/// `List`), so they are put back here; then the bodies are read as one `kubectl get` list would
+/// be. `unread` names the kinds that could not be fetched, for the stage to leave their checks
+/// out rather than take their absence for an empty list.
+pub fn parse_lists(
+    bodies: &[&[u8]],
+    unread: Vec<String>,
+    source: &str,
+) -> Result<Resources, ParseError> {
+    let mut all = Vec::new();
+    for body in bodies {
+        let text = std::str::from_utf8(body).map_err(|e| ParseError::NotUtf8(e.valid_up_to()))?;
+        let list: Value =
+            serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))?;
+        let kind = list.get("kind").and_then(Value::as_str).unwrap_or("");
+        let Some(item_kind) = kind.strip_suffix("List").filter(|k| !k.is_empty()) else {
+            return Err(ParseError::NoKind {
+                where_: format!("an answer of the API server (kind `{kind}`)"),
+            });
+        };
+        let api_version = list.get("apiVersion").cloned().unwrap_or(Value::Null);
+        let item_kind = Value::String(item_kind.to_string());
+        for item in items(list, "the API server's answer")? {
+            let Value::Object(mut item) = item else {
+                return Err(ParseError::NoKind {
+                    where_: "an item of the API server's answer".into(),
+                });
+            };
+            item.entry("kind").or_insert_with(|| item_kind.clone());
+            item.entry("apiVersion")
+                .or_insert_with(|| api_version.clone());
+            all.push(Value::Object(item));
+        }
+    }
+    let mut resources = from_documents(
+        vec![serde_json::json!({"kind": "List", "items": all})],
+        source,
+    )?;
+    resources.unread = unread;
+    Ok(resources)
+}
+
+fn from_documents(documents: Vec<Value>, source: &str) -> Result<Resources, ParseError> {
     let mut resources = Resources {
         source: source.to_string(),
         ..Resources::default()
@@ -576,6 +627,33 @@ mod tests {
         assert_eq!(r.listeners[0].spec.ports[0].port, Some(18883));
         assert_eq!(r.listeners[0].spec.ports[0].tls_mode(), Some("Automatic"));
         assert_eq!(r.ignored.get("Pod"), Some(&1));
+    }
+
+    #[test]
+    fn api_lists_without_per_item_kind() {
+        // As the API server answers a list request: the items carry no kind or apiVersion.
+        let listeners =
+            br#"{"kind":"BrokerListenerList","apiVersion":"mqttbroker.iot.azure.com/v1",
+            "metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"default",
+            "namespace":"azure-iot-operations"},"spec":{"ports":[{"port":18883}]}}]}"#;
+        let services = br#"{"kind":"ServiceList","apiVersion":"v1","items":[{"metadata":
+            {"name":"aio-broker","namespace":"azure-iot-operations"},"spec":{"clusterIP":"10.0.0.1",
+            "ports":[{"port":18883}]}}]}"#;
+        let empty = br#"{"kind":"BrokerAuthenticationList","apiVersion":"mqttbroker.iot.azure.com/v1","items":null}"#;
+        let r = parse_lists(
+            &[listeners, services, empty],
+            vec!["BrokerAuthorization".into()],
+            "api",
+        )
+        .unwrap();
+        assert_eq!(r.listeners[0].spec.ports[0].port, Some(18883));
+        assert_eq!(r.services[0].spec.addresses, ["10.0.0.1"]);
+        assert!(r.authentications.is_empty() && r.ignored.is_empty());
+        assert_eq!(r.unread, ["BrokerAuthorization"]);
+        assert!(matches!(
+            parse_lists(&[br#"{"kind":"Status"}"#], vec![], "api"),
+            Err(ParseError::NoKind { .. })
+        ));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod findings;
 pub mod fuzzing;
 pub mod jwt;
 pub mod k8s;
+pub mod k8s_api;
 pub mod limits;
 pub mod observations;
 pub mod pipeline;

@@ -151,7 +151,7 @@ impl Chain {
         ctx.progress =
             crate::progress::stage_started(stage, ctx.peer_label(stage), ctx.config.timeout);
         let output = match stage {
-            Stage::K8s => stages::k8s::run(ctx),
+            Stage::K8s => stages::k8s::run(ctx).await,
             Stage::Dns => stages::dns::run(ctx).await,
             Stage::Tcp => stages::tcp::run(ctx).await,
             Stage::Proxy => stages::proxy::run(ctx).await,

@@ -9,14 +9,18 @@
 //! the ports are the fixtures' 18883 and 8883) with a certificate from a test CA. It knows no
 //! K8S-SAT, so a client that authenticates with a token is refused there (CONNACK 0x8C): what
 //! these tests check is that the doctor says, before connecting, what the resources predict.
+//!
+//! `--k8s-api` fetches the same resources from a scripted API server (tests/common/apiserver.rs),
+//! which stands in for the real one: see the section at the end.
 
 mod common;
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use common::apiserver::{ApiServer, Script, fixture_items};
 use common::jwt::{RsaKey, kubernetes};
 use common::pki::{Ca, Leaf, Pair, dns, write};
 use common::{Mosquitto, ReportExt, StageExt, doctor_command, evidence, run_with};
@@ -694,6 +698,421 @@ fn bad_resources_are_a_usage_error_that_names_the_problem() {
     assert!(
         run.stderr
             .contains("--k8s-resources /nonexistent/resources.json: cannot be read"),
+        "{}",
+        run.stderr
+    );
+}
+
+// `--k8s-api`: the same checks on resources fetched from the API server. The API server is the
+// scripted one of tests/common/apiserver.rs (no real one can be installed here), which reproduces
+// the Kubernetes API conventions the doctor relies on: the list paths, the Bearer token, list
+// bodies whose items carry no kind, Status bodies for 401/403/404
+// (https://kubernetes.io/docs/reference/using-api/api-concepts/). It serves the fixtures' items
+// split into the five lists.
+
+/// The pod's default ServiceAccount token (audience: the API server), as the kubelet mounts it.
+fn api_token() -> String {
+    kubernetes(
+        "factory",
+        "sensor",
+        &["https://kubernetes.default.svc.cluster.local"],
+        -60,
+        3600,
+    )
+    .rs256(&RsaKey::generate())
+}
+
+fn api_server(
+    fixture: &str,
+    ip: Ipv4Addr,
+    token: &str,
+    statuses: &[(&'static str, u16)],
+) -> ApiServer {
+    let text = fs::read_to_string(Path::new("fixtures/k8s").join(fixture))
+        .unwrap()
+        .replace(CLUSTER_IP, &ip.to_string());
+    ApiServer::start(Script {
+        token: token.to_string(),
+        items: fixture_items(&text),
+        statuses: statuses.iter().copied().collect(),
+        silent: false,
+    })
+}
+
+const API_PATHS: [&str; 5] = [
+    "/apis/mqttbroker.iot.azure.com/v1/namespaces/azure-iot-operations/brokers",
+    "/apis/mqttbroker.iot.azure.com/v1/namespaces/azure-iot-operations/brokerlisteners",
+    "/apis/mqttbroker.iot.azure.com/v1/namespaces/azure-iot-operations/brokerauthentications",
+    "/apis/mqttbroker.iot.azure.com/v1/namespaces/azure-iot-operations/brokerauthorizations",
+    "/api/v1/namespaces/azure-iot-operations/services",
+];
+
+impl Pod {
+    /// Mounts the ServiceAccount's token and the API server's CA where the kubelet puts them.
+    fn mount_service_account(&self, token: &str, ca_pem: &str) {
+        let dir = self
+            .dir
+            .path()
+            .join("var/run/secrets/kubernetes.io/serviceaccount");
+        fs::write(dir.join("token"), token).unwrap();
+        fs::write(dir.join("ca.crt"), ca_pem).unwrap();
+    }
+
+    /// `doctor ARGS --k8s-api` inside the pod, with the API server's address in
+    /// KUBERNETES_SERVICE_HOST and _PORT as the kubelet sets them.
+    fn api_run(&self, server: SocketAddr, args: &[&str]) -> common::Run {
+        let mut command = self.command();
+        command
+            .env("KUBERNETES_SERVICE_HOST", server.ip().to_string())
+            .env("KUBERNETES_SERVICE_PORT", server.port().to_string());
+        let mut all = vec!["doctor"];
+        all.extend_from_slice(args);
+        all.push("--k8s-api");
+        run_with(command, &all)
+    }
+
+    fn api_doctor(&self, server: SocketAddr, args: &[&str]) -> (Report, i32) {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--format", "json"]);
+        let run = self.api_run(server, &all);
+        (run.report(), run.code)
+    }
+}
+
+fn assert_token_hidden(run: &common::Run, token: &str) {
+    let signature = token.rsplit('.').next().unwrap();
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(!text.contains(token), "the token is in {name}");
+        assert!(
+            !text.contains(signature),
+            "the token's signature is in {name}"
+        );
+    }
+}
+
+#[test]
+fn k8s_api_an_audience_the_broker_authentication_does_not_accept() {
+    let ip = loopback(31);
+    let ca = Ca::new("azure-iot-operations-aio-ca");
+    let (_broker, _files) = tls_broker(&ca, ip, 18883, "");
+    let pod = Pod::new("aio-default.json", ip, "my-app", &ca.pem);
+    let token = api_token();
+    let api = api_server("aio-default.json", ip, &token, &[]);
+    pod.mount_service_account(&token, &api.ca_pem);
+    let target = format!("mqtts://{ip}:18883");
+    let sat = pod.sat_args();
+    let mut args = vec![target.as_str()];
+    args.extend(strs(&sat));
+    let (report, code) = pod.api_doctor(api.addr, &args);
+    assert_eq!(code, 1);
+    assert_root_cause(&report, "k8s.audience_rejected");
+    let finding = report.finding("k8s.audience_rejected");
+    assert!(
+        finding.detail.contains(
+            "This token will be refused: audience `my-app` is not in BrokerAuthentication \
+             `default`'s audiences [aio-internal]"
+        ),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(
+        evidence(finding, "field"),
+        "BrokerAuthentication default: spec.authenticationMethods[0].serviceAccountTokenSettings.audiences"
+    );
+    assert_eq!(report.stage_status("tcp"), "pass");
+    // The five lists, once each, each with the pod's token.
+    assert_eq!(api.paths(), API_PATHS);
+    for seen in api.seen() {
+        assert_eq!(
+            seen.authorization.as_deref(),
+            Some(format!("Bearer {token}").as_str())
+        );
+    }
+    // The text report, verbose, holds the token no more than the JSON one.
+    let run = pod.api_run(api.addr, &[&args[..], &["-v"]].concat());
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("k8s.audience_rejected"),
+        "{}",
+        run.stdout
+    );
+    assert_token_hidden(&run, &token);
+    // Two targets in one run share one fetch: five more requests, not ten.
+    let other = format!("mqtts://{ip}:18884");
+    let run = pod.api_run(
+        api.addr,
+        &[&args[..], &[other.as_str(), "--format", "json"]].concat(),
+    );
+    assert_eq!(run.multi_report().reports.len(), 2);
+    assert_eq!(api.paths().len(), 15);
+}
+
+#[test]
+fn k8s_api_forbidden_authorizations_leave_the_other_checks_running() {
+    let ip = loopback(32);
+    let ca = Ca::new("azure-iot-operations-aio-ca");
+    let (_broker, _files) = tls_broker(&ca, ip, 18883, "");
+    let pod = Pod::new("aio-authz.yaml", ip, "my-app", &ca.pem);
+    let token = api_token();
+    let api = api_server(
+        "aio-authz.yaml",
+        ip,
+        &token,
+        &[("brokerauthorizations", 403)],
+    );
+    pod.mount_service_account(&token, &api.ca_pem);
+    let target = format!("mqtts://{ip}:18883");
+    let sat = pod.sat_args();
+    let mut args = vec![target.as_str(), "--client-id", "sensor-1"];
+    args.extend(strs(&sat));
+    let (report, code) = pod.api_doctor(api.addr, &args);
+    assert_eq!(code, 1);
+    // The authentication check ran on what could be read.
+    assert_root_cause(&report, "k8s.audience_rejected");
+    let finding = report.finding("k8s.api_forbidden");
+    assert_eq!(finding.status.as_str(), "warn");
+    assert!(
+        finding.detail.contains(
+            "The pod's ServiceAccount factory/sensor may not list \
+             brokerauthorizations.mqttbroker.iot.azure.com in namespace azure-iot-operations \
+             (403 Forbidden), so whether the client may connect, publish and subscribe could not \
+             be checked"
+        ),
+        "{}",
+        finding.detail
+    );
+    assert!(
+        evidence(finding, "message").contains("cannot list resource \"brokerauthorizations\""),
+        "{}",
+        evidence(finding, "message")
+    );
+    let fix = finding.fix.as_deref().unwrap();
+    for line in [
+        "kind: Role",
+        "  namespace: azure-iot-operations",
+        "- apiGroups: [\"mqttbroker.iot.azure.com\"]",
+        "  resources: [\"brokers\", \"brokerlisteners\", \"brokerauthentications\", \"brokerauthorizations\"]",
+        "  verbs: [\"get\", \"list\"]",
+        "  resources: [\"services\"]",
+        "kind: RoleBinding",
+        "- kind: ServiceAccount",
+        "  name: sensor",
+        "  namespace: factory",
+    ] {
+        assert!(fix.contains(line), "{line:?} not in {fix}");
+    }
+    // The missing list is not taken for an empty one: no dangling reference, no denial.
+    assert!(
+        !report.ids().contains(&"k8s.dangling_ref"),
+        "{:?}",
+        report.ids()
+    );
+    assert!(
+        !report.ids().contains(&"k8s.connect_denied"),
+        "{:?}",
+        report.ids()
+    );
+    assert_eq!(api.paths(), API_PATHS);
+    let run = pod.api_run(api.addr, &args);
+    assert_token_hidden(&run, &token);
+}
+
+#[test]
+fn k8s_api_a_refused_token_is_named_and_the_connection_still_checked() {
+    let ip = loopback(33);
+    let broker = Mosquitto::start_at(ip, 1883, "");
+    let pod = Pod::new("aio-default.json", ip, "aio-internal", "");
+    let token = api_token();
+    // The API server knows another token: this one is refused with 401.
+    let api = api_server("aio-default.json", ip, "another-token", &[]);
+    pod.mount_service_account(&token, &api.ca_pem);
+    let target = format!("mqtt://{ip}:{}", broker.port);
+    let (report, code) = pod.api_doctor(api.addr, &[&target]);
+    // A warning: the cross-check could not run, the broker answered.
+    assert_eq!(code, 0, "{}", report.verdict.summary);
+    let finding = report.finding("k8s.api_unauthorized");
+    assert!(
+        finding.detail.contains(&format!(
+            "the API server at https://127.0.0.1:{} refused the ServiceAccount token (401 \
+             Unauthorized)",
+            api.addr.port()
+        )),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(report.stage_status("k8s"), "warn");
+    assert_eq!(report.stage_status("mqtt"), "pass");
+    // Nothing more is asked once the token is refused.
+    assert_eq!(api.paths(), &API_PATHS[..1]);
+    let run = pod.api_run(api.addr, &[&target, "-v"]);
+    assert!(
+        run.stdout.contains("k8s.api_unauthorized"),
+        "{}",
+        run.stdout
+    );
+    assert_token_hidden(&run, &token);
+    let (report, code) = pod.api_doctor(api.addr, &[&target, "--strict"]);
+    assert_eq!(code, 1, "{}", report.verdict.summary);
+}
+
+#[test]
+fn k8s_api_without_aio_in_the_cluster_or_the_namespace() {
+    let ip = loopback(34);
+    let broker = Mosquitto::start_at(ip, 1883, "");
+    let pod = Pod::new("aio-default.json", ip, "aio-internal", "");
+    let token = api_token();
+    let api = api_server(
+        "aio-default.json",
+        ip,
+        &token,
+        &[
+            ("brokers", 404),
+            ("brokerlisteners", 404),
+            ("brokerauthentications", 404),
+            ("brokerauthorizations", 404),
+        ],
+    );
+    pod.mount_service_account(&token, &api.ca_pem);
+    let target = format!("mqtt://{ip}:{}", broker.port);
+    let (report, code) = pod.api_doctor(api.addr, &[&target]);
+    assert_eq!(code, 0, "{}", report.verdict.summary);
+    let finding = report.finding("k8s.aio_not_found");
+    assert!(
+        finding
+            .detail
+            .contains("Azure IoT Operations' resources are not in this cluster: the API server at")
+            && finding
+                .detail
+                .contains("has no mqttbroker.iot.azure.com/v1 brokers (404 Not Found)"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(evidence(finding, "path"), API_PATHS[0]);
+    // The group is missing: its other kinds, and the Services, are not asked for.
+    assert_eq!(api.paths(), &API_PATHS[..1]);
+    assert_eq!(
+        report
+            .ids()
+            .iter()
+            .filter(|id| id.starts_with("k8s."))
+            .count(),
+        1
+    );
+
+    // AIO is there, but in another namespace than the one given.
+    let api = api_server("aio-default.json", ip, &token, &[]);
+    pod.mount_service_account(&token, &api.ca_pem);
+    let (report, _) = pod.api_doctor(api.addr, &[&target, "--k8s-namespace", "factory"]);
+    let finding = report.finding("k8s.aio_not_found");
+    assert!(
+        finding
+            .detail
+            .contains("Namespace factory holds no BrokerListener"),
+        "{}",
+        finding.detail
+    );
+    assert!(
+        finding
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("--k8s-namespace NS")
+    );
+    assert_eq!(
+        api.paths()[1],
+        "/apis/mqttbroker.iot.azure.com/v1/namespaces/factory/brokerlisteners"
+    );
+}
+
+#[test]
+fn k8s_api_a_server_that_never_answers_or_another_ca() {
+    use common::hostile::SLACK;
+    let pod = Pod::new("aio-default.json", loopback(35), "aio-internal", "");
+    let token = api_token();
+    let silent = ApiServer::start(Script {
+        token: token.clone(),
+        items: Vec::new(),
+        statuses: Default::default(),
+        silent: true,
+    });
+    pod.mount_service_account(&token, &silent.ca_pem);
+    let target = format!("mqtt://127.0.0.1:{}", common::closed_port());
+    let deadline = std::time::Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let (report, _) = pod.api_doctor(
+        silent.addr,
+        &[&target, "--timeout", "1s", "--deadline", "3s"],
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed < deadline + SLACK, "took {elapsed:?}");
+    let finding = report.finding("k8s.api_unavailable");
+    assert!(
+        finding
+            .detail
+            .contains("did not finish the TLS handshake within 1s"),
+        "{}",
+        finding.detail
+    );
+
+    // The API server's certificate from a CA the pod does not hold.
+    let api = api_server("aio-default.json", loopback(35), &token, &[]);
+    pod.mount_service_account(&token, &Ca::new("another cluster").pem);
+    let (report, _) = pod.api_doctor(api.addr, &[&target, "--timeout", "2s"]);
+    let finding = report.finding("k8s.api_unavailable");
+    assert!(
+        finding
+            .detail
+            .contains("the TLS handshake with the API server at")
+            && finding.detail.contains("its certificate is not valid"),
+        "{}",
+        finding.detail
+    );
+    assert!(api.paths().is_empty());
+}
+
+#[test]
+fn k8s_api_outside_a_pod_is_a_usage_error() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mqtt-doctor.toml");
+    fs::write(&config, "[profiles.aio]\nk8s-api = true\n").unwrap();
+    let config = config.display().to_string();
+    for (env, args) in [
+        (None, vec!["doctor", "--k8s-api"]),
+        (Some(("MQTT_DOCTOR_K8S_API", "true")), vec!["doctor"]),
+        (
+            None,
+            vec!["doctor", "--config", &config, "--profile", "aio"],
+        ),
+    ] {
+        let mut command = doctor_command();
+        command.env("MQTT_DOCTOR_ROOT", root.path());
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let run = run_with(command, &args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--k8s-api works only in a pod")
+                && run.stderr.contains("--k8s-resources -"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let pod = Pod::new("aio-default.json", loopback(36), "aio-internal", "");
+    let run = run_with(
+        pod.command(),
+        &["doctor", "--k8s-api", "--k8s-resources", "x.json"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("pass one of them"), "{}", run.stderr);
+    let run = run_with(
+        pod.command(),
+        &["doctor", "--k8s-api", "--k8s-namespace", "../x"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("is not a Kubernetes namespace name"),
         "{}",
         run.stderr
     );

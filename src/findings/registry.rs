@@ -63,6 +63,16 @@ registry! {
     K8S_TOPIC_DENIED = "k8s.topic_denied", K8s, Fail, "Topic not allowed";
     /// The client's settings match the listener, authentication and authorization.
     K8S_CONSISTENT = "k8s.consistent", K8s, Pass, "Settings match the cluster's resources";
+    /// `--k8s-api`: the API server could not be asked (no token or CA, no connection, TLS, a
+    /// timeout, an unexpected answer).
+    K8S_API_UNAVAILABLE = "k8s.api_unavailable", K8s, Warn, "API server could not be asked";
+    /// `--k8s-api`: the API server refused the pod's ServiceAccount token (401).
+    K8S_API_UNAUTHORIZED = "k8s.api_unauthorized", K8s, Warn, "API server refused the token";
+    /// `--k8s-api`: the ServiceAccount may not list some of the resources (403).
+    K8S_API_FORBIDDEN = "k8s.api_forbidden", K8s, Warn, "ServiceAccount may not read the resources";
+    /// `--k8s-api`: AIO's resource types are not served (404), or the namespace has no
+    /// BrokerListener.
+    K8S_AIO_NOT_FOUND = "k8s.aio_not_found", K8s, Warn, "Azure IoT Operations' resources not found";
     /// The name resolved to at least one address.
     DNS_RESOLVED = "dns.resolved", Dns, Pass, "Name resolved";
     /// The name only resolves with a search domain appended.

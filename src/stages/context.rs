@@ -154,6 +154,11 @@ impl Context<'_> {
         self.dialer.reconnect(self.config, peer).await
     }
 
+    /// When the run ends, on tokio's clock.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// What is left of the run's deadline.
     pub fn time_left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

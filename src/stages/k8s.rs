@@ -15,18 +15,21 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::config::{CredentialSource, DoctorConfig};
+use crate::config::{CredentialSource, DoctorConfig, K8sInput};
 use crate::files::read_capped;
 use crate::findings::Finding;
 use crate::findings::Status;
 use crate::findings::registry::{
+    K8S_AIO_NOT_FOUND, K8S_API_FORBIDDEN, K8S_API_UNAUTHORIZED, K8S_API_UNAVAILABLE,
     K8S_AUDIENCE_REJECTED, K8S_AUTH_METHOD_MISMATCH, K8S_CONNECT_DENIED, K8S_CONSISTENT,
     K8S_DANGLING_REF, K8S_LISTENER_UNKNOWN, K8S_PORT_MISMATCH, K8S_SERVICE_MISMATCH,
     K8S_TLS_MISMATCH, K8S_TLS_TRUST, K8S_TOPIC_DENIED,
 };
 use crate::k8s::{
-    AuthenticationSpec, AuthorizationSpec, ListenerPort, ListenerSpec, Named, Resources, Rule,
+    AuthenticationSpec, AuthorizationSpec, GROUP, ListenerPort, ListenerSpec, Named, ParseError,
+    Resources, Rule,
 };
+use crate::k8s_api::{AIO_VERSION, ApiError, ApiSettings, Kind, ListError, Lists};
 use crate::stages::context::{Context, StageOutput};
 use crate::target::Host;
 
@@ -39,14 +42,295 @@ const MAX_TOKEN_FILE: u64 = 64 * 1024;
 /// At most this many names are listed in a finding (listeners, ports, rules).
 const MAX_LISTED: usize = 20;
 
-pub(crate) fn run(ctx: &mut Context<'_>) -> StageOutput {
+pub(crate) async fn run(ctx: &mut Context<'_>) -> StageOutput {
     match &ctx.config.k8s {
-        Some(resources) => {
+        Some(K8sInput::Resources(resources)) => {
             let (summary, findings) = check(ctx.config, resources);
             StageOutput::done(summary, findings)
         }
-        None => StageOutput::not_applicable("no --k8s-resources given"),
+        Some(K8sInput::Api(api)) => {
+            let lists = api.lists(ctx.config.timeout, ctx.deadline()).await;
+            let (summary, findings) = from_api(ctx.config, &api.settings, &lists);
+            StageOutput::done(summary, findings)
+        }
+        None => StageOutput::not_applicable("no --k8s-resources or --k8s-api given"),
     }
+}
+
+/// The checks on what `--k8s-api` fetched, and a finding for what it could not.
+fn from_api(
+    config: &DoctorConfig,
+    settings: &ApiSettings,
+    lists: &Result<Lists, ApiError>,
+) -> (String, Vec<Finding>) {
+    let endpoint = settings.endpoint();
+    let lists = match lists {
+        Ok(lists) => lists,
+        Err(error) => {
+            let finding = match error {
+                ApiError::Unauthorized { message, .. } => Finding::new(
+                    &K8S_API_UNAUTHORIZED,
+                    format!(
+                        "{error}: the token is expired, or its ServiceAccount no longer exists. \
+                         Nothing was compared with the cluster's resources."
+                    ),
+                )
+                .with_evidence("endpoint", endpoint.clone())
+                .with_evidence("message", message.clone())
+                .with_fix(
+                    "Restart the pod for a fresh token, and check that its ServiceAccount exists \
+                     (`kubectl get serviceaccount -n NAMESPACE`); or give the resources with \
+                     --k8s-resources from a machine with kubectl.",
+                ),
+                _ => Finding::new(
+                    &K8S_API_UNAVAILABLE,
+                    format!(
+                        "The cluster's resources could not be fetched: {error}. Nothing was \
+                         compared with them."
+                    ),
+                )
+                .with_evidence("endpoint", endpoint.clone())
+                .with_evidence("namespace", settings.namespace.clone())
+                .with_evidence("problem", error.to_string())
+                .with_fix(unavailable_fix(error)),
+            };
+            return (finding.def.title.to_string(), vec![finding]);
+        }
+    };
+    let mut findings = Vec::new();
+    let forbidden: Vec<Kind> = lists
+        .failed
+        .iter()
+        .filter(|(_, e)| matches!(e, ListError::Forbidden { .. }))
+        .map(|(k, _)| *k)
+        .collect();
+    let not_found = lists
+        .failed
+        .iter()
+        .find(|(k, e)| k.group() == GROUP && matches!(e, ListError::NotFound { .. }));
+    if let Some((kind, _)) = not_found {
+        findings.push(
+            Finding::new(
+                &K8S_AIO_NOT_FOUND,
+                format!(
+                    "Azure IoT Operations' resources are not in this cluster: the API server at \
+                     {endpoint} has no {}/{AIO_VERSION} {} (404 Not Found), so AIO's CRDs are \
+                     not installed. Nothing was compared.",
+                    kind.group(),
+                    kind.resource()
+                ),
+            )
+            .with_evidence("endpoint", endpoint.clone())
+            .with_evidence("namespace", lists.namespace.clone())
+            .with_evidence("path", kind.path(&lists.namespace))
+            .with_fix(
+                "If the broker runs in another cluster, run the doctor there, or give its \
+                 resources with --k8s-resources (`kubectl get brokers,brokerlisteners,\
+                 brokerauthentications,brokerauthorizations,services -A -o json` against that \
+                 cluster).",
+            ),
+        );
+    }
+    if !forbidden.is_empty() {
+        findings.push(forbidden_finding(settings, lists, &forbidden));
+    }
+    for (kind, error) in &lists.failed {
+        if matches!(
+            error,
+            ListError::Status { .. } | ListError::TooLarge | ListError::NotFound { .. }
+        ) && !(kind.group() == GROUP && matches!(error, ListError::NotFound { .. }))
+        {
+            findings.push(
+                Finding::new(
+                    &K8S_API_UNAVAILABLE,
+                    format!(
+                        "The API server at {endpoint} did not give the {} of namespace {}: \
+                         {error}.",
+                        kind.qualified(),
+                        lists.namespace
+                    ),
+                )
+                .with_evidence("endpoint", endpoint.clone())
+                .with_evidence("namespace", lists.namespace.clone())
+                .with_evidence("resource", kind.qualified())
+                .with_evidence("problem", error.to_string())
+                .with_fix(
+                    "Run again; if it persists, give the resources with --k8s-resources from a \
+                     machine with kubectl.",
+                ),
+            );
+        }
+    }
+    let resources = match &lists.resources {
+        None => {
+            let summary = findings
+                .first()
+                .map(|f| f.def.title.to_string())
+                .unwrap_or_else(|| "no BrokerListener could be read".into());
+            return (summary, findings);
+        }
+        Some(Err(ParseError::NoListener { found })) => {
+            findings.push(
+                Finding::new(
+                    &K8S_AIO_NOT_FOUND,
+                    format!(
+                        "Namespace {} holds no BrokerListener ({found}): Azure IoT Operations' \
+                         broker runs in another namespace, or not in this cluster. Nothing was \
+                         compared.",
+                        lists.namespace
+                    ),
+                )
+                .with_evidence("endpoint", endpoint.clone())
+                .with_evidence("namespace", lists.namespace.clone())
+                .with_evidence("path", Kind::BrokerListener.path(&lists.namespace))
+                .with_fix(
+                    "Give the broker's namespace with --k8s-namespace NS (`kubectl get \
+                     brokerlisteners -A` lists them).",
+                ),
+            );
+            return (findings[findings.len() - 1].def.title.to_string(), findings);
+        }
+        Some(Err(error)) => {
+            findings.push(
+                Finding::new(
+                    &K8S_API_UNAVAILABLE,
+                    format!(
+                        "The API server's answers could not be read as AIO's resources: {error}. \
+                         Nothing was compared."
+                    ),
+                )
+                .with_evidence("endpoint", endpoint.clone())
+                .with_evidence("namespace", lists.namespace.clone())
+                .with_evidence("problem", error.to_string())
+                .with_fix(
+                    "Check the AIO version (the doctor reads mqttbroker.iot.azure.com/v1), or \
+                     give the resources with --k8s-resources.",
+                ),
+            );
+            return (findings[findings.len() - 1].def.title.to_string(), findings);
+        }
+        Some(Ok(resources)) => resources,
+    };
+    let (summary, checked) = check(config, resources);
+    findings.extend(checked);
+    (summary, findings)
+}
+
+/// What to do when the API server could not be asked at all.
+fn unavailable_fix(error: &ApiError) -> String {
+    let kubectl = "Or give the resources from a machine with kubectl: `kubectl get \
+                   brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services \
+                   -A -o json | mqtt-doctor doctor --k8s-resources - ...`.";
+    let first = match error {
+        ApiError::Token { .. } | ApiError::Ca { .. } => {
+            "Mount the pod's ServiceAccount token (`automountServiceAccountToken: true`, the \
+             default), or point MQTT_DOCTOR_ROOT at a copy of the pod's filesystem that has it."
+        }
+        ApiError::Connect { .. } | ApiError::Timeout { .. } => {
+            "Allow the pod to reach the API server (a NetworkPolicy may block egress to it; \
+             `kubectl get endpoints kubernetes -n default` gives its addresses)."
+        }
+        ApiError::Tls { .. } => {
+            "The API server's certificate must chain to the pod's ca.crt and name the host the \
+             doctor was given (KUBERNETES_SERVICE_HOST); a proxy or a wrong host in between \
+             breaks that."
+        }
+        ApiError::Http { .. } | ApiError::Unauthorized { .. } => "Run again.",
+    };
+    format!("{first} {kubectl}")
+}
+
+/// 403 on some lists: which checks that leaves out, and the Role and RoleBinding that fix it.
+fn forbidden_finding(settings: &ApiSettings, lists: &Lists, forbidden: &[Kind]) -> Finding {
+    let ns = &lists.namespace;
+    let refused: Vec<String> = forbidden
+        .iter()
+        .map(|k| format!("list {} in namespace {ns}", k.qualified()))
+        .collect();
+    let not_checked: Vec<&str> = forbidden
+        .iter()
+        .filter_map(|k| match k {
+            Kind::BrokerListener => Some("everything (no listener to compare with)"),
+            Kind::BrokerAuthentication => Some("the token's audience and authentication method"),
+            Kind::BrokerAuthorization => {
+                Some("whether the client may connect, publish and subscribe")
+            }
+            Kind::Service => Some("which listener an address reaches"),
+            Kind::Broker => None,
+        })
+        .collect();
+    let message = lists.failed.iter().find_map(|(_, e)| match e {
+        ListError::Forbidden { message } if !message.is_empty() => Some(message.clone()),
+        _ => None,
+    });
+    let (sa_ns, sa_name) = &settings.service_account;
+    let sa_ns = sa_ns.as_deref().unwrap_or("POD-NAMESPACE");
+    let sa_name = sa_name.as_deref().unwrap_or("SERVICE-ACCOUNT");
+    let yaml = rbac_yaml(ns, sa_ns, sa_name);
+    let indented: String = yaml.lines().map(|l| format!("  {l}\n")).collect();
+    Finding::new(
+        &K8S_API_FORBIDDEN,
+        format!(
+            "The pod's ServiceAccount {sa_ns}/{sa_name} may not {} (403 Forbidden), so {} could \
+             not be checked; the checks the other resources allow still ran.",
+            refused.join(", "),
+            if not_checked.is_empty() {
+                "nothing the doctor compares".to_string()
+            } else {
+                not_checked.join("; ")
+            }
+        ),
+    )
+    .with_evidence("forbidden", refused)
+    .with_evidence("not_checked", not_checked)
+    .with_evidence("message", message)
+    .with_fix(format!(
+        "Give it get and list on AIO's resources and Services in namespace {ns} with this Role \
+         and RoleBinding (`kubectl apply -f rbac.yaml`):\n{indented}"
+    ))
+}
+
+/// The Role (get and list on the five kinds in `namespace`) and the RoleBinding to the pod's
+/// ServiceAccount that `--k8s-api` needs.
+pub(crate) fn rbac_yaml(namespace: &str, sa_namespace: &str, sa_name: &str) -> String {
+    let aio: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|k| k.group() == GROUP)
+        .map(|k| k.resource())
+        .collect();
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: mqtt-doctor
+  namespace: {namespace}
+rules:
+- apiGroups: [\"{GROUP}\"]
+  resources: [{}]
+  verbs: [\"get\", \"list\"]
+- apiGroups: [\"\"]
+  resources: [\"services\"]
+  verbs: [\"get\", \"list\"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: mqtt-doctor
+  namespace: {namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: mqtt-doctor
+subjects:
+- kind: ServiceAccount
+  name: {sa_name}
+  namespace: {sa_namespace}
+",
+        aio.iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// What the client presents, as far as the resources can judge it.
@@ -683,6 +967,13 @@ fn authentication(
         return Authn::None;
     };
     let Some(authn) = resources.authentication(&listener.namespace, reference) else {
+        if resources.unread.iter().any(|k| k == "BrokerAuthentication") {
+            checked.push(format!(
+                "BrokerAuthentication {reference} not compared: the BrokerAuthentications could \
+                 not be read"
+            ));
+            return Authn::Some;
+        }
         dangling(
             findings,
             "BrokerAuthentication",
@@ -1006,6 +1297,13 @@ fn authorization(
         return;
     }
     let Some(authz) = resources.authorization(&listener.namespace, reference) else {
+        if resources.unread.iter().any(|k| k == "BrokerAuthorization") {
+            checked.push(format!(
+                "BrokerAuthorization {reference} not compared: the BrokerAuthorizations could \
+                 not be read"
+            ));
+            return;
+        }
         dangling(
             findings,
             "BrokerAuthorization",

@@ -2,6 +2,7 @@
 //! misbehaving TCP peers, all on loopback. Nothing here talks to any other address.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod brokers;
 pub mod dns;
 pub mod hostile;
