@@ -41,7 +41,7 @@ pub(super) fn paint(status: Status, text: &str) -> ColoredString {
     }
 }
 
-fn glyph(status: Status) -> &'static str {
+pub(super) fn glyph(status: Status) -> &'static str {
     match status {
         Status::Pass => "✓",
         Status::Info => "i",

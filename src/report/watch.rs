@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::VerdictReport;
-use super::text::paint;
+use super::text::{glyph, paint};
 use crate::findings::Status;
 
 /// One run of the watch: every target's verdict and each node's times.
@@ -319,16 +319,6 @@ pub fn render_run_text(run: &WatchRun, verbose: bool) -> String {
         }
     }
     out
-}
-
-fn glyph(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "✓",
-        Status::Info => "i",
-        Status::Skip => "-",
-        Status::Warn => "!",
-        Status::Fail => "✗",
-    }
 }
 
 /// The summary for a terminal: counts, each target's success ratio and its nodes', latency

@@ -974,24 +974,17 @@ fn authentication(
             ));
             return Authn::Some;
         }
-        dangling(
-            findings,
-            "BrokerAuthentication",
+        let existing = resources
+            .authentications
+            .iter()
+            .map(|a| (&a.namespace, &a.name));
+        findings.push(dangling(
+            matched,
+            at,
+            ("BrokerAuthentication", "authenticationRef"),
             reference,
-            &listener.namespace,
-            &format!("{at}.authenticationRef"),
-            resources
-                .authentications
-                .iter()
-                .filter(|a| a.namespace == listener.namespace)
-                .map(|a| a.name.clone())
-                .collect(),
-            &format!(
-                "kubectl patch brokerlistener {} -n {} --type json -p \
-                 '[{{\"op\":\"replace\",\"path\":\"/spec/ports/{}/authenticationRef\",\"value\":\"NAME\"}}]'",
-                listener.name, listener.namespace, matched.index
-            ),
-        );
+            existing,
+        ));
         return Authn::Some;
     };
     sat_or_x509(authn, client, findings, checked);
@@ -1180,37 +1173,48 @@ fn sat_or_x509(
     ));
 }
 
-fn dangling(
-    findings: &mut Vec<Finding>,
-    kind: &str,
+/// A port's `ref_field` (at `at`) names a `kind` that is not among `existing` (namespace and
+/// name of every resource of that kind): the finding, with the patch that points the port at
+/// another.
+fn dangling<'a>(
+    matched: &Matched<'_>,
+    at: &str,
+    (kind, ref_field): (&str, &str),
     reference: &str,
-    namespace: &str,
-    field: &str,
-    existing: Vec<String>,
-    patch: &str,
-) {
-    let existing: Vec<String> = existing.into_iter().take(MAX_LISTED).collect();
-    findings.push(
-        Finding::new(
-            &K8S_DANGLING_REF,
-            format!(
-                "{field} names {kind} `{reference}`, which does not exist in namespace \
-                 {namespace} (there: {}). The broker refuses clients on this port.",
-                if existing.is_empty() {
-                    "none".to_string()
-                } else {
-                    existing.join(", ")
-                }
-            ),
-        )
-        .with_evidence("field", field.to_string())
-        .with_evidence("missing", format!("{kind} {namespace}/{reference}"))
-        .with_evidence("existing", existing)
-        .with_fix(format!(
-            "Create {kind} {reference} in namespace {namespace}, or point the port at one that \
-             exists: `{patch}`."
-        )),
+    existing: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Finding {
+    let listener = matched.listener;
+    let namespace = &listener.namespace;
+    let field = format!("{at}.{ref_field}");
+    let patch = format!(
+        "kubectl patch brokerlistener {} -n {namespace} --type json -p \
+         '[{{\"op\":\"replace\",\"path\":\"/spec/ports/{}/{ref_field}\",\"value\":\"NAME\"}}]'",
+        listener.name, matched.index
     );
+    let existing: Vec<String> = existing
+        .filter(|(ns, _)| *ns == namespace)
+        .map(|(_, name)| name.clone())
+        .take(MAX_LISTED)
+        .collect();
+    Finding::new(
+        &K8S_DANGLING_REF,
+        format!(
+            "{field} names {kind} `{reference}`, which does not exist in namespace \
+                 {namespace} (there: {}). The broker refuses clients on this port.",
+            if existing.is_empty() {
+                "none".to_string()
+            } else {
+                existing.join(", ")
+            }
+        ),
+    )
+    .with_evidence("field", field)
+    .with_evidence("missing", format!("{kind} {namespace}/{reference}"))
+    .with_evidence("existing", existing)
+    .with_fix(format!(
+        "Create {kind} {reference} in namespace {namespace}, or point the port at one that \
+             exists: `{patch}`."
+    ))
 }
 
 /// Whether a rule's principals take this client.
@@ -1304,24 +1308,17 @@ fn authorization(
             ));
             return;
         }
-        dangling(
-            findings,
-            "BrokerAuthorization",
+        let existing = resources
+            .authorizations
+            .iter()
+            .map(|a| (&a.namespace, &a.name));
+        findings.push(dangling(
+            matched,
+            at,
+            ("BrokerAuthorization", "authorizationRef"),
             reference,
-            &listener.namespace,
-            &format!("{at}.authorizationRef"),
-            resources
-                .authorizations
-                .iter()
-                .filter(|a| a.namespace == listener.namespace)
-                .map(|a| a.name.clone())
-                .collect(),
-            &format!(
-                "kubectl patch brokerlistener {} -n {} --type json -p \
-                 '[{{\"op\":\"replace\",\"path\":\"/spec/ports/{}/authorizationRef\",\"value\":\"NAME\"}}]'",
-                listener.name, listener.namespace, matched.index
-            ),
-        );
+            existing,
+        ));
         return;
     };
     let who = who(client);
