@@ -977,7 +977,10 @@ fn serve_config(layers: &[config_file::Layer], target: &str) -> Result<DoctorCon
         let line = rendered.lines().next().unwrap_or_default();
         line.strip_prefix("error: ").unwrap_or(line).to_string()
     };
-    let matches = command.try_get_matches_from([target]).map_err(first_line)?;
+    // After `--`, the target is only ever the target, whatever it starts with.
+    let matches = command
+        .try_get_matches_from(["--", target])
+        .map_err(first_line)?;
     let args = DoctorArgs::from_arg_matches(&matches).map_err(first_line)?;
     let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let env = Environment {

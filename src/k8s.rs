@@ -10,9 +10,11 @@
 //! wrong, never a panic. This module reads no files and knows nothing of the run: the CLI reads
 //! the bytes, the stage does the comparing.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::DeserializeSeed as _;
 use serde_json::Value;
 
 /// The most bytes read: a cluster with hundreds of listeners and Services prints far less.
@@ -52,6 +54,11 @@ pub enum ParseError {
     },
     #[error("it holds more than {MAX_RESOURCES} resources")]
     TooMany,
+    #[error(
+        "it holds more than {MAX_NODES} values (YAML aliases count each time they are used); \
+         give `kubectl get ... -o json`"
+    )]
+    TooLarge,
     #[error(
         "it holds no BrokerListener ({found}); give the output of `kubectl get \
          brokers,brokerlisteners,brokerauthentications,brokerauthorizations,services -A -o json`"
@@ -260,7 +267,7 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Resources, ParseError> {
         return Err(ParseError::Empty);
     }
     let documents = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        vec![serde_json::from_str::<Value>(trimmed).map_err(|e| ParseError::Json(e.to_string()))?]
+        vec![json_value(trimmed)?]
     } else {
         yaml_documents(trimmed)?
     };
@@ -281,8 +288,7 @@ pub fn parse_lists(
     let mut all = Vec::new();
     for body in bodies {
         let text = std::str::from_utf8(body).map_err(|e| ParseError::NotUtf8(e.valid_up_to()))?;
-        let list: Value =
-            serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))?;
+        let list = json_value(text)?;
         let kind = list.get("kind").and_then(Value::as_str).unwrap_or("");
         let Some(item_kind) = kind.strip_suffix("List").filter(|k| !k.is_empty()) else {
             return Err(ParseError::NoKind {
@@ -350,9 +356,22 @@ fn from_documents(documents: Vec<Value>, source: &str) -> Result<Resources, Pars
 }
 
 /// Every document of a YAML stream, as JSON values. Empty documents (a trailing `---`) are
-/// skipped. serde_norway refuses alias expansion beyond its own limit, so a "billion laughs"
-/// document is an error, not a memory blow-up.
+/// skipped. Aliases count as often as they are used, so neither a "billion laughs" nor a wide
+/// alias fan-out builds more than [`MAX_NODES`] values.
 fn yaml_documents(text: &str) -> Result<Vec<Value>, ParseError> {
+    // serde_norway bounds how often aliases are followed, not how much each one expands: a
+    // sequence of 10^5 aliases to a sequence of 10^5 scalars passes its guard and would build
+    // 10^10 values. Counting first, without keeping anything, bounds the values built after.
+    let counted = Cell::new(0);
+    for document in serde_norway::Deserializer::from_str(text) {
+        Count(&counted).deserialize(document).map_err(|e| {
+            if counted.get() > MAX_NODES {
+                ParseError::TooLarge
+            } else {
+                ParseError::Yaml(e.to_string())
+            }
+        })?;
+    }
     let mut out = Vec::new();
     for document in serde_norway::Deserializer::from_str(text) {
         if out.len() >= MAX_DOCUMENTS {
@@ -364,6 +383,91 @@ fn yaml_documents(text: &str) -> Result<Vec<Value>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// The most values (scalars, sequences, mappings; an alias each time it is used) built from one
+/// input: 16 MiB of real resources hold far fewer, and a million values stay within a few
+/// hundred megabytes at worst.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// One JSON value, counted first (building nothing) so that no more than [`MAX_NODES`] values
+/// are ever built from it.
+fn json_value(text: &str) -> Result<Value, ParseError> {
+    let counted = Cell::new(0);
+    Count(&counted)
+        .deserialize(&mut serde_json::Deserializer::from_str(text))
+        .map_err(|e| {
+            if counted.get() > MAX_NODES {
+                ParseError::TooLarge
+            } else {
+                ParseError::Json(e.to_string())
+            }
+        })?;
+    serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))
+}
+
+/// A visitor that counts every value it is shown into a shared counter.
+struct Count<'a>(&'a Cell<usize>);
+
+impl Count<'_> {
+    fn tick<E: serde::de::Error>(&self) -> Result<(), E> {
+        let n = self.0.get() + 1;
+        self.0.set(n);
+        if n > MAX_NODES {
+            return Err(E::custom("more values than the limit"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Count<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Count<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, deserializer)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while seq.next_element_seed(Count(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while map.next_key_seed(Count(self.0))?.is_some() {
+            map.next_value_seed(Count(self.0))?;
+        }
+        Ok(())
+    }
 }
 
 /// The resources of one document: its `items` when it is a `List` (kind `List` or `XxxList`),
@@ -712,7 +816,24 @@ mod tests {
         bomb.push_str("kind: List\n");
         assert!(matches!(
             parse(bomb.as_bytes(), "f"),
-            Err(ParseError::Yaml(_))
+            Err(ParseError::Yaml(_) | ParseError::TooLarge)
         ));
+    }
+
+    /// Under a megabyte, within serde_norway's own alias limit, and 10^10 values expanded:
+    /// refused before any is built.
+    #[test]
+    fn a_wide_alias_fan_out_is_refused_before_it_is_built() {
+        let scalars = vec!["x"; 100_000].join(",");
+        let aliases = vec!["*a"; 100_000].join(",");
+        let wide = format!("a: &a [{scalars}]\nb: [{aliases}]\nkind: List\n");
+        assert!(wide.len() < 1 << 20);
+        assert_eq!(parse(wide.as_bytes(), "f"), Err(ParseError::TooLarge));
+        // JSON has no aliases, but a flat list of empty objects is counted the same way.
+        let flat = format!(
+            "{{\"kind\":\"List\",\"items\":[{}]}}",
+            vec!["{}"; MAX_NODES].join(",")
+        );
+        assert_eq!(parse(flat.as_bytes(), "f"), Err(ParseError::TooLarge));
     }
 }

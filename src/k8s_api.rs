@@ -289,7 +289,6 @@ pub async fn fetch(
             }
         })?;
     bearer.set_sensitive(true);
-    drop(token);
 
     let budget = Budget::new(timeout, deadline);
     let timed_out = |step: &str, budget: &Budget| ApiError::Timeout {
@@ -395,13 +394,13 @@ pub async fn fetch(
             StatusCode::UNAUTHORIZED => {
                 return Err(ApiError::Unauthorized {
                     endpoint,
-                    message: status_message(&body),
+                    message: status_message(&body, token.expose()),
                 });
             }
             StatusCode::FORBIDDEN => failed.push((
                 kind,
                 ListError::Forbidden {
-                    message: status_message(&body),
+                    message: status_message(&body, token.expose()),
                 },
             )),
             StatusCode::NOT_FOUND => {
@@ -409,7 +408,7 @@ pub async fn fetch(
                 failed.push((
                     kind,
                     ListError::NotFound {
-                        message: status_message(&body),
+                        message: status_message(&body, token.expose()),
                     },
                 ));
             }
@@ -417,7 +416,7 @@ pub async fn fetch(
                 kind,
                 ListError::Status {
                     code: other.as_u16(),
-                    message: status_message(&body),
+                    message: status_message(&body, token.expose()),
                 },
             )),
         }
@@ -520,12 +519,22 @@ fn tls_problem(error: &std::io::Error) -> String {
 }
 
 /// The `message` of the API server's `Status` answer, as text from a peer.
-fn status_message(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
+/// The `message` of a Status body, as peer text; withheld whole when it carries any 16
+/// characters of the token, which a proxy or webhook in front of the API server may echo from
+/// the Authorization header (the run's redactor knows only the MQTT credentials).
+fn status_message(body: &[u8], token: &[u8]) -> String {
+    let message = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
         .map(|m| peer_text(&m, MAX_PEER_TEXT))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let echoes = token
+        .windows(16)
+        .any(|w| message.as_bytes().windows(16).any(|m| m == w));
+    if echoes {
+        return "(the message is withheld: it repeats part of the ServiceAccount token)".into();
+    }
+    message
 }
 
 #[cfg(test)]
@@ -557,10 +566,16 @@ mod tests {
     #[test]
     fn status_messages_are_peer_text() {
         let body = br#"{"kind":"Status","message":"brokers is forbidden: User \"x\" cannot list"}"#;
+        let token = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl";
         assert_eq!(
-            status_message(body),
+            status_message(body, token),
             "brokers is forbidden: User \"x\" cannot list"
         );
-        assert_eq!(status_message(b"<html>"), "");
+        assert_eq!(status_message(b"<html>", token), "");
+        let echoed =
+            br#"{"message":"bad header: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ"}"#;
+        let withheld = status_message(echoed, token);
+        assert!(withheld.contains("withheld"), "{withheld}");
+        assert!(!withheld.contains("eyJzdWIi"), "{withheld}");
     }
 }

@@ -292,10 +292,20 @@ pub fn plan(args: &PluginArgs, env: &Environment, with_resources: bool) -> Resul
             args: all,
         }
     };
-    let user_resources = args
+    // The doctor's own way to the resources (a file, or --k8s-api from the pod), or its standard
+    // input taken for a token: then the plugin sends none.
+    let own_way = |a: &String| {
+        a == "--k8s-resources"
+            || a.starts_with("--k8s-resources=")
+            || a == "--k8s-api"
+            || a.starts_with("--k8s-api=")
+    };
+    let stdin_taken = args
         .doctor_args
-        .iter()
-        .any(|a| a == "--k8s-resources" || a.starts_with("--k8s-resources="));
+        .windows(2)
+        .any(|w| w[0] == "--token" && w[1] == "-")
+        || args.doctor_args.iter().any(|a| a == "--token=-");
+    let user_resources = args.doctor_args.iter().any(own_way) || stdin_taken;
     let with_resources = with_resources && !args.no_resources && !user_resources;
 
     let mut invocations = Vec::new();
@@ -746,16 +756,36 @@ fn debug_exit_code(invocation: &Invocation) -> u8 {
 
 /// Writes the profile next to a temporary name and renames it into place, so that a file (or
 /// symlink) already there is replaced, never written through.
+/// The directory must be this user's and writable by nobody else: kubectl applies the profile
+/// with the user's credentials, and with neither HOME nor XDG_CACHE_HOME set it lies under the
+/// shared temporary directory, where another user could have made it first.
 fn write_profile(profile: &Profile) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let dir = profile.path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let temporary = dir.join(format!(".profile-{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
-    std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&temporary)?
-        .write_all(profile.contents.as_bytes())?;
+        .mode(0o600)
+        .open(&temporary)?;
+    // A file just made is owned by this process's user: the directory must be too.
+    let me = file.metadata()?.uid();
+    let owner = std::fs::symlink_metadata(dir)?;
+    if !owner.is_dir() || owner.uid() != me || owner.mode() & 0o022 != 0 {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(io::Error::other(format!(
+            "{} is not a directory of this user's that only they can write: set XDG_CACHE_HOME \
+             or HOME",
+            dir.display()
+        )));
+    }
+    file.write_all(profile.contents.as_bytes())?;
+    drop(file);
     std::fs::rename(&temporary, &profile.path)
 }
 

@@ -259,6 +259,23 @@ fn doctor_options_after_the_double_dash_replace_the_default_preset() {
         lines.iter().all(|l| !l.contains("--namespace")),
         "{lines:#?}"
     );
+    // The doctor fetching the resources itself (--k8s-api), or reading a token from its
+    // standard input, gets no resources from the plugin: the two would clash (a usage error).
+    for own in [
+        &["--k8s-api"][..],
+        &["--token", "-"][..],
+        &["--token=-"][..],
+    ] {
+        let mut args = vec!["pod-1", "-c", "app", "--name", "d", "--", "--preset", "aio"];
+        args.extend_from_slice(own);
+        let lines = dry_run(&sandbox, &args);
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("brokerlisteners") && !l.contains("--k8s-resources")),
+            "{own:?}: {lines:#?}"
+        );
+    }
 }
 
 #[test]

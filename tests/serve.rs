@@ -626,6 +626,17 @@ fn refuses_unlisted_targets_and_never_shows_a_secret() {
     }
     let (status, body) = exporter.get(&probe_path("pw", "mqtt://localhost:1883"));
     assert_eq!(status, 403, "{body}");
+    // A target that is an option would be parsed as one, the module's own target standing in:
+    // `--proxy=` (or `--dns-server=`) to the watched listener would carry the module's
+    // credentials there, past the allow patterns. Refused, with no connection.
+    for option in [
+        format!("--proxy=http://127.0.0.1:{watched_port}"),
+        format!("--dns-server=127.0.0.1:{watched_port}"),
+    ] {
+        let (status, body) = exporter.get(&probe_path("pw", &option));
+        assert_eq!(status, 400, "{option}: {body}");
+        assert!(body.contains("not an option"), "{body}");
+    }
     thread::sleep(Duration::from_millis(200));
     match watched.accept() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}

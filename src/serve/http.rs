@@ -127,6 +127,15 @@ async fn probe(state: &State, query: &str, headers: &hyper::HeaderMap) -> Answer
         state.stats.reject(Rejected::BadRequest);
         return refuse(StatusCode::BAD_REQUEST, "the target parameter is missing");
     };
+    // The target is the one thing a scraper chooses: never an option (`--proxy=...` would send
+    // the module's credentials wherever the scraper likes, past the allow patterns).
+    if target.starts_with('-') {
+        state.stats.reject(Rejected::BadRequest);
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the target must be a URL or host[:port], not an option",
+        );
+    }
     let chosen = match param(query, "module") {
         Some(name) => state.modules.iter().position(|m| m.name == name),
         None if state.modules.len() == 1 => Some(0),
@@ -178,7 +187,11 @@ async fn probe(state: &State, query: &str, headers: &hyper::HeaderMap) -> Answer
         );
     };
     let _in_flight = state.stats.in_flight();
-    let token_expiry = token_expiry(&config.auth).await;
+    // Within the probe's time limit: the token is a file, and a file can be slow.
+    let token_expiry = tokio::time::timeout_at(ends.into(), token_expiry(&config.auth))
+        .await
+        .ok()
+        .flatten();
     let left = ends.saturating_duration_since(Instant::now());
     config.deadline = left
         .saturating_sub(ANSWER_MARGIN)

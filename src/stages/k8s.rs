@@ -1488,23 +1488,37 @@ fn allowed(
             if !m.eq_ignore_ascii_case(method) {
                 continue;
             }
-            let topic_ok = match topic {
-                None => true,
-                Some(topic) => resource.topics.iter().any(|pattern| {
-                    let pattern = substitute(pattern, client);
-                    if method == "Publish" {
-                        filter_matches(&pattern, topic)
-                    } else {
-                        filter_covers(&pattern, topic)
-                    }
-                }),
+            // The topic the rule matched, if any; a shared subscription is checked as the
+            // filter it shares (`$share/GROUP/FILTER`).
+            let matched = match topic {
+                None => Some(None),
+                Some(topic) => {
+                    let topic = unshared(topic);
+                    resource
+                        .topics
+                        .iter()
+                        .map(|pattern| substitute(pattern, client))
+                        .find(|pattern| {
+                            if method == "Publish" {
+                                filter_matches(pattern, topic)
+                            } else {
+                                filter_covers(pattern, topic)
+                            }
+                        })
+                        .map(Some)
+                }
             };
-            if !topic_ok {
+            let Some(matched) = matched else {
                 continue;
-            }
+            };
+            // A level that is a client attribute matched any level: the attributes come from
+            // annotations the resources do not hold, so that match is not a certainty.
+            let through_attributes = matched
+                .as_deref()
+                .is_some_and(|p| p.contains("{principal.attributes."));
             let name = format!("rules[{index}] ({why}), brokerResources[{r}]");
             match fits {
-                Fits::Yes => return Verdict::Allowed(name),
+                Fits::Yes if !through_attributes => return Verdict::Allowed(name),
                 _ => {
                     undecided.get_or_insert(name);
                 }
@@ -1525,8 +1539,25 @@ fn level_matches(pattern: &str, level: &str) -> bool {
         || wildmatch::WildMatch::new(pattern).matches(level)
 }
 
+/// The filter a shared subscription (`$share/GROUP/FILTER`) subscribes to; any other as it is.
+fn unshared(filter: &str) -> &str {
+    filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(filter, |(_, shared)| shared)
+}
+
+/// A filter whose first level is a wildcard matches no topic that starts with `$` (MQTT
+/// 3.1.1 4.7.2, MQTT 5 4.7.2): `#` does not cover `$SYS/...`.
+fn wildcard_meets_dollar(filter: &str, topic: &str) -> bool {
+    topic.starts_with('$') && (filter.starts_with('#') || filter.starts_with('+'))
+}
+
 /// Whether the rule's topic filter matches a topic (MQTT wildcards).
 pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
+    if wildcard_meets_dollar(filter, topic) {
+        return false;
+    }
     let mut f = filter.split('/');
     let mut t = topic.split('/');
     loop {
@@ -1542,6 +1573,9 @@ pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
 /// Whether every topic the client's filter matches is matched by the rule's filter: the rule
 /// `sensors/#` covers `sensors/+/temp`, but `sensors/+` does not cover `sensors/#`.
 pub(crate) fn filter_covers(rule: &str, filter: &str) -> bool {
+    if wildcard_meets_dollar(rule, filter) {
+        return false;
+    }
     let mut r = rule.split('/');
     let mut f = filter.split('/');
     loop {
@@ -1578,6 +1612,12 @@ mod tests {
         assert!(filter_covers("sensors/#", "sensors/+/temp"));
         assert!(!filter_covers("sensors/+", "sensors/#"));
         assert!(filter_covers("sensors/+", "sensors/+"));
+        // `$` topics are not matched by a leading wildcard; a shared subscription is its filter.
+        assert!(!filter_matches("#", "$SYS/broker/version"));
+        assert!(!filter_covers("+/#", "$SYS/#"));
+        assert!(filter_matches("$SYS/#", "$SYS/broker/version"));
+        assert_eq!(unshared("$share/g/sensors/#"), "sensors/#");
+        assert_eq!(unshared("sensors/#"), "sensors/#");
         assert!(!filter_covers("sensors/a", "sensors/+"));
     }
 }
