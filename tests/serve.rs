@@ -757,3 +757,53 @@ fn sigterm_drains_the_probe_in_flight_and_exits_zero() {
         exporter.stderr()
     );
 }
+
+/// A client that pipelines requests and never reads the answers holds its connection only until
+/// a write has waited 10 s (the exporter's write deadline): then the exporter closes it, where
+/// it used to block on the write for good, holding one of its 256 connections each time.
+#[test]
+fn a_client_that_stops_reading_loses_its_connection() {
+    use std::io::{Read as _, Write as _};
+    let exporter = Exporter::start("[profiles.m]\nallow = [\"127.0.0.1\"]\n", &[]);
+    let mut stuck = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, exporter.port)).unwrap();
+    // A small receive buffer fills at once; the requests go on until the exporter stops reading
+    // them (it is blocked writing) and our send buffer fills too.
+    socket2::SockRef::from(&stuck)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+    stuck
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) && stuck.write_all(request).is_ok() {}
+    // Meanwhile the exporter answers others.
+    let (status, _) = exporter.get("/-/healthy");
+    assert_eq!(status, 200);
+    // Past the write deadline, start reading: the connection should already be closed, so only
+    // what sat in the buffers comes, then its end. Without the deadline the exporter would now
+    // go on answering the queued requests, and close only after its 10 s idle timeout.
+    std::thread::sleep(Duration::from_secs(13).saturating_sub(started.elapsed()));
+    let reading = std::time::Instant::now();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut sink = [0u8; 65536];
+    let ended = loop {
+        match stuck.read(&mut sink) {
+            Ok(0) => break Ok(()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        ended.is_ok(),
+        "the stuck connection was not closed: {ended:?}"
+    );
+    assert!(
+        reading.elapsed() < Duration::from_secs(5),
+        "the connection ended {:?} after reading resumed: it was still being served",
+        reading.elapsed()
+    );
+}

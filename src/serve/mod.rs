@@ -39,6 +39,96 @@ const MAX_HEADERS: usize = 32;
 const MAX_HEAD: usize = 8192;
 /// Time for a client to send a request's head once it starts, or an idle connection's next.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time an answer may wait for a client that stopped reading it: without it, a client that
+/// pipelines requests and never reads would hold its connection, and one of
+/// [`MAX_CONNECTIONS`], for good.
+const WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// A connection whose writes fail once one has made no progress for `stall`.
+struct WriteDeadline<T> {
+    inner: T,
+    stall: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(inner: T, stall: Duration) -> WriteDeadline<T> {
+        WriteDeadline {
+            inner,
+            stall,
+            timer: Box::pin(tokio::time::sleep(stall)),
+            waiting: false,
+        }
+    }
+
+    /// `poll` made no progress: start the clock if it is not running, and fail when it ends.
+    fn stalled<R>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        poll: std::task::Poll<std::io::Result<R>>,
+    ) -> std::task::Poll<std::io::Result<R>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        match poll {
+            Poll::Ready(result) => {
+                self.waiting = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.waiting {
+                    self.waiting = true;
+                    let at = tokio::time::Instant::now() + self.stall;
+                    self.timer.as_mut().reset(at);
+                }
+                match self.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client stopped reading the answer",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.stalled(cx, poll)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.stalled(cx, poll)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.stalled(cx, poll)
+    }
+}
 
 /// What `serve` was asked, as the CLI parsed it.
 #[derive(Debug)]
@@ -101,7 +191,8 @@ async fn serve(options: Options, modules: Vec<modules::Module>, configure: Confi
                 options.listen,
                 crate::files::io_problem(&e)
             );
-            return EXIT_USAGE;
+            // A port in use or not ours to bind is the machine's state, not a usage error.
+            return EXIT_INTERNAL;
         }
     };
     let address = listener.local_addr().unwrap_or(options.listen);
@@ -183,7 +274,10 @@ async fn serve(options: Options, modules: Vec<modules::Module>, configure: Confi
             let state = state.clone();
             async move { Ok::<_, std::convert::Infallible>(http::handle(&state, request).await) }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = builder.serve_connection(
+            TokioIo::new(WriteDeadline::new(stream, WRITE_STALL)),
+            service,
+        );
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = watched.await;

@@ -115,7 +115,12 @@ struct NodeCounts {
 }
 
 impl NodeCounts {
+    /// A skipped run (the doctor ran out of something before it checked) counts neither way,
+    /// as in the target's ratio.
     fn add(&mut self, status: Status) {
+        if status == Status::Skip {
+            return;
+        }
         self.runs += 1;
         if status != Status::Fail {
             self.passed += 1;
@@ -204,10 +209,19 @@ impl Stats {
             _ => self.passed += 1,
         }
         self.worst = worst(self.worst, run.status);
-        for (index, target) in run.targets.iter().enumerate() {
-            let Some(stats) = self.targets.get_mut(index) else {
+        // A run's targets come in the order given, less any whose task was lost: each is
+        // matched to the next statistics of its URL, so a lost one shifts none of the others.
+        let mut next = 0;
+        for target in &run.targets {
+            let Some(offset) = self.targets[next.min(self.targets.len())..]
+                .iter()
+                .position(|s| s.url == target.url)
+            else {
                 continue;
             };
+            let index = next + offset;
+            next = index + 1;
+            let stats = &mut self.targets[index];
             let status = target.verdict.status;
             stats.runs += 1;
             match status {
@@ -434,6 +448,20 @@ mod tests {
                     .collect(),
             }],
         }
+    }
+
+    /// A run whose first target's task was lost still counts the second under its own URL.
+    #[test]
+    fn a_lost_target_shifts_none_of_the_others() {
+        let mut stats = Stats::new(vec!["mqtt://first:1883".into(), "mqtt://a:1883".into()]);
+        stats.record(
+            &run(1, Status::Fail, Some("tcp.refused"), &[]),
+            SystemTime::now(),
+        );
+        let summary = stats.summary(false, SystemTime::now());
+        assert_eq!(summary.targets[0].url, "mqtt://first:1883");
+        assert_eq!((summary.targets[0].runs, summary.targets[1].runs), (0, 1));
+        assert_eq!(summary.targets[1].failed, 1);
     }
 
     #[test]
