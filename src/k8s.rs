@@ -267,7 +267,15 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Resources, ParseError> {
         return Err(ParseError::Empty);
     }
     let documents = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        vec![json_value(trimmed)?]
+        // YAML's flow style starts the same way: JSON first, then YAML, and the JSON error when
+        // neither reads it.
+        match json_value(trimmed) {
+            Ok(value) => vec![value],
+            Err(ParseError::Json(error)) => {
+                yaml_documents(trimmed).map_err(|_| ParseError::Json(error))?
+            }
+            Err(other) => return Err(other),
+        }
     } else {
         yaml_documents(trimmed)?
     };
@@ -817,6 +825,24 @@ mod tests {
         assert!(matches!(
             parse(bomb.as_bytes(), "f"),
             Err(ParseError::Yaml(_) | ParseError::TooLarge)
+        ));
+    }
+
+    /// YAML in flow style starts like JSON and is read as YAML.
+    #[test]
+    fn flow_style_yaml_is_yaml() {
+        let flow = "{kind: List, items: [{kind: Service, metadata: {name: s}}]}";
+        assert!(
+            matches!(
+                parse(flow.as_bytes(), "f"),
+                Err(ParseError::NoListener { .. })
+            ),
+            "{:?}",
+            parse(flow.as_bytes(), "f")
+        );
+        assert!(matches!(
+            parse(b"{not json: [", "f"),
+            Err(ParseError::Json(_))
         ));
     }
 

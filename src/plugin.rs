@@ -262,6 +262,12 @@ pub enum PlanError {
     NoContainer,
     #[error("{what} {value:?} is not a Kubernetes name (lowercase letters, digits, '-' and '.')")]
     BadName { what: &'static str, value: String },
+    /// kubectl cp reads `a:b` as a pod's path and `-x` as an option.
+    #[error(
+        "--binary {0:?} cannot be given to kubectl cp: give a UTF-8 path without ':' that does not \
+         start with '-' (e.g. ./{0})"
+    )]
+    BadBinary(String),
     #[error("{option} only applies to --mode {mode}")]
     WrongMode {
         option: &'static str,
@@ -434,15 +440,13 @@ fn validate(args: &PluginArgs) -> Result<(), PlanError> {
             }
         }
     }
-    if args.binary.as_ref().is_some_and(|b| b.to_str().is_none()) {
-        return Err(PlanError::BadName {
-            what: "--binary",
-            value: args
-                .binary
-                .as_ref()
-                .map(|b| b.display().to_string())
-                .unwrap_or_default(),
-        });
+    if let Some(binary) = &args.binary {
+        let usable = binary
+            .to_str()
+            .is_some_and(|b| !b.contains(':') && !b.starts_with('-'));
+        if !usable {
+            return Err(PlanError::BadBinary(binary.display().to_string()));
+        }
     }
     if args.mode == Mode::Copy {
         if args.user.is_some() {

@@ -436,6 +436,20 @@ fn bad_arguments_are_usage_errors_with_a_clear_message() {
             "--binary only applies to --mode copy",
         ),
         (
+            &[
+                "pod-1",
+                "--mode",
+                "copy",
+                "--binary",
+                "build:arm64/mqtt-doctor",
+            ],
+            "cannot be given to kubectl cp",
+        ),
+        (
+            &["pod-1", "--mode", "copy", "--binary=-mqtt-doctor"],
+            "cannot be given to kubectl cp",
+        ),
+        (
             &["pod-1", "-c", "app", "--user", "root"],
             "invalid value 'root' for '--user <UID>'",
         ),
