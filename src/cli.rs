@@ -24,7 +24,7 @@ use crate::config::{
 use crate::config_file::{self, ConfigFile};
 use crate::files::{self, ReadError};
 use crate::findings::{Status, registry};
-use crate::limits::{self, LocalFailure, LocalFailures};
+use crate::limits::{self, LocalFailures};
 use crate::pipeline;
 use crate::pod::PodInfo;
 use crate::presets;
@@ -930,46 +930,18 @@ fn serve_config(layers: &[config_file::Layer], target: &str) -> Result<DoctorCon
         LayerError::Usage(message) => message,
         LayerError::Clap(error) => error.to_string(),
     };
-    let mut values: Vec<(String, Vec<String>)> = Vec::new();
-    for layer in layers {
-        for (long, items) in &layer.values {
-            // The probe's target replaces the module's own.
-            if long != "target" {
-                let id = check_file_option(&doctor, &layer.source, long, items).map_err(usage)?;
-                values.push((id, items.clone()));
-            }
-        }
-    }
-    let last = |id: &str| {
-        values
-            .iter()
-            .rev()
-            .find(|(k, _)| k == id)
-            .and_then(|(_, v)| v.first())
-    };
-    let preset = last("preset")
-        .map(|name| Broker::from_str(name, true))
-        .transpose()?;
-    let root = PathBuf::from(last("root").map_or("/", String::as_str));
-    if let Some(broker) = preset {
-        let preset = crate::brokers::preset(broker);
-        let settings = preset.settings.iter().filter_map(|setting| {
-            let value = presets::resolve(setting, &root)?;
-            Some((setting.option.replace('-', "_"), vec![value]))
-        });
-        values.splice(0..0, settings.collect::<Vec<_>>());
-    }
-    let mut merged: Vec<(String, Vec<String>)> = Vec::new();
-    for (id, items) in values {
-        let group = ALTERNATIVES
-            .iter()
-            .find(|g| g.contains(&id.as_str()))
-            .copied();
-        merged.retain(|(k, _)| k != &id && !group.unwrap_or(&[]).contains(&k.as_str()));
-        merged.push((id, items));
-    }
+    // Nothing is typed: the module's layers and its preset are all there is.
+    let (merged, env) = merge_layers(
+        &doctor,
+        layers,
+        &|_| false,
+        None,
+        (false, PathBuf::from("/")),
+    )
+    .map_err(usage)?;
     let mut command = doctor.no_binary_name(true);
-    for (id, items) in merged {
+    // The probe's target replaces the module's own (and its preset's).
+    for (id, items) in merged.into_iter().filter(|(id, _)| id != "target") {
         command = command.mut_arg(id.as_str(), |arg| arg.default_values(items));
     }
     let first_line = |e: clap::Error| {
@@ -982,21 +954,6 @@ fn serve_config(layers: &[config_file::Layer], target: &str) -> Result<DoctorCon
         .try_get_matches_from(["--", target])
         .map_err(first_line)?;
     let args = DoctorArgs::from_arg_matches(&matches).map_err(first_line)?;
-    let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    let env = Environment {
-        in_kubernetes,
-        pod: in_kubernetes.then(|| PodInfo::discover(&root, std::time::SystemTime::now())),
-        preset: preset.map(|broker| AppliedPreset {
-            broker,
-            token_fallback: None,
-        }),
-        proxy_variables: proxy::PROXY_VARIABLES
-            .iter()
-            .chain(&proxy::NO_PROXY_VARIABLES)
-            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-            .collect(),
-        kubernetes_service: kubernetes_service(),
-    };
     args.into_configs(&env, &|_| false)?
         .pop()
         .ok_or_else(|| "no target".into())
@@ -1412,11 +1369,60 @@ fn layered_for(
         }
         (None, None) => Vec::new(),
     };
+    let typed_preset = first
+        .get_one::<Broker>("preset")
+        .copied()
+        .filter(|_| explicit("preset"));
+    let typed_root = first
+        .get_one::<PathBuf>("root")
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let (merged, env) = merge_layers(
+        &doctor_command,
+        &file_layers,
+        &explicit,
+        typed_preset,
+        (explicit("root"), typed_root),
+    )?;
+
+    let mut command = Cli::command();
+    if !merged.is_empty() {
+        command = command.mut_subcommand(name, |mut doctor| {
+            for (id, values) in merged {
+                doctor = doctor.mut_arg(id.as_str(), |arg| arg.default_values(values));
+            }
+            doctor
+        });
+    }
+    let matches = command.try_get_matches().map_err(LayerError::Clap)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(LayerError::Clap)?;
+    let doctor_matches = matches
+        .subcommand_matches(name)
+        .cloned()
+        .ok_or_else(|| LayerError::Usage(format!("expected the {name} command")))?;
+    Ok((cli.command, doctor_matches, env))
+}
+
+/// Option ids with their values, as the layers set them.
+type OptionValues = Vec<(String, Vec<String>)>;
+
+/// The values a config file's layers and a preset set, merged lowest first (the preset, then
+/// the file's top level, then its profile; a higher layer replaces a value and its
+/// alternatives), less those `explicit` says the command line or the environment set; and the
+/// environment they imply (the pod, the preset and its token fallback). Shared by `doctor`,
+/// `watch` and `serve`, so that a profile means the same to each.
+fn merge_layers(
+    doctor_command: &clap::Command,
+    file_layers: &[config_file::Layer],
+    explicit: &dyn Fn(&str) -> bool,
+    typed_preset: Option<Broker>,
+    (root_typed, typed_root): (bool, PathBuf),
+) -> Result<(OptionValues, Environment), LayerError> {
     let mut layers = Vec::new();
-    for layer in &file_layers {
+    for layer in file_layers {
         let mut values = Vec::new();
         for (long, items) in &layer.values {
-            let id = check_file_option(&doctor_command, &layer.source, long, items)?;
+            let id = check_file_option(doctor_command, &layer.source, long, items)?;
             values.push((id, items.clone()));
         }
         layers.push(LayerValues {
@@ -1431,19 +1437,16 @@ fn layered_for(
             .find_map(|l| l.values.iter().find(|(k, _)| k == id).map(|(_, v)| v))
     };
 
-    let preset = match first.get_one::<Broker>("preset") {
-        Some(broker) if explicit("preset") => Some(*broker),
-        _ => match from_file("preset").and_then(|v| v.first()) {
+    let preset = match typed_preset {
+        Some(broker) => Some(broker),
+        None => match from_file("preset").and_then(|v| v.first()) {
             Some(name) => Some(Broker::from_str(name, true).map_err(LayerError::Usage)?),
             None => None,
         },
     };
-    let root = match (explicit("root"), from_file("root").and_then(|v| v.first())) {
+    let root = match (root_typed, from_file("root").and_then(|v| v.first())) {
         (false, Some(root)) => PathBuf::from(root),
-        _ => first
-            .get_one::<PathBuf>("root")
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from("/")),
+        _ => typed_root,
     };
     let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let pod = in_kubernetes.then(|| PodInfo::discover(&root, std::time::SystemTime::now()));
@@ -1498,37 +1501,22 @@ fn layered_for(
         applied.token_fallback = Some(fallback);
     }
 
-    let mut command = Cli::command();
-    if !merged.is_empty() {
-        command = command.mut_subcommand(name, |mut doctor| {
-            for (id, values, _) in &merged {
-                let values: Vec<String> = values.clone();
-                doctor = doctor.mut_arg(id.as_str(), |arg| arg.default_values(values));
-            }
-            doctor
-        });
-    }
-    let matches = command.try_get_matches().map_err(LayerError::Clap)?;
-    let cli = Cli::from_arg_matches(&matches).map_err(LayerError::Clap)?;
-    let doctor_matches = matches
-        .subcommand_matches(name)
-        .cloned()
-        .ok_or_else(|| LayerError::Usage(format!("expected the {name} command")))?;
-    Ok((
-        cli.command,
-        doctor_matches,
-        Environment {
-            in_kubernetes,
-            pod,
-            preset: applied,
-            proxy_variables: proxy::PROXY_VARIABLES
-                .iter()
-                .chain(&proxy::NO_PROXY_VARIABLES)
-                .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-                .collect(),
-            kubernetes_service: kubernetes_service(),
-        },
-    ))
+    let env = Environment {
+        in_kubernetes,
+        pod,
+        preset: applied,
+        proxy_variables: proxy::PROXY_VARIABLES
+            .iter()
+            .chain(&proxy::NO_PROXY_VARIABLES)
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+            .collect(),
+        kubernetes_service: kubernetes_service(),
+    };
+    let merged = merged
+        .into_iter()
+        .map(|(id, values, _)| (id, values))
+        .collect();
+    Ok((merged, env))
 }
 
 #[derive(Debug)]
@@ -1736,17 +1724,10 @@ fn doctor(first: Option<&ArgMatches>, started: Instant) -> u8 {
     }
     // Before the run, whose number of targets checked at once follows the limit.
     limits::raise_descriptor_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match limits::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
-            let advice = LocalFailure::classify(&e)
-                .map(|failure| format!(" ({failure}; {})", failure.advice()))
-                .unwrap_or_default();
-            eprintln!("mqtt-doctor: error: cannot start the async runtime: {e}{advice}");
+            eprintln!("mqtt-doctor: error: {e}");
             return exit::INTERNAL;
         }
     };

@@ -184,6 +184,30 @@ pub fn descriptor_limit() -> Option<u64> {
         .map(|(soft, _)| soft)
 }
 
+/// The runtime a command runs on: two workers (the machine class's cores), I/O and timers.
+/// Failing to build it is the doctor's own environment (no descriptor, no thread), said with
+/// what to change.
+pub fn runtime() -> Result<tokio::runtime::Runtime, RuntimeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| RuntimeError {
+            advice: LocalFailure::classify(&error)
+                .map(|failure| format!(" ({failure}; {})", failure.advice()))
+                .unwrap_or_default(),
+            error,
+        })
+}
+
+/// The async runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the async runtime: {error}{advice}")]
+pub struct RuntimeError {
+    error: io::Error,
+    advice: String,
+}
+
 /// Raises the soft limit on open files to what [`MAX_CONCURRENT_TARGETS`] targets need, or to
 /// the hard limit if that is lower, as network tools do: the soft limit is often 1024 where the
 /// hard one is far higher. Never lowers it; a failure leaves it as it was, and

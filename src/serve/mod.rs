@@ -165,14 +165,10 @@ pub fn main(options: Options, configure: Configure) -> u8 {
         }
     };
     crate::limits::raise_descriptor_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::limits::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("mqtt-doctor serve: error: cannot start the async runtime: {e}");
+            eprintln!("mqtt-doctor serve: error: {e}");
             return EXIT_INTERNAL;
         }
     };

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::DoctorConfig;
 use crate::findings::registry as r;
 use crate::findings::{Status, millis};
+use crate::limits::RuntimeError;
 use crate::limits::{LocalFailure, LocalFailures};
 use crate::pipeline::{self, Outcome};
 use crate::report::VerdictReport;
@@ -67,13 +68,6 @@ pub struct Ended {
     pub lost_result: bool,
     /// Writing the output failed (a closed pipe is not counted: the watch just ends).
     pub write_error: Option<io::Error>,
-}
-
-/// A watch that could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot start the async runtime: {error}{advice}")]
-    Runtime { error: io::Error, advice: String },
 }
 
 /// What one target's run leaves for the watch: its line, and whether the doctor's own
@@ -162,17 +156,8 @@ impl Sink {
 }
 
 /// Runs the watch to its end, writing to `out`.
-pub fn run(plan: Plan, out: Box<dyn Write>) -> Result<Ended, StartError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|error| StartError::Runtime {
-            advice: LocalFailure::classify(&error)
-                .map(|failure| format!(" ({failure}; {})", failure.advice()))
-                .unwrap_or_default(),
-            error,
-        })?;
+pub fn run(plan: Plan, out: Box<dyn Write>) -> Result<Ended, RuntimeError> {
+    let runtime = crate::limits::runtime()?;
     let ended = runtime.block_on(watch(plan, out));
     // A getaddrinfo call that never returns (a run cut short in it) must not hold the process.
     runtime.shutdown_background();
